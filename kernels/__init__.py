@@ -1,0 +1,1 @@
+"""Triton kernels, installed as ``relbert.kernels``; imported only for CUDA (or interpreted) work."""

