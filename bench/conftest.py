@@ -1,0 +1,67 @@
+"""Shared inputs for the benchmarks: real pairs from ../shared/data and the packaged model."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+DATA = Path(os.environ.get("RELBERT_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+def real_pairs(n: int):
+    """The first ``n`` distinct pairs of the analogy files (stems and choices), in file order."""
+    if not DATA.is_dir():
+        pytest.skip(f"shared data not found at {DATA} (set RELBERT_DATA)")
+    seen = {}
+    for path in sorted((DATA / "analogy").glob("*/*.jsonl")):
+        for line in path.open(encoding="utf-8"):
+            record = json.loads(line)
+            for pair in [record["stem"], *record["choice"]]:
+                seen.setdefault(tuple(pair), None)
+                if len(seen) == n:
+                    return list(seen)
+    return list(seen)
+
+
+@pytest.fixture(scope="session")
+def pairs_2k():
+    return real_pairs(2000)
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    import torch
+
+    from relbert import RelBERT
+
+    torch.set_grad_enabled(True)
+    return RelBERT.from_pretrained(device="cpu")
+
+
+def report(benchmark, n_pairs: int, name: str, results: dict):
+    """Record pairs/s in the benchmark's extra info and a shared table printed at the end."""
+    seconds = benchmark.stats.stats.min
+    rate = n_pairs / seconds
+    benchmark.extra_info["pairs_per_s"] = round(rate, 1)
+    results[name] = rate
+    return rate
+
+
+RESULTS: dict = {}
+
+
+@pytest.fixture(scope="session")
+def results():
+    return RESULTS
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not RESULTS:
+        return
+    terminalreporter.write_sep("=", "throughput (best round)")
+    base = RESULTS.get("official_approach")
+    for name, rate in RESULTS.items():
+        ratio = f"  {rate / base:5.2f}x official approach" if base else ""
+        terminalreporter.write_line(f"{name:32s} {rate:10.1f} /s{ratio}")

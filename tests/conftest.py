@@ -1,0 +1,51 @@
+"""Shared fixtures: the packaged MiniLM (loaded once) and the shared data folder."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("RELBERT_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    if not DATA.is_dir():
+        pytest.skip(f"shared data not found at {DATA} (set RELBERT_DATA)")
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def minilm_path() -> str:
+    from relbert.model import default_model_path
+
+    return default_model_path()
+
+
+@pytest.fixture(scope="session")
+def minilm(minilm_path):
+    from relbert import RelBERT
+
+    return RelBERT.from_pretrained(minilm_path, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def hf_minilm_tokenizer(minilm_path):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(minilm_path)
+
+
+def analogy_pairs(data_dir: Path, limit: int | None = None):
+    """Every distinct pair of the analogy files, sorted (deterministic)."""
+    pairs = set()
+    for path in sorted((data_dir / "analogy").glob("*/*.jsonl")):
+        for line in path.open(encoding="utf-8"):
+            record = json.loads(line)
+            pairs.add(tuple(record["stem"]))
+            pairs.update(tuple(c) for c in record["choice"])
+    pairs = sorted(pairs)
+    return pairs if limit is None else pairs[:: max(1, len(pairs) // limit)][:limit]

@@ -1,0 +1,65 @@
+"""Parity with the official relbert==2.0.2 package (optional).
+
+Build its venv with ``../shared/tools/official-relbert-venv.sh DIR`` and point
+``RELBERT_OFFICIAL_PYTHON`` at ``DIR/bin/python`` (default: ``../official-venv/bin/python``).
+Skipped when that interpreter is absent.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from relbert import RelBERT
+from relbert.templates import TEMPLATES
+
+from conftest import REPO, analogy_pairs
+
+OFFICIAL = Path(os.environ.get("RELBERT_OFFICIAL_PYTHON", REPO.parent / "official-venv" / "bin" / "python"))
+HELPER = REPO / "tests" / "helpers" / "official_embed.py"
+
+pytestmark = [
+    pytest.mark.official,
+    pytest.mark.skipif(not OFFICIAL.exists(), reason=f"official relbert venv not found at {OFFICIAL}"),
+]
+
+
+def official_vectors(tmp_path, model_path, pairs, template=None, aggregation=None):
+    pairs_file = tmp_path / "pairs.tsv"
+    pairs_file.write_text("".join(f"{h}\t{t}\n" for h, t in pairs), encoding="utf-8")
+    out = tmp_path / "official.npy"
+    args = [str(OFFICIAL), str(HELPER), str(model_path), str(pairs_file), str(out)]
+    if template:
+        args += [template, aggregation]
+    # Run from / so the repo's relbert/ is not on the official interpreter's path.
+    proc = subprocess.run(args, capture_output=True, text=True, cwd="/", timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return np.load(out), proc.stdout.strip().splitlines()[-1]
+
+
+def unit(x):
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("template, aggregation", [("a", "average_no_mask"), ("d", "mask"), ("b", "average")])
+def test_vectors_and_cosines_equal_official(minilm_path, data_dir, tmp_path, template, aggregation):
+    pairs = analogy_pairs(data_dir, limit=300) + [("natural selection", "evolution"), ("café", "crème brûlée")]
+    ref, _ = official_vectors(tmp_path, minilm_path, pairs, TEMPLATES[template], aggregation)
+    ours = RelBERT.from_pretrained(minilm_path, template=template, aggregation=aggregation)
+    raw = ours.embed(pairs, normalize=False)
+    np.testing.assert_allclose(raw, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
+    cos_ours, cos_ref = unit(raw) @ unit(raw).T, unit(ref) @ unit(ref).T
+    assert np.abs(cos_ours - cos_ref).max() <= 1e-5
+    np.testing.assert_allclose(ours.embed(pairs) @ ours.embed(pairs).T, cos_ref, atol=1e-5)
+
+
+def test_our_checkpoint_loads_in_official_package(minilm_path, tmp_path):
+    ours = RelBERT.from_pretrained(minilm_path, template="e", aggregation="mask")
+    ours.save_pretrained(tmp_path / "ckpt")
+    pairs = [("paris", "france"), ("dog", "bark"), ("natural selection", "evolution")]
+    ref, used = official_vectors(tmp_path, tmp_path / "ckpt", pairs)
+    assert used == f"{TEMPLATES['e']!r} mask"
+    np.testing.assert_allclose(ours.embed(pairs, normalize=False), ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
