@@ -59,7 +59,7 @@ setup(
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.9",
-    packages=["relbert", "relbert.kernels"],
+    packages=["relbert", "relbert.data", "relbert.evaluation", "relbert.kernels"],
     package_dir={"relbert.kernels": "kernels"},
     ext_modules=extension_modules(),
     cmdclass={"build_ext": OptionalBuildExt},
@@ -83,6 +83,7 @@ setup(
     entry_points={
         "console_scripts": [
             "relbert-embed=relbert.cli:embed",
+            "relbert-eval=relbert.cli:evaluate",
         ]
     },
 )

@@ -107,6 +107,8 @@ class RelBERT:
         self.is_trained = stored["template"] is not None
         self.max_length = int(max_length)
         self.name_or_path = path
+        #: Name shown in reports: the given name, or the embedded default's.
+        self.display_name = "all-MiniLM-L6-v2 (embedded default)" if name_or_path is None else path
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
         self.hf_tokenizer = _hf_tokenizer(path)
@@ -146,6 +148,10 @@ class RelBERT:
     def hidden_size(self) -> int:
         """Dimension of the relation vectors."""
         return int(self.model.config.hidden_size)
+
+    def describe(self) -> Dict[str, Optional[str]]:
+        """Metadata for evaluation reports."""
+        return {"model": self.display_name, "baseline": None, "template": self.template, "aggregation": self.aggregation}
 
     def relbert_config(self) -> Dict[str, str]:
         """The ``relbert_config`` block in the official package's current form."""

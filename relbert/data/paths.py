@@ -1,0 +1,26 @@
+"""Locating the shared data folder (``../shared/data`` beside a checkout)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+ENV_VAR = "RELBERT_DATA"
+
+
+def data_root(explicit: Optional[str] = None) -> Path:
+    """The data folder: ``explicit``, else ``$RELBERT_DATA``, else ``../shared/data`` (from the
+    working directory, then from the source checkout).
+
+    Raises:
+        FileNotFoundError: none of them exists.
+    """
+    candidates = [explicit] if explicit else []
+    if os.environ.get(ENV_VAR):
+        candidates.append(os.environ[ENV_VAR])
+    candidates += [Path.cwd().parent / "shared" / "data", Path(__file__).resolve().parents[3] / "shared" / "data"]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_dir():
+            return Path(candidate)
+    tried = ", ".join(str(c) for c in candidates if c)
+    raise FileNotFoundError(f"data folder not found (tried {tried}); pass --data-dir or set {ENV_VAR}")

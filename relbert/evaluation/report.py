@@ -1,0 +1,72 @@
+"""Evaluation reports: JSON files, a table on stdout, and side-by-side comparison."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Dict, List, Union
+
+from ..templates import template_name
+
+
+def label(report: dict) -> str:
+    """Short column name for a report: the model's last path part, template and baseline."""
+    model = str(report.get("model", "?"))
+    name = model if " " in model else (Path(model).name or model)
+    if report.get("baseline"):
+        return f"{name} ({report['baseline']})"
+    template = report.get("template")
+    return f"{name} [{template_name(template) or 'custom'}]" if template else name
+
+
+def headline(report: dict, dataset: str) -> float:
+    """The number a dataset row shows: analogy accuracy, or classification micro-F1."""
+    scores = report["datasets"][dataset]
+    return scores["accuracy"] if report["task"] == "analogy" else scores["f1_micro"]
+
+
+def with_average(report: dict) -> dict:
+    values = [headline(report, d) for d in report["datasets"]]
+    report["average"] = sum(values) / len(values) if values else None
+    return report
+
+
+def table(report: dict) -> str:
+    """A plain-text table of one report."""
+    metric = "accuracy" if report["task"] == "analogy" else "micro-F1"
+    lines = [f"{report['task']} ({report.get('split', 'test')}) — {label(report)}",
+             f"{'dataset':<24}{'size':>8}{metric:>12}"]
+    for name, scores in report["datasets"].items():
+        size = scores.get("n_questions") or scores.get("sizes", {}).get("test")
+        extra = f"   macro-F1 {scores['f1_macro']:.1f}  acc {scores['accuracy']:.1f}" if report["task"] != "analogy" else ""
+        lines.append(f"{name:<24}{size:>8}{headline(report, name):>12.1f}{extra}")
+    if report.get("average") is not None:
+        lines.append(f"{'average':<24}{'':>8}{report['average']:>12.1f}")
+    return "\n".join(lines)
+
+
+def write_report(report: dict, path: Union[str, Path]) -> None:
+    from ..io import atomic_output
+
+    with atomic_output(path, "w") as handle:
+        json.dump(report, handle, indent=2, ensure_ascii=False)
+        handle.write("\n")
+
+
+def compare(reports: List[dict]) -> str:
+    """Markdown table: one row per dataset, one column per report."""
+    datasets: Dict[str, None] = {}
+    for report in reports:
+        datasets.update(dict.fromkeys(report["datasets"]))
+    header = "| dataset | " + " | ".join(label(r) for r in reports) + " |"
+    rule = "|---|" + "---:|" * len(reports)
+    rows = []
+    for name in list(datasets) + ["average"]:
+        cells = []
+        for report in reports:
+            if name == "average":
+                value = report.get("average")
+            else:
+                value = headline(report, name) if name in report["datasets"] else None
+            cells.append("–" if value is None else f"{value:.1f}")
+        rows.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join([header, rule] + rows)

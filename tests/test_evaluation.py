@@ -1,0 +1,144 @@
+"""relbert-eval: analogy and classification on fixtures with answers known by construction."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from relbert.cli import evaluate
+from relbert.data.analogy import read_analogy_file
+from relbert.data.lexical import LabeledPairs, read_lexical_dataset
+from relbert.evaluation import evaluate_analogy, evaluate_classification
+from relbert.evaluation.baselines import WordDiffBaseline
+from relbert.io import InputError
+
+WORDS = ["paris", "france", "dog", "bark", "hot", "cold", "wheel", "car", "pen", "write", "oak", "tree"]
+
+
+def write_jsonl(path, records):
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def known_answer_questions(n=12, seed=0):
+    """The correct choice is the stem pair itself (cosine 1), the others differ."""
+    rng = np.random.default_rng(seed)
+    records = []
+    for i in range(n):
+        stem = list(rng.choice(WORDS, 2, replace=False))
+        others = [list(rng.choice(WORDS, 2, replace=False)) for _ in range(int(rng.integers(1, 6)))]
+        others = [o for o in others if o != stem] or [[stem[1], stem[0]]]
+        answer = int(rng.integers(0, len(others) + 1))
+        records.append({"stem": stem, "choice": others[:answer] + [stem] + others[answer:], "answer": answer,
+                        "prefix": f"group{i % 2}"})
+    return records
+
+
+def test_known_answers_score_100(minilm, tmp_path):
+    dataset = read_analogy_file(write_jsonl(tmp_path / "known.jsonl", known_answer_questions()))
+    for kwargs in ({}, {"bidirectional": True}, {"reverse_pair": True}):
+        result = evaluate_analogy(minilm, dataset, **kwargs)
+        assert result["accuracy"] == 100.0 and result["n_questions"] == 12
+        assert set(result["per_prefix"]) == {"group0", "group1"}
+    # Moving the answer index off the identical pair must give 0.
+    wrong = [{**r, "answer": (r["answer"] + 1) % len(r["choice"])} for r in known_answer_questions()]
+    assert evaluate_analogy(minilm, read_analogy_file(write_jsonl(tmp_path / "w.jsonl", wrong)))["accuracy"] == 0.0
+
+
+def test_accuracy_equals_numpy_recomputation(minilm, data_dir):
+    dataset = read_analogy_file(data_dir / "analogy" / "u4" / "valid.jsonl")
+    result = evaluate_analogy(minilm, dataset, bidirectional=True)
+
+    def cos(a, b):
+        return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+    correct = []
+    for q in dataset.questions:
+        v = minilm.embed([q.stem, *q.choice, q.stem[::-1], *[c[::-1] for c in q.choice]], normalize=False)
+        k = len(q.choice)
+        sims = [cos(v[0], v[1 + i]) * cos(v[k + 1], v[k + 2 + i]) for i in range(k)]
+        correct.append(int(np.argmax(sims)) == q.answer)
+    assert result["accuracy"] == pytest.approx(100.0 * np.mean(correct))
+
+
+@pytest.mark.parametrize("line, problem", [
+    ('{"stem": ["a", "b"], "choice": [["c", "d"]], "answer": 1}', "answer 1 out of range"),
+    ('{"stem": ["a", "b"], "choice": [], "answer": 0}', "choice must be a non-empty list"),
+    ('{"stem": ["a", "b", "c"], "choice": [["c", "d"]], "answer": 0}', "stem must be a pair"),
+    ('{"stem": ["a", "b"], "choice": [["c"]], "answer": 0}', "choice 0 must be a pair"),
+    ('{"stem": ["a", "b"], "choice": [["c", "d"]], "answer": 0', "bad JSON"),
+    ('{"stem": ["a", "b"], "choice": [["c", "d"]]}', "missing field 'answer'"),
+])
+def test_malformed_analogy_file(tmp_path, line, problem):
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"stem": ["x", "y"], "choice": [["c", "d"], ["x", "y"]], "answer": 1}\n' + line + "\n")
+    with pytest.raises(InputError, match=problem) as err:
+        read_analogy_file(path)
+    assert str(err.value).startswith(f"{path}:2: ")
+    result = CliRunner().invoke(evaluate, ["analogy", "--dataset", str(path), "-q"])
+    assert result.exit_code == 2 and f"{path}:2: " in result.output
+
+
+def test_cli_analogy_report_and_compare(tmp_path):
+    data = write_jsonl(tmp_path / "known.jsonl", known_answer_questions())
+    runner = CliRunner()
+    a = runner.invoke(evaluate, ["analogy", "-d", str(data), "-o", str(tmp_path / "a.json"), "-q"])
+    assert a.exit_code == 0, a.output
+    b = runner.invoke(evaluate, ["analogy", "-d", str(data), "--baseline", "diff", "-o", str(tmp_path / "b.json"), "-q"])
+    assert b.exit_code == 0, b.output
+    report = json.loads((tmp_path / "a.json").read_text())
+    assert report["task"] == "analogy" and report["aggregation"] == "average_no_mask"
+    assert report["template"].startswith("Today, I finally") and report["datasets"]["known"]["accuracy"] == 100.0
+    assert "known" in a.output and "100.0" in a.output
+    diff = json.loads((tmp_path / "b.json").read_text())
+    assert diff["baseline"] == "diff"
+    c = runner.invoke(evaluate, ["compare", str(tmp_path / "a.json"), str(tmp_path / "b.json")])
+    assert c.exit_code == 0
+    lines = c.output.strip().splitlines()
+    assert lines[0].startswith("| dataset |") and "(diff)" in lines[0] and lines[2].startswith("| known | 100.0 |")
+
+
+def test_word_diff_baseline_is_tail_minus_head(minilm):
+    base = WordDiffBaseline(minilm)
+    words = base.word_vectors(["paris", "france"])
+    pair = base.embed([("paris", "france")], normalize=False)[0]
+    np.testing.assert_allclose(pair, words[1] - words[0], atol=1e-6)
+    # Mean over the word's own tokens: recompute with the HF tokenizer directly.
+    import torch
+
+    enc = minilm.hf_tokenizer("france", return_tensors="pt")
+    with torch.no_grad():
+        hidden = minilm.model(**enc).last_hidden_state[0, 1:-1]
+    np.testing.assert_allclose(words[1], hidden.mean(0).numpy(), atol=1e-5)
+
+
+def test_classification_small(minilm, data_dir):
+    splits = read_lexical_dataset(data_dir / "lexical_relation" / "BLESS")
+    small = {name: LabeledPairs(s.pairs[:: max(1, len(s) // 150)][:150], s.labels[:: max(1, len(s) // 150)][:150])
+             for name, s in splits.items()}
+    grid = [{"learning_rate_init": 1e-3, "hidden_layer_sizes": (50,)}, {"learning_rate_init": 1e-2, "hidden_layer_sizes": (20,)}]
+    report = evaluate_classification(minilm, small, grid=grid)
+    assert report["config"] in [{k: list(v) if isinstance(v, tuple) else v for k, v in g.items()} for g in grid]
+    assert report["sizes"] == {"train": 150, "val": 150, "test": 150}
+    # Independent re-computation with the chosen config.
+    from sklearn.metrics import f1_score
+    from sklearn.neural_network import MLPClassifier
+
+    def feats(s):
+        fwd = minilm.embed(s.pairs, normalize=False)
+        back = minilm.embed([(t, h) for h, t in s.pairs], normalize=False)
+        return np.concatenate([fwd, back], axis=1)
+
+    config = {k: tuple(v) if isinstance(v, list) else v for k, v in report["config"].items()}
+    clf = MLPClassifier(random_state=0, **config).fit(feats(small["train"]), small["train"].labels)
+    pred = clf.predict(feats(small["test"]))
+    assert report["f1_micro"] == pytest.approx(100 * f1_score(small["test"].labels, pred, average="micro"), abs=1e-6)
+    assert set(report["f1_per_label"]) == set(l for s in small.values() for l in s.labels)
+
+
+def test_cogalex_reader(data_dir):
+    splits = read_lexical_dataset(data_dir / "lexical_relation" / "CogALexV")
+    assert set(splits) == {"train", "test"} and len(splits["train"]) == 3054
+    assert set(splits["train"].labels) == {"SYN", "ANT", "HYPER", "PART_OF", "RANDOM"}
