@@ -84,6 +84,7 @@ setup(
         "console_scripts": [
             "relbert-embed=relbert.cli:embed",
             "relbert-eval=relbert.cli:evaluate",
+            "relbert-train=relbert.cli:train",
         ]
     },
 )

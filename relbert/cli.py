@@ -89,6 +89,103 @@ def embed(pairs, output, model, template, aggregation, max_length, device, batch
         click.echo(f"wrote {vectors.shape[0]} x {vectors.shape[1]} float32 to {output}", err=True)
 
 
+# --- relbert-train ---------------------------------------------------------------------------
+def _validators(names, data_dir, batch_size):
+    """name -> callable(model) -> accuracy: SemEval held-out questions and analogy validation splits."""
+    from functools import partial
+
+    from .data.analogy import resolve_analogy
+    from .data.semeval import load_semeval, semeval_validation_questions
+    from .evaluation.analogy import evaluate_analogy
+
+    root = _data_dir(data_dir)
+    validators = {}
+    for name in names:
+        if name == "semeval":
+            if root is None:
+                continue
+            dataset = semeval_validation_questions(load_semeval(root / "semeval2012_task2")[1])
+        else:
+            if root is None and not name.endswith(".jsonl"):
+                continue
+            dataset = resolve_analogy(name, "valid", root)
+        validators[f"{name}/valid"] = lambda model, d=dataset: evaluate_analogy(model, d, batch_size=batch_size)["accuracy"]
+    return validators
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--output", "-o", required=True, type=click.Path(file_okay=False),
+              help="Output folder: model/ (best epoch), state/ (for --resume), train.log.")
+@click.option("--data", default="semeval", show_default=True, metavar="semeval|FILE.jsonl",
+              help="Training data: SemEval-2012 built from the raw ratings, or RelBERT-format JSONL.")
+@click.option("--model", "-m", default=None, metavar="NAME_OR_PATH", help="Encoder to fine-tune (default: the embedded base MiniLM).")
+@click.option("--template", "-t", default="d", show_default=True)
+@click.option("--aggregation", "-a", type=click.Choice(AGGREGATIONS), default="average_no_mask", show_default=True)
+@click.option("--max-length", type=click.IntRange(min=4), default=64, show_default=True)
+@click.option("--loss", type=click.Choice(["nce", "iloob", "triplet"]), default="nce", show_default=True)
+@click.option("--temperature", type=float, default=0.05, show_default=True)
+@click.option("--num-positive", type=click.IntRange(min=2), default=10, show_default=True)
+@click.option("--num-negative", type=click.IntRange(min=1), default=400, show_default=True)
+@click.option("--margin", type=float, default=1.0, show_default=True, help="Triplet margin.")
+@click.option("--batch", type=click.IntRange(min=1), default=64, show_default=True, help="Triplet: relations per step.")
+@click.option("--classification-loss", is_flag=True, help="Add the SBERT-style 3-way classification head.")
+@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--lr", type=float, default=5e-6, show_default=True)
+@click.option("--warmup", type=click.IntRange(min=0), default=10, show_default=True, help="Linear warmup steps.")
+@click.option("--gradient-accumulation", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--chunk-size", type=click.IntRange(min=1), default=128, show_default=True,
+              help="Prompts per forward pass; larger relations use gradient caching (memory does not grow with --num-negative).")
+@click.option("--freeze-embeddings", is_flag=True, help="Keep the word-embedding matrix fixed (smaller checkpoints to ship).")
+@click.option("--validation", default="semeval,u2,u4,google,bats", show_default=True,
+              help="Comma-separated validation sets (analogy 'valid' splits; 'semeval' = held-out SemEval pairs); their mean accuracy picks the best epoch.")
+@click.option("--data-dir", default=None, type=click.Path(file_okay=False), help="Data folder (default: $RELBERT_DATA, else ../shared/data).")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run in the same output folder.")
+@click.option("--device", default=None)
+@click.option("--quiet", "-q", is_flag=True)
+def train(output, data, model, template, aggregation, max_length, loss, temperature, num_positive, num_negative, margin,
+          batch, classification_loss, epochs, lr, warmup, gradient_accumulation, seed, chunk_size, freeze_embeddings,
+          validation, data_dir, resume, device, quiet):
+    """Fine-tune a RelBERT model with contrastive losses (launch under torchrun for several processes)."""
+    from transformers.utils import logging as hf_logging
+
+    from .data.relsim import read_relsim_file
+    from .data.semeval import load_semeval
+    from .io import InputError
+    from .model import ModelNotFoundError
+    from .templates import resolve_template
+    from .training import TrainConfig, Trainer
+
+    hf_logging.disable_progress_bar()
+    try:
+        resolve_template(template)
+    except ValueError as err:
+        fail(str(err))
+    config = TrainConfig(model=model, template=template, aggregation=aggregation, max_length=max_length, loss=loss,
+                         temperature=temperature, num_positive=num_positive, num_negative=num_negative, margin=margin,
+                         batch=batch, classification_loss=classification_loss, epochs=epochs, lr=lr, warmup=warmup,
+                         gradient_accumulation=gradient_accumulation, seed=seed, chunk_size=chunk_size,
+                         freeze_embeddings=freeze_embeddings, data=data,
+                         validation=[v for v in validation.split(",") if v])
+    try:
+        if data == "semeval":
+            root = _data_dir(data_dir)
+            if root is None:
+                fail("--data semeval needs the data folder (pass --data-dir or set RELBERT_DATA)")
+            relations = load_semeval(root / "semeval2012_task2")[0]
+        else:
+            relations = read_relsim_file(data)
+        validators = _validators(config.validation, data_dir, 128)
+        trainer = Trainer(config, relations, output, validators, device=device, show_progress=not quiet)
+        progress = trainer.train(resume=resume)
+    except InputError as err:
+        fail(str(err))
+    except (FileNotFoundError, ModelNotFoundError, ValueError) as err:
+        fail(str(err).splitlines()[0])
+    if trainer.rank == 0:
+        click.echo(f"best epoch {progress['best_epoch']} (validation {progress['best_score']:.2f}); model in {output}/model", err=True)
+
+
 # --- relbert-eval ----------------------------------------------------------------------------
 def _data_dir(data_dir):
     from .data.paths import data_root

@@ -55,3 +55,10 @@ def analogy_pairs(data_dir: Path, limit: int | None = None):
             pairs.update(tuple(c) for c in record["choice"])
     pairs = sorted(pairs)
     return pairs if limit is None else pairs[:: max(1, len(pairs) // limit)][:limit]
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tmp_path_factory) -> str:
+    from tiny_model import build_tiny_bert
+
+    return str(build_tiny_bert(tmp_path_factory.mktemp("tiny-bert")))

@@ -1,0 +1,72 @@
+"""Relational similarity training data (the RelBERT dataset format), one relation a JSONL line:
+
+``{"relation_type": "parent/child", "positives": [[h, t], ...], "negatives": [[h, t], ...]}``
+
+A ``parent/child`` name puts the relation under a parent class (used by the hierarchy-aware
+losses); a name without ``/`` has no parent.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple, Union
+
+from ..io import InputError
+
+Pair = Tuple[str, str]
+
+
+@dataclass
+class Relation:
+    name: str
+    positives: List[Pair]
+    negatives: List[Pair] = field(default_factory=list)
+
+    @property
+    def parent(self) -> Optional[str]:
+        return self.name.split("/", 1)[0] if "/" in self.name else None
+
+
+def _pairs(value, source, lineno, key) -> List[Pair]:
+    if not isinstance(value, list):
+        raise InputError(source, lineno, f"{key} must be a list of [head, tail] pairs")
+    out = []
+    for i, pair in enumerate(value):
+        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(w, str) and w.strip() for w in pair)):
+            raise InputError(source, lineno, f"{key}[{i}] must be a pair of two non-empty words, got {json.dumps(pair)[:60]}")
+        out.append((pair[0], pair[1]))
+    return out
+
+
+def read_relsim_file(path: Union[str, Path]) -> List[Relation]:
+    """Read and validate a RelBERT-format JSONL file (``FILE:LINE: why`` on errors)."""
+    source = str(path)
+    relations: Dict[str, Relation] = {}
+    with open(path, "rb") as handle:
+        for lineno, raw in enumerate(handle, start=1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise InputError(source, lineno, f"invalid UTF-8 at byte {err.start}") from None
+            if not text.strip():
+                raise InputError(source, lineno, "blank line (expected a JSON record)")
+            try:
+                record = json.loads(text)
+            except json.JSONDecodeError as err:
+                raise InputError(source, lineno, f"bad JSON: {err.msg} at column {err.colno}") from None
+            if not isinstance(record, dict):
+                raise InputError(source, lineno, "a record must be a JSON object")
+            name = record.get("relation_type")
+            if not isinstance(name, str) or not name.strip():
+                raise InputError(source, lineno, "missing or empty 'relation_type'")
+            if name in relations:
+                raise InputError(source, lineno, f"relation_type {name!r} appears twice")
+            positives = _pairs(record.get("positives"), source, lineno, "positives")
+            if len(positives) < 2:
+                raise InputError(source, lineno, "a relation needs at least 2 positives")
+            negatives = _pairs(record.get("negatives", []), source, lineno, "negatives")
+            relations[name] = Relation(name, positives, negatives)
+    if len(relations) < 2:
+        raise InputError(source, 1, "training needs at least 2 relations")
+    return list(relations.values())

@@ -1,0 +1,433 @@
+"""Fine-tuning RelBERT with contrastive losses (the paper's recipe), resumable and torchrun-aware.
+
+One optimisation step sees ``gradient_accumulation`` relations. For InfoNCE/InfoLOOB a
+relation contributes its (sampled) positives against its negatives, augmented with the other
+relations' positives; for the triplet loss a step is a batch of relations, each with an
+(anchor, positive, negative) triple. Prompts are length-sorted and padded per chunk; above
+``chunk_size`` prompts a relation is embedded with gradient caching (embed without graph,
+take d loss / d vector, re-embed chunk by chunk and backpropagate), so peak memory does not
+grow with ``num_negative``.
+
+Determinism: every random choice comes from one ``random.Random(seed)`` stream, and dropout
+is re-seeded from (seed, epoch, step, chunk) before each forward pass. A resumed run and a
+torchrun run therefore compute the same thing as an uninterrupted single process.
+
+Under ``torchrun`` (``WORLD_SIZE`` > 1) the relations of each step are dealt round-robin to
+the ranks and gradients are summed with ``torch.distributed.all_reduce`` (gloo on CPU, nccl
+on GPU); rank 0 validates, logs and saves.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from itertools import combinations, product
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from . import losses, ops
+from .data.relsim import Relation
+
+Pair = Tuple[str, str]
+LOSSES = ("nce", "iloob", "triplet")
+
+
+@dataclass
+class TrainConfig:
+    """Training options; the defaults are the paper's (InfoNCE, temperature 0.05, 10 positives,
+    400 negatives; lr 5e-6 is its RoBERTa value)."""
+
+    model: Optional[str] = None  # None = the embedded base encoder (packaged MiniLM)
+    template: str = "d"
+    aggregation: str = "average_no_mask"
+    max_length: int = 64
+    loss: str = "nce"
+    temperature: float = 0.05
+    num_positive: int = 10
+    num_negative: int = 400
+    margin: float = 1.0  # triplet
+    batch: int = 64  # triplet: relations per step
+    classification_loss: bool = False
+    epochs: int = 10
+    lr: float = 5e-6
+    warmup: int = 10
+    gradient_accumulation: int = 1
+    seed: int = 0
+    chunk_size: int = 128
+    freeze_embeddings: bool = False
+    data: str = "semeval"  # "semeval" or a RelBERT-format JSONL path
+    validation: List[str] = field(default_factory=lambda: ["semeval", "u2", "u4", "google", "bats"])
+
+    def check(self) -> "TrainConfig":
+        if self.loss not in LOSSES:
+            raise ValueError(f"unknown loss {self.loss!r}: choose one of {', '.join(LOSSES)}")
+        for name in ("num_positive", "num_negative", "batch", "epochs", "gradient_accumulation", "chunk_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.temperature <= 0 or self.lr <= 0:
+            raise ValueError("temperature and lr must be positive")
+        return self
+
+
+# --- distributed helpers ------------------------------------------------------------------
+def _dist():
+    import torch.distributed as dist
+
+    return dist if dist.is_available() and dist.is_initialized() else None
+
+
+def init_distributed() -> Tuple[int, int]:
+    """Join the torchrun process group when launched by torchrun; returns (rank, world size)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        if backend == "nccl":
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group(backend)
+    return dist.get_rank(), dist.get_world_size()
+
+
+# --- state files (safetensors + JSON: nothing pickled) -------------------------------------
+def save_state(folder: Path, model, classifier, optimizer, scheduler, rng: random.Random, progress: dict) -> None:
+    from safetensors.torch import save_file, save_model
+
+    tmp = folder.with_name(folder.name + ".tmp")
+    tmp.mkdir(parents=True, exist_ok=True)
+    save_model(model, str(tmp / "model.safetensors"))
+    if classifier is not None:
+        save_model(classifier, str(tmp / "classifier.safetensors"))
+    opt = optimizer.state_dict()
+    tensors = {f"{idx}.{name}": value.contiguous() for idx, state in opt["state"].items() for name, value in state.items()}
+    save_file(tensors, str(tmp / "optimizer.safetensors"))
+    meta = {"param_groups": opt["param_groups"], "scheduler": scheduler.state_dict()["last_epoch"],
+            "rng": _rng_to_json(rng.getstate()), "progress": progress}
+    (tmp / "state.json").write_text(json.dumps(meta, indent=1))
+    if folder.exists():
+        import shutil
+
+        shutil.rmtree(folder)
+    os.replace(tmp, folder)  # the state folder is replaced whole: never half-written
+
+
+def load_state(folder: Path, model, classifier, optimizer, scheduler, rng: random.Random) -> dict:
+    from safetensors.torch import load_file, load_model
+
+    load_model(model, str(folder / "model.safetensors"))
+    if classifier is not None:
+        load_model(classifier, str(folder / "classifier.safetensors"))
+    meta = json.loads((folder / "state.json").read_text())
+    tensors = load_file(str(folder / "optimizer.safetensors"))
+    state: Dict[int, dict] = {}
+    for key, value in tensors.items():
+        idx, name = key.split(".", 1)
+        state.setdefault(int(idx), {})[name] = value
+    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    scheduler.last_epoch = meta["scheduler"]
+    scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
+    rng.setstate(_rng_from_json(meta["rng"]))
+    return meta["progress"]
+
+
+def _rng_to_json(state):
+    version, internal, gauss = state
+    return [version, list(internal), gauss]
+
+
+def _rng_from_json(state):
+    version, internal, gauss = state
+    return (version, tuple(internal), gauss)
+
+
+# --- the trainer ----------------------------------------------------------------------------
+class Trainer:
+    """Fine-tunes a :class:`relbert.RelBERT` on relational similarity data.
+
+    Args:
+        config: a :class:`TrainConfig`.
+        relations: training relations (see :mod:`relbert.data.semeval`, :mod:`relbert.data.relsim`).
+        output_dir: receives ``model/`` (best epoch, ``save_pretrained`` + ``training_config.json``),
+            ``state/`` (for ``resume``), ``train.log``.
+        validators: name -> callable(model) -> accuracy in percent; their mean picks the best epoch.
+    """
+
+    def __init__(self, config: TrainConfig, relations: List[Relation], output_dir, validators: Dict[str, Callable] = None,
+                 device: Optional[str] = None, show_progress: bool = True):
+        from .model import RelBERT
+
+        self.config = config.check()
+        self.rank, self.world = init_distributed()
+        if device is None and self.world > 1 and torch.cuda.is_available():
+            device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+        self.output_dir = Path(output_dir)
+        self.show_progress = show_progress and self.rank == 0
+        self.relbert = RelBERT.from_pretrained(config.model, template=config.template, aggregation=config.aggregation,
+                                               max_length=config.max_length, device=device)
+        self.encoder = self.relbert.model
+        self.device = self.relbert.device
+        if config.freeze_embeddings:
+            self.encoder.get_input_embeddings().weight.requires_grad_(False)
+        self.classifier = None
+        if config.classification_loss:
+            torch.manual_seed(config.seed)  # the head's initialisation is part of the seeded run
+            self.classifier = losses.PairClassifier(self.relbert.hidden_size).to(self.device)
+        params = [p for p in self.encoder.parameters() if p.requires_grad]
+        if self.classifier is not None:
+            params += list(self.classifier.parameters())
+        self.params = params
+        self.optimizer = torch.optim.AdamW([{"params": params, "weight_decay": 0.0}], lr=config.lr)
+        warmup = config.warmup
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: min(1.0, (step + 1) / max(1, warmup)))
+        self.relations = relations
+        self.validators = validators or {}
+        self.rng = random.Random(config.seed)
+        self._ids: Dict[Pair, List[int]] = {}
+        self._prepare_relations()
+        self._tokenize_all()
+        self.log = self._logger()
+
+    # -- setup -------------------------------------------------------------------------------
+    def _logger(self) -> logging.Logger:
+        log = logging.getLogger(f"relbert.train.{id(self)}")
+        log.setLevel(logging.INFO)
+        log.propagate = False
+        if self.rank == 0:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            handler = logging.FileHandler(self.output_dir / "train.log")
+            handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+            log.addHandler(handler)
+        return log
+
+    def _tokenize_all(self) -> None:
+        every = sorted({p for ps in list(self.positives.values()) + list(self.negatives.values()) for p in ps})
+        self._ids = dict(zip(every, self.relbert.tokenizer.token_ids(every)))  # validated for length once
+
+    def _prepare_relations(self) -> None:
+        """Positive and negative pools per relation (and per parent class, as the official code)."""
+        rels = sorted(self.relations, key=lambda r: r.name)
+        self.positives = {r.name: list(r.positives) for r in rels}
+        own_negatives = {r.name: list(r.negatives) for r in rels}
+        self.parents: Dict[str, List[str]] = {}
+        for r in rels:
+            if r.parent is not None:
+                self.parents.setdefault(r.parent, []).append(r.name)
+        if any(r.parent is None for r in rels):
+            self.parents = {}
+        if self.config.loss == "triplet":
+            self.negatives = own_negatives
+            if any(not v for v in own_negatives.values()):
+                raise ValueError("the triplet loss needs negatives for every relation")
+            return
+        # InfoNCE: negatives = own negatives + every other relation's positives.
+        self.negatives = {k: own_negatives[k] + [p for o, ps in self.positives.items() if o != k for p in ps]
+                          for k in self.positives}
+        for parent, children in sorted(self.parents.items()):
+            self.positives[parent] = sorted(p for c in children for p in self.positives[c])
+            others = [c for q, cs in self.parents.items() if q != parent for c in cs]
+            self.negatives[parent] = sorted(p for c in others for p in self.positives[c])
+
+    # -- embedding with gradients ------------------------------------------------------------
+    def _ids_of(self, pairs: Sequence[Pair]) -> List[List[int]]:
+        """Token ids per pair, tokenized once and cached."""
+        missing = [p for p in pairs if p not in self._ids]
+        if missing:
+            self._ids.update(zip(missing, self.relbert.tokenizer.token_ids(missing)))
+        return [self._ids[p] for p in pairs]
+
+    def _embed(self, pairs: Sequence[Pair], seed: int) -> torch.Tensor:
+        """Raw pooled vectors (with graph if grad is enabled); dropout seeded by ``seed``."""
+        torch.manual_seed(seed)
+        batch = self.relbert.tokenizer.pad(self._ids_of(pairs))
+        ids = torch.from_numpy(batch["input_ids"]).to(self.device)
+        att = torch.from_numpy(batch["attention_mask"]).to(self.device)
+        hidden = self.encoder(input_ids=ids, attention_mask=att).last_hidden_state
+        return ops.pool(hidden, torch.from_numpy(batch["pool_mask"]).to(self.device), normalize=False)
+
+    def _backward(self, pairs: List[Pair], loss_fn: Callable[[torch.Tensor], torch.Tensor], seed: int) -> float:
+        """loss_fn(vectors of pairs).backward(), chunked with gradient caching when large."""
+        if len(pairs) <= self.config.chunk_size:
+            loss = loss_fn(self._embed(pairs, seed))
+            loss.backward()
+            return float(loss.detach())
+        order = sorted(range(len(pairs)), key=lambda i: len(self._ids[pairs[i]]))  # length-sorted chunks
+        chunks = [order[s : s + self.config.chunk_size] for s in range(0, len(order), self.config.chunk_size)]
+        with torch.no_grad():
+            parts = [self._embed([pairs[i] for i in chunk], seed * 1000 + k) for k, chunk in enumerate(chunks)]
+        cached = torch.empty(len(pairs), parts[0].shape[1], device=self.device)
+        for chunk, part in zip(chunks, parts):
+            cached[torch.tensor(chunk, device=self.device)] = part
+        cached.requires_grad_(True)
+        loss = loss_fn(cached)
+        loss.backward()
+        for k, chunk in enumerate(chunks):
+            vectors = self._embed([pairs[i] for i in chunk], seed * 1000 + k)
+            vectors.backward(cached.grad[torch.tensor(chunk, device=self.device)])
+        return float(loss.detach())
+
+    # -- one epoch ---------------------------------------------------------------------------
+    def _nce_items(self) -> List[Tuple[List[Pair], int]]:
+        """(pairs, number of positives) per relation for one epoch, in the epoch's order."""
+        names = sorted(self.positives)
+        self.rng.shuffle(names)
+        items = []
+        for name in names:
+            pos = self.positives[name]
+            if len(pos) > self.config.num_positive:
+                pos = self.rng.sample(pos, self.config.num_positive)
+            neg = self.negatives[name]
+            if len(neg) > self.config.num_negative:
+                neg = self.rng.sample(neg, self.config.num_negative)
+            items.append((list(pos) + list(neg), len(pos)))
+        return items
+
+    def _triplet_items(self) -> List[Tuple[List[Pair], int]]:
+        """Batches of relations: (anchor, positive, negative[, parent positive, parent negative]) rows."""
+        names = sorted(self.positives)
+        n_pos = min(len(self.positives[k]) for k in names)
+        n_neg = min(len(self.negatives[k]) for k in names)
+        trials = list(product(combinations(range(n_pos), 2), range(n_neg)))
+        self.rng.shuffle(trials)
+        parent_of = {c: p for p, cs in self.parents.items() for c in cs}
+        items = []
+        for (a, b), n in trials:
+            shuffled = names[:]
+            self.rng.shuffle(shuffled)
+            for start in range(0, len(shuffled), self.config.batch):
+                rows = shuffled[start : start + self.config.batch]
+                cols = [[self.positives[r][a] for r in rows], [self.positives[r][b] for r in rows],
+                        [self.negatives[r][n] for r in rows]]
+                if self.parents:
+                    cols.append([self.rng.choice(self.positives[self.rng.choice(self.parents[parent_of[r]])]) for r in rows])
+                    cols.append([self.rng.choice(self.positives[self.rng.choice(self.parents[self.rng.choice(
+                        [q for q in sorted(self.parents) if q != parent_of[r]])])]) for r in rows])
+                items.append(([p for col in cols for p in col], len(rows)))
+        return items
+
+    def _loss_fn(self, n: int) -> Callable[[torch.Tensor], torch.Tensor]:
+        c = self.config
+        if c.loss == "triplet":
+            def fn(v):
+                parts = v.split(n)
+                parent = (parts[3], parts[4]) if len(parts) == 5 else (None, None)
+                return losses.triplet(parts[0], parts[1], parts[2], margin=c.margin, positive_parent=parent[0],
+                                      negative_parent=parent[1], classifier=self.classifier)
+            return fn
+        return lambda v: losses.info_nce(v[:n], v[n:], temperature=c.temperature, info_loob=c.loss == "iloob",
+                                         classifier=self.classifier)
+
+    def _step(self) -> None:
+        dist = _dist()
+        if dist is not None:
+            for p in self.params:
+                if p.grad is None:
+                    p.grad = torch.zeros_like(p)
+                dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def train_epoch(self, epoch: int) -> float:
+        """One pass over the training relations; returns the mean loss per relation/batch."""
+        self.encoder.train()
+        if self.classifier is not None:
+            self.classifier.train()
+        items = self._triplet_items() if self.config.loss == "triplet" else self._nce_items()
+        group = self.config.gradient_accumulation
+        total, count = 0.0, 0
+        progress = None
+        if self.show_progress:
+            from tqdm.auto import tqdm
+
+            progress = tqdm(total=len(items), desc=f"epoch {epoch + 1}/{self.config.epochs}", unit="rel", leave=False)
+        self.optimizer.zero_grad(set_to_none=True)
+        for index, (pairs, n) in enumerate(items):
+            if (index % group) % self.world == self.rank:  # this rank's share of the step
+                seed = (self.config.seed * 1_000_003 + epoch) * 100_003 + index
+                total += self._backward(pairs, self._loss_fn(n), seed)
+                count += 1
+            if (index + 1) % group == 0 or index + 1 == len(items):
+                self._step()
+            if progress is not None:
+                progress.update(1)
+                progress.set_postfix(loss=f"{total / max(1, count):.3f}")
+        if progress is not None:
+            progress.close()
+        dist = _dist()
+        if dist is not None:
+            stats = torch.tensor([total, float(count)], dtype=torch.float64)
+            dist.all_reduce(stats)
+            total, count = float(stats[0]), int(stats[1])
+        return total / max(1, count)
+
+    def validate(self) -> Dict[str, float]:
+        self.encoder.eval()
+        scores = {name: float(fn(self.relbert)) for name, fn in self.validators.items()}
+        self.encoder.train()
+        return scores
+
+    # -- the whole run -----------------------------------------------------------------------
+    def train(self, resume: bool = False, on_epoch_end: Optional[Callable[[int], None]] = None) -> dict:
+        """Train for ``config.epochs`` epochs, keeping the best epoch by validation accuracy.
+
+        Args:
+            resume: continue from ``output_dir/state`` (written after every epoch).
+            on_epoch_end: called with the epoch index after its state is saved (for tests).
+
+        Returns:
+            The progress record: per-epoch loss and validation scores, best epoch and score.
+        """
+        state_dir = self.output_dir / "state"
+        progress = {"epoch": 0, "best_epoch": None, "best_score": None, "history": []}
+        if resume:
+            if not (state_dir / "state.json").is_file():
+                raise FileNotFoundError(f"--resume: no saved state in {state_dir}")
+            saved = json.loads((self.output_dir / "training_config.json").read_text())
+            if saved != asdict(self.config):
+                changed = sorted(k for k in saved if saved[k] != asdict(self.config).get(k))
+                raise ValueError(f"--resume: the options differ from the interrupted run ({', '.join(changed)})")
+            progress = load_state(state_dir, self.encoder, self.classifier, self.optimizer, self.scheduler, self.rng)
+            self.log.info("resumed after epoch %d", progress["epoch"])
+        elif self.rank == 0:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            (self.output_dir / "training_config.json").write_text(json.dumps(asdict(self.config), indent=2))
+        self.log.info("config %s", json.dumps(asdict(self.config)))
+        for epoch in range(progress["epoch"], self.config.epochs):
+            start = time.time()
+            loss = self.train_epoch(epoch)
+            record = {"epoch": epoch + 1, "loss": loss, "seconds": round(time.time() - start, 1)}
+            if self.rank == 0:
+                scores = self.validate()
+                record["validation"] = scores
+                score = float(np.mean(list(scores.values()))) if scores else -loss
+                record["score"] = score
+                if progress["best_score"] is None or score > progress["best_score"]:
+                    progress["best_score"], progress["best_epoch"] = score, epoch + 1
+                    self.save_model(self.output_dir / "model", record)
+                progress["history"].append(record)
+                progress["epoch"] = epoch + 1
+                save_state(state_dir, self.encoder, self.classifier, self.optimizer, self.scheduler, self.rng, progress)
+                self.log.info("epoch %s", json.dumps(record))
+            else:
+                progress["epoch"] = epoch + 1
+            dist = _dist()
+            if dist is not None:
+                dist.barrier()
+            if on_epoch_end is not None:
+                on_epoch_end(epoch)
+        return progress
+
+    def save_model(self, folder: Path, record: dict) -> None:
+        self.relbert.save_pretrained(folder)
+        config = {**asdict(self.config), "selected_epoch": record["epoch"], "validation": record.get("validation")}
+        (folder / "training_config.json").write_text(json.dumps(config, indent=2))

@@ -1,0 +1,151 @@
+"""Trainer: data readers, gradient caching, resume identity, torchrun identity, CLI errors."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from safetensors.torch import load_file
+
+from relbert.cli import train as train_cmd
+from relbert.data.relsim import read_relsim_file
+from relbert.data.semeval import load_semeval
+from relbert.io import InputError
+from relbert.training import TrainConfig, Trainer
+
+RELATIONS = [
+    {"relation_type": "geo/capital", "positives": [["paris", "france"], ["tokyo", "japan"], ["rome", "italy"]],
+     "negatives": [["france", "paris"], ["japan", "tokyo"]]},
+    {"relation_type": "geo/language", "positives": [["france", "french"], ["japan", "japanese"], ["italy", "italian"]],
+     "negatives": [["french", "france"]]},
+    {"relation_type": "animal/sound", "positives": [["dog", "bark"], ["cat", "meow"], ["cow", "moo"]],
+     "negatives": [["bark", "dog"], ["meow", "cat"]]},
+    {"relation_type": "animal/young", "positives": [["dog", "puppy"], ["cat", "kitten"], ["cow", "calf"]],
+     "negatives": [["puppy", "dog"]]},
+]
+
+
+@pytest.fixture(scope="module")
+def relsim_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "relations.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in RELATIONS), encoding="utf-8")
+    return path
+
+
+def tiny_config(model, **kw):
+    base = dict(model=model, template="a", num_positive=3, num_negative=6, epochs=2, lr=1e-3, warmup=2, seed=3,
+                chunk_size=64, validation=[])
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def state_tensors(folder):
+    return load_file(str(Path(folder) / "state" / "model.safetensors"))
+
+
+def test_semeval_training_set(data_dir):
+    train, valid = load_semeval(data_dir / "semeval2012_task2")
+    assert len(train) == 79 and all(len(r.positives) == 10 and len(r.negatives) == 10 for r in train)
+    assert len({r.parent for r in train}) == 10
+    assert not any(set(t.positives) & set(v.positives) for t, v in zip(train, valid))
+    first = next(r for r in train if r.name.endswith("/1a"))
+    assert first.name == "CLASS-INCLUSION/1a" and first.positives[0] == ("weapon", "spear")
+
+
+@pytest.mark.parametrize("record, problem", [
+    ('{"relation_type": "x", "positives": [["a", "b"], ["c"]]}', "positives\\[1\\] must be a pair"),
+    ('{"positives": [["a", "b"], ["c", "d"]]}', "relation_type"),
+    ('{"relation_type": "x", "positives": [["a", "b"]]}', "at least 2 positives"),
+    ('{"relation_type": "x", "positives": [["a", "b"], ["c", "d"]], "negatives": "no"}', "negatives must be a list"),
+    ("not json", "bad JSON"),
+])
+def test_malformed_relsim(tmp_path, record, problem):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps(RELATIONS[0]) + "\n" + record + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match=problem) as err:
+        read_relsim_file(path)
+    assert str(err.value).startswith(f"{path}:2: ")
+    result = CliRunner().invoke(train_cmd, ["-o", str(tmp_path / "out"), "--data", str(path), "-q", "--validation", ""])
+    assert result.exit_code == 2 and f"{path}:2: " in result.output
+
+
+def test_gradient_caching_gives_the_same_gradients(tiny_model_path, relsim_file, tmp_path):
+    grads = []
+    for chunk in (1000, 3):
+        trainer = Trainer(tiny_config(tiny_model_path, chunk_size=chunk), read_relsim_file(relsim_file), tmp_path / str(chunk),
+                          show_progress=False)
+        trainer.encoder.eval()  # no dropout: both paths must agree to float precision
+        pairs, n = trainer._nce_items()[0]
+        trainer.optimizer.zero_grad()
+        loss = trainer._backward(pairs, trainer._loss_fn(n), seed=1)
+        grads.append((loss, [p.grad.clone() for p in trainer.params if p.grad is not None]))
+    (loss_a, ga), (loss_b, gb) = grads
+    assert loss_a == pytest.approx(loss_b, rel=1e-5)
+    assert len(ga) == len(gb) > 0
+    for a, b in zip(ga, gb):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("loss", ["nce", "triplet"])
+def test_train_saves_loadable_model_and_resume_is_identical(tiny_model_path, relsim_file, tmp_path, loss):
+    relations = read_relsim_file(relsim_file)
+    config = tiny_config(tiny_model_path, loss=loss, batch=2, classification_loss=loss == "triplet")
+    full = Trainer(config, relations, tmp_path / "full", show_progress=False)
+    progress = full.train()
+    assert [r["epoch"] for r in progress["history"]] == [1, 2]
+
+    class Interrupt(Exception):
+        pass
+
+    def stop(epoch):
+        if epoch == 0:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        Trainer(config, relations, tmp_path / "cut", show_progress=False).train(on_epoch_end=stop)
+    resumed = Trainer(config, relations, tmp_path / "cut", show_progress=False).train(resume=True)
+    assert resumed["epoch"] == 2
+    a, b = state_tensors(tmp_path / "full"), state_tensors(tmp_path / "cut")
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], atol=1e-6, rtol=0)
+    assert (tmp_path / "full" / "train.log").read_text().count("epoch {") == 2
+
+    from relbert import RelBERT
+
+    model = RelBERT.from_pretrained(tmp_path / "full" / "model")
+    assert model.is_trained and model.template.startswith("Today")
+    saved = json.loads((tmp_path / "full" / "model" / "training_config.json").read_text())
+    assert saved["loss"] == loss and saved["selected_epoch"] in (1, 2)
+
+
+def test_resume_refuses_changed_options(tiny_model_path, relsim_file, tmp_path):
+    relations = read_relsim_file(relsim_file)
+    Trainer(tiny_config(tiny_model_path, epochs=1), relations, tmp_path, show_progress=False).train()
+    with pytest.raises(ValueError, match="lr"):
+        Trainer(tiny_config(tiny_model_path, epochs=2, lr=5e-4), relations, tmp_path, show_progress=False).train(resume=True)
+
+
+def test_torchrun_two_processes_match_one(tiny_model_path, relsim_file, tmp_path):
+    args = ["--data", str(relsim_file), "--model", tiny_model_path, "--template", "a", "--num-positive", "3",
+            "--num-negative", "6", "--epochs", "2", "--lr", "1e-3", "--warmup", "2", "--seed", "3",
+            "--gradient-accumulation", "2", "--validation", "", "-q"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    one = subprocess.run([sys.executable, "-m", "relbert.cli_train", "-o", str(tmp_path / "one"), *args],
+                         capture_output=True, text=True, timeout=600, env=env)
+    assert one.returncode == 0, one.stderr[-3000:]
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533",
+                          "-m", "relbert.cli_train", "-o", str(tmp_path / "two"), *args],
+                         capture_output=True, text=True, timeout=600, env=env)
+    assert two.returncode == 0, two.stderr[-3000:]
+    a, b = state_tensors(tmp_path / "one"), state_tensors(tmp_path / "two")
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], atol=1e-5, rtol=1e-4)
+    assert not torch.equal(a["embeddings.word_embeddings.weight"], load_file(str(Path(tiny_model_path) / "model.safetensors"))["embeddings.word_embeddings.weight"])
