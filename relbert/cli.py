@@ -52,41 +52,120 @@ def model_options(func):
     return func
 
 
+def _distributed():
+    """(rank, world size, barrier) under torchrun; (0, 1, no-op) otherwise."""
+    import os
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, None
+    import torch
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), dist.get_world_size(), dist.barrier
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("pairs", metavar="PAIRS", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False, writable=True),
-              help="Output .npy file: float32 (N, hidden), row i = line i of PAIRS.")
+              help="Output file: float32 (N, hidden), row i = line i of PAIRS.")
 @model_options
 @click.option("--batch-size", "-b", type=click.IntRange(min=1), default=64, show_default=True)
 @click.option("--no-normalize", is_flag=True, help="Write raw masked sums (the official package's vectors) instead of unit vectors.")
+@click.option("--format", "fmt", type=click.Choice(["npy", "npz", "word2vec"]), default="npy", show_default=True,
+              help="npy: vectors; npz: vectors + pairs; word2vec: text format with keys head__tail.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run (same input, model and options).")
+@click.option("--chunk-size", type=click.IntRange(min=1), default=16384, show_default=True,
+              help="Rows per chunk: the unit of progress, resume and sharding.")
+@click.option("--cache-size", type=click.IntRange(min=0), default=100_000, show_default=True,
+              help="Distinct pairs remembered to reuse the rows of duplicates (bounds memory).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def embed(pairs, output, model, template, aggregation, max_length, device, batch_size, no_normalize, quiet):
+def embed(pairs, output, model, template, aggregation, max_length, device, batch_size, no_normalize, fmt, resume,
+          chunk_size, cache_size, quiet):
     """Embed the word pairs of PAIRS (head<TAB>tail per line; - for stdin) into OUTPUT.
 
     Every line is a pair (no header, no comments); blank lines, wrong field counts, empty
-    words and invalid UTF-8 stop the run with FILE:LINE and exit status 2. The output is
-    written atomically: on any error nothing is written and an existing file is untouched.
+    words, invalid UTF-8 and prompts over --max-length stop the run with FILE:LINE and exit
+    status 2 before anything is written. The input is streamed in chunks into a memory-mapped
+    file; OUTPUT appears (atomically) only when complete. Under torchrun
+    (torchrun --nproc_per_node=K --no-python relbert-embed ...) chunks are shared among the
+    processes and the file is the same as from one process.
     """
-    from .io import InputError, read_pairs, save_npy_atomic
+    import os
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from .io import InputError
+    from .streaming import ResumeError, embed_file
     from .tokenization import PromptTooLongError
 
+    rank, world, barrier = _distributed()
+    out = Path(output)
+    spooled = None
+    if pairs == "-":  # stdin is read more than once: spool it beside the output
+        if world > 1:
+            fail("reading standard input is not supported under torchrun: pass a file")
+        fd, spooled = tempfile.mkstemp(prefix=f".{out.name}.stdin.", dir=out.parent if str(out.parent) else ".")
+        with os.fdopen(fd, "wb") as handle:
+            shutil.copyfileobj(sys.stdin.buffer, handle)
+        source = Path(spooled)
+    else:
+        source = Path(pairs)
+        if not source.is_file():
+            fail(f"{pairs}: no such file")
+    name = "-" if spooled else str(pairs)
     try:
-        data = read_pairs(pairs)
+        if device is None and world > 1:
+            import torch
+
+            device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}" if torch.cuda.is_available() else "cpu"
+        relbert = load_model(model, template, aggregation, max_length, device)
+
+        def check(block, first_line):
+            try:
+                relbert.tokenizer.lengths(block)
+            except PromptTooLongError as err:
+                line = first_line + next(i for i, p in enumerate(block) if p in err.lengths)
+                raise InputError(name, line, str(err)) from None
+
+        target = out if fmt == "npy" else out.with_name(f".{out.name}.vectors.npy")
+        bar = None
+        if not quiet and rank == 0:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(unit="pair", desc="embedding", dynamic_ncols=True)
+        try:
+            rows = embed_file(relbert, source, target, batch_size=batch_size, normalize=not no_normalize,
+                              chunk_size=chunk_size, cache_size=cache_size, resume=resume, rank=rank,
+                              world_size=world, barrier=barrier, progress=bar.update if bar is not None else None, check=check)
+        finally:
+            if bar is not None:
+                bar.close()
+        if fmt != "npy" and rank == 0:
+            import numpy as np
+
+            from .formats import write_npz, write_word2vec
+            from .io import iter_pairs
+
+            vectors = np.load(target, mmap_mode="r")
+            (write_npz if fmt == "npz" else write_word2vec)(vectors, iter_pairs(source), out)
+            del vectors
+            target.unlink()
     except InputError as err:
+        fail(str(err).replace(str(source), name) if spooled else str(err))
+    except ResumeError as err:
         fail(str(err))
     except OSError as err:
-        fail(f"{pairs}: {err.strerror or err}")
-    if not data:
-        fail(f"{pairs}: no pairs in the file")
-    relbert = load_model(model, template, aggregation, max_length, device)
-    try:
-        vectors = relbert.embed(data, batch_size=batch_size, normalize=not no_normalize, show_progress=not quiet)
-    except PromptTooLongError as err:
-        line = next(i for i, p in enumerate(data, start=1) if p in err.lengths)
-        fail(f"{pairs}:{line}: {err}")
-    save_npy_atomic(output, vectors)
-    if not quiet:
-        click.echo(f"wrote {vectors.shape[0]} x {vectors.shape[1]} float32 to {output}", err=True)
+        fail(f"{output}: {err.strerror or err}")
+    finally:
+        if spooled:
+            with __import__("contextlib").suppress(FileNotFoundError):
+                os.unlink(spooled)
+    if not quiet and rank == 0:
+        click.echo(f"wrote {rows} rows ({fmt}) to {output}", err=True)
 
 
 # --- relbert-train ---------------------------------------------------------------------------
@@ -184,6 +263,55 @@ def train(output, data, model, template, aggregation, max_length, loss, temperat
         fail(str(err).splitlines()[0])
     if trainer.rank == 0:
         click.echo(f"best epoch {progress['best_epoch']} (validation {progress['best_score']:.2f}); model in {output}/model", err=True)
+
+
+# --- relbert-search --------------------------------------------------------------------------
+def _query_pair(text):
+    text = text.replace("\\t", "\t")
+    fields = text.split("\t")
+    if len(fields) != 2 or not all(f.strip() for f in fields):
+        raise click.BadParameter(f"{text!r}: a query is head<TAB>tail (a tab, or the two characters \\t)")
+    return fields[0], fields[1]
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("vectors", type=click.Path(exists=True, dir_okay=False))
+@click.option("--pairs", "-p", "pairs_file", type=click.Path(exists=True, dir_okay=False, allow_dash=False),
+              help="The pairs file VECTORS was embedded from (not needed for --format npz output).")
+@click.option("--query", "-q", "queries", multiple=True, required=True, help="head<TAB>tail; repeatable.")
+@click.option("-k", type=click.IntRange(min=1), default=10, show_default=True)
+@model_options
+def search(vectors, pairs_file, queries, k, model, template, aggregation, max_length, device):
+    """The K pairs of an embedded collection most similar to each query (TSV: query, rank, score, head, tail).
+
+    A query pair found in the collection uses its stored vector; any other is embedded with
+    --model (which must be the model that embedded the collection).
+    """
+    import time
+
+    from .io import InputError
+    from .search import RelationIndex
+
+    try:
+        parsed = [_query_pair(q) for q in queries]
+    except click.BadParameter as err:
+        fail(err.message)
+    try:
+        index = RelationIndex.load(vectors, pairs_file)
+    except (InputError, ValueError) as err:
+        fail(str(err))
+    relbert = None
+    if any(index.row_of(p) is None for p in parsed):
+        relbert = load_model(model, template, aggregation, max_length, device)
+    import torch  # noqa: F401  (imported before timing the query itself)
+
+    start = time.perf_counter()
+    results = index.query(parsed, k, model=relbert)
+    elapsed = time.perf_counter() - start
+    for (qh, qt), hits in zip(parsed, results):
+        for rank, ((h, t), score, _) in enumerate(hits, start=1):
+            click.echo(f"{qh}:{qt}\t{rank}\t{score:.4f}\t{h}\t{t}")
+    click.echo(f"{len(parsed)} quer{'y' if len(parsed) == 1 else 'ies'} over {len(index.pairs)} pairs in {elapsed:.3f} s", err=True)
 
 
 # --- relbert-eval ----------------------------------------------------------------------------

@@ -1,0 +1,43 @@
+"""Output formats of relbert-embed besides ``.npy``: ``npz`` (vectors + pairs) and ``word2vec``.
+
+word2vec text format: a ``ROWS DIM`` header, then one ``KEY v1 v2 ...`` line per row, where
+KEY is ``head__tail`` with spaces in words written as ``_`` (gensim's
+``KeyedVectors.load_word2vec_format`` reads it). Every input row is written, duplicates too;
+distinct pairs that differ only by ``_`` versus space share a key.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Tuple
+
+import numpy as np
+
+from .io import atomic_output
+
+FORMATS = ("npy", "npz", "word2vec")
+
+
+def word2vec_key(head: str, tail: str) -> str:
+    return f"{'_'.join(head.split())}__{'_'.join(tail.split())}"
+
+
+def write_npz(vectors: np.ndarray, pairs: Iterable[Tuple[str, str]], path: Path) -> None:
+    """``vectors`` (N, H) float32 and ``pairs`` (N, 2) unicode strings in one ``.npz``."""
+    pairs = np.array(list(pairs), dtype=str).reshape(-1, 2)
+    with atomic_output(path) as handle:
+        np.savez(handle, vectors=np.asarray(vectors), pairs=pairs)
+
+
+def write_word2vec(vectors: np.ndarray, pairs: Iterable[Tuple[str, str]], path: Path, block: int = 8192) -> None:
+    """Stream the word2vec text format (bounded memory: ``block`` rows at a time)."""
+    rows, dim = vectors.shape
+    with atomic_output(path, "w") as handle:
+        handle.write(f"{rows} {dim}\n")
+        pairs = iter(pairs)
+        for start in range(0, rows, block):
+            chunk = np.asarray(vectors[start : start + block])
+            lines = []
+            for row in chunk:
+                head, tail = next(pairs)
+                lines.append(word2vec_key(head, tail) + " " + " ".join(f"{x:.7g}" for x in row))
+            handle.write("\n".join(lines) + "\n")

@@ -1,0 +1,187 @@
+"""Streaming relbert-embed with a tiny model: identity, resume after SIGKILL, torchrun,
+formats (gensim reads word2vec), bounded memory, and relation search."""
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from relbert.cli import embed, search
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+EMBED = [sys.executable, "-m", "relbert.cli_embed"]
+
+
+def make_pairs(path: Path, n: int, seed: int = 0, vocab: int = 3000) -> list:
+    """n random pairs over a small vocabulary: duplicates occur, near and far apart."""
+    rng = random.Random(seed)
+    words = [f"w{i}" for i in range(vocab)] + ["natural selection", "café", "rock'n'roll"]
+    pairs = [(rng.choice(words), rng.choice(words)) for _ in range(n)]
+    for i in rng.sample(range(n), n // 20):  # explicit repeats of earlier rows
+        pairs[i] = pairs[rng.randrange(max(1, i))]
+    path.write_text("".join(f"{h}\t{t}\n" for h, t in pairs), encoding="utf-8")
+    return pairs
+
+
+def run_cli(*args, timeout=600):
+    proc = subprocess.run([*EMBED, *map(str, args)], capture_output=True, text=True, env=ENV, timeout=timeout)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def test_streaming_matches_embed_and_duplicates_are_identical(tiny_model_path, tmp_path):
+    from relbert import RelBERT
+
+    pairs = make_pairs(tmp_path / "pairs.tsv", 3000)
+    out = tmp_path / "out.npy"
+    result = CliRunner().invoke(embed, [str(tmp_path / "pairs.tsv"), "-o", str(out), "--model", tiny_model_path,
+                                        "--chunk-size", "700", "--cache-size", "50", "-q"])
+    assert result.exit_code == 0, result.output
+    vectors = np.load(out)
+    model = RelBERT.from_pretrained(tiny_model_path)
+    np.testing.assert_allclose(vectors, model.embed(pairs), atol=1e-5)
+    first = {}
+    for i, p in enumerate(pairs):
+        j = first.setdefault(p, i)
+        if j != i and i - j < 40:  # within the cache window: the row is copied bit for bit
+            assert np.array_equal(vectors[i], vectors[j])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.npy", "pairs.tsv"]  # no leftovers
+
+
+def test_sigkill_and_resume_is_byte_identical(tiny_model_path, tmp_path):
+    make_pairs(tmp_path / "pairs.tsv", 30000, seed=1)
+    common = ["--model", tiny_model_path, "--chunk-size", "2000", "--cache-size", "1000", "-q"]
+    run_cli(tmp_path / "pairs.tsv", "-o", tmp_path / "full.npy", *common)
+    target = tmp_path / "resumed.npy"
+    rng = random.Random(7)
+    kills = 0
+    # Three runs killed at random moments (start-up, planning, mid-chunk), then one to the end.
+    for attempt, delay in enumerate([rng.uniform(3.0, 8.0) for _ in range(3)] + [None]):
+        args = [tmp_path / "pairs.tsv", "-o", target, *common] + (["--resume"] if attempt else [])
+        proc = subprocess.Popen([*EMBED, *map(str, args)], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            proc.wait(timeout=delay if delay is not None else 600)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            kills += 1
+            assert not target.exists()  # never a partial output under the final name
+            continue
+        assert proc.returncode == 0, proc.stderr.read().decode()[-2000:]
+        break
+    assert kills >= 1, "the run finished before it could be killed: make it longer"
+    assert target.read_bytes() == (tmp_path / "full.npy").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["full.npy", "pairs.tsv", "resumed.npy"]
+
+
+def test_resume_refuses_changed_input_or_model(tiny_model_path, tmp_path, minilm_path):
+    make_pairs(tmp_path / "pairs.tsv", 5000, seed=2)
+    out = tmp_path / "out.npy"
+    args = [str(tmp_path / "pairs.tsv"), "-o", str(out), "--model", tiny_model_path, "--chunk-size", "1000", "-q"]
+    from relbert import streaming
+
+    calls = {"n": 0}
+    original = streaming._record_done
+
+    def interrupt(*a, **kw):
+        original(*a, **kw)
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("simulated crash")
+
+    streaming._record_done = interrupt
+    try:
+        with pytest.raises(RuntimeError, match="simulated crash"):
+            CliRunner().invoke(embed, args, catch_exceptions=False)
+    finally:
+        streaming._record_done = original
+    assert not out.exists()
+    changed_model = CliRunner().invoke(embed, args[:3] + ["--model", minilm_path, "--chunk-size", "1000", "-q", "--resume"])
+    assert changed_model.exit_code == 2 and "model or its options changed" in changed_model.output
+    changed_options = CliRunner().invoke(embed, args + ["--resume", "--batch-size", "7"])
+    assert changed_options.exit_code == 2 and "changed" in changed_options.output
+    with open(tmp_path / "pairs.tsv", "a", encoding="utf-8") as handle:
+        handle.write("new\tpair\n")
+    changed_input = CliRunner().invoke(embed, args + ["--resume"])
+    assert changed_input.exit_code == 2 and "changed since the interrupted run" in changed_input.output
+
+
+def test_torchrun_two_processes_same_file(tiny_model_path, tmp_path):
+    make_pairs(tmp_path / "pairs.tsv", 6000, seed=3)
+    common = ["--model", tiny_model_path, "--chunk-size", "900", "--cache-size", "500", "-q"]
+    run_cli(tmp_path / "pairs.tsv", "-o", tmp_path / "one.npy", *common)
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29541",
+                           "-m", "relbert.cli_embed", str(tmp_path / "pairs.tsv"), "-o", str(tmp_path / "two.npy"), *common],
+                          capture_output=True, text=True, env=ENV, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "two.npy").read_bytes() == (tmp_path / "one.npy").read_bytes()
+
+
+def test_formats_npz_and_word2vec_gensim(tiny_model_path, tmp_path):
+    gensim = pytest.importorskip("gensim")
+    pairs = make_pairs(tmp_path / "pairs.tsv", 500, seed=4)
+    runner = CliRunner()
+    for fmt in ("npy", "npz", "word2vec"):
+        result = runner.invoke(embed, [str(tmp_path / "pairs.tsv"), "-o", str(tmp_path / f"out.{fmt}"), "--format", fmt,
+                                       "--model", tiny_model_path, "-q"])
+        assert result.exit_code == 0, result.output
+    vectors = np.load(tmp_path / "out.npy")
+    npz = np.load(tmp_path / "out.npz")
+    assert np.array_equal(npz["vectors"], vectors) and [tuple(p) for p in npz["pairs"].tolist()] == pairs
+    kv = gensim.models.KeyedVectors.load_word2vec_format(str(tmp_path / "out.word2vec"), binary=False)
+    key = "natural_selection__" + pairs[0][1] if pairs[0][0] == "natural selection" else f"{pairs[0][0]}__{pairs[0][1]}".replace(" ", "_")
+    np.testing.assert_allclose(kv[key], vectors[0], rtol=1e-6, atol=1e-7)
+    assert kv.vector_size == vectors.shape[1]
+
+
+def peak_rss_mb(args) -> float:
+    code = ("import resource, sys\nfrom relbert.cli import embed\n"
+            "try:\n    embed(sys.argv[1:], standalone_mode=False)\n"
+            "finally:\n    print('RSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n")
+    proc = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, env=ENV, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return float(proc.stdout.strip().split("RSS")[-1])
+
+
+@pytest.mark.slow
+def test_memory_is_bounded(tiny_model_path, tmp_path):
+    make_pairs(tmp_path / "small.tsv", 10_000, seed=5, vocab=100_000)
+    make_pairs(tmp_path / "large.tsv", 200_000, seed=6, vocab=100_000)
+    common = ["--model", tiny_model_path, "-q"]
+    small = peak_rss_mb([tmp_path / "small.tsv", "-o", tmp_path / "s.npy", *common])
+    large = peak_rss_mb([tmp_path / "large.tsv", "-o", tmp_path / "l.npy", *common])
+    assert large - small < 300, (small, large)
+
+
+def test_search_cli_and_api(tiny_model_path, tmp_path):
+    from relbert import RelBERT
+    from relbert.search import RelationIndex
+
+    pairs = make_pairs(tmp_path / "pairs.tsv", 2000, seed=8)
+    CliRunner().invoke(embed, [str(tmp_path / "pairs.tsv"), "-o", str(tmp_path / "v.npy"), "--model", tiny_model_path, "-q"])
+    index = RelationIndex.load(tmp_path / "v.npy", tmp_path / "pairs.tsv")
+    vectors = np.load(tmp_path / "v.npy")
+    hits = index.query([pairs[10]], k=5)[0]
+    assert hits[0][0] == pairs[10] and hits[0][1] == pytest.approx(1.0, abs=1e-5)
+    sims = vectors @ vectors[10] / (np.linalg.norm(vectors, axis=1) * np.linalg.norm(vectors[10]))
+    assert [h[2] for h in hits][1:] == [i for i in np.argsort(-sims, kind="stable") if pairs[i] != pairs[10]][:4]
+    model = RelBERT.from_pretrained(tiny_model_path)
+    fresh = index.query([("never", "seen")], k=3, model=model)[0]
+    expected = model.embed([("never", "seen")])[0]
+    best = int(np.argmax(vectors @ expected / np.linalg.norm(vectors, axis=1)))
+    assert fresh[0][2] == best
+    result = CliRunner().invoke(search, [str(tmp_path / "v.npy"), "--pairs", str(tmp_path / "pairs.tsv"),
+                                         "--query", f"{pairs[10][0]}\\t{pairs[10][1]}", "-k", "3"])
+    assert result.exit_code == 0, result.output
+    first = result.output.splitlines()[0].split("\t")
+    assert first[1:3] == ["1", "1.0000"] and tuple(first[3:5]) == pairs[10]
+    missing = CliRunner().invoke(search, [str(tmp_path / "v.npy"), "--pairs", str(tmp_path / "pairs.tsv"), "--query", "x"])
+    assert missing.exit_code == 2 and "head<TAB>tail" in missing.output
