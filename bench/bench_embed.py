@@ -1,29 +1,39 @@
-"""RelBERT.embed against the official package's approach, side by side in one run.
+"""RelBERT.embed per precision against the official package's approach, plus the machine's
+GEMM ceiling and the model FLOP utilisation (MFU), side by side in one run.
 
 The official approach (relbert 2.0.2 ``get_embedding``) re-created faithfully: each prompt
-tokenized on its own with the tokenizer call (``encode_plus``) and padded to 64 tokens, a list-of-lists round trip,
-``torch.no_grad``, the masked sum over the padded batch.
+tokenized on its own and padded to 64 tokens, a list-of-lists round trip, ``torch.no_grad``,
+the masked sum over the padded batch.
+
+MFU = real tokens/s x 2 x non-embedding parameters / measured GEMM FLOP/s, with the GEMM rate
+measured on the encoder's own matrix shapes at the same precision.
 
     pytest bench/bench_embed.py --benchmark-only
 """
 from __future__ import annotations
 
+import time
+
+import numpy as np
+import pytest
 import torch
 
+from relbert import RelBERT
 from relbert.templates import fill_template
 
 from conftest import report
+
+GEMM: dict = {}
 
 
 def official_approach(model, pairs, batch_size=64, max_length=64):
     tok = model.hf_tokenizer
     encoded = []
     for head, tail in pairs:
-        enc = tok(fill_template(model.template, head, tail, tok.mask_token),
-                              max_length=max_length, truncation=True, padding="max_length")
-        ids = enc["input_ids"]
-        enc["labels"] = [0 if x in (tok.pad_token_id, tok.mask_token_id) else 1 for x in ids]
-        encoded.append(dict(enc))
+        enc = dict(tok(fill_template(model.template, head, tail, tok.mask_token),
+                       max_length=max_length, truncation=True, padding="max_length"))
+        enc["labels"] = [0 if x in (tok.pad_token_id, tok.mask_token_id) else 1 for x in enc["input_ids"]]
+        encoded.append(enc)
     vectors = []
     with torch.no_grad():
         for start in range(0, len(encoded), batch_size):
@@ -35,11 +45,72 @@ def official_approach(model, pairs, batch_size=64, max_length=64):
     return vectors
 
 
+def non_embedding_params(model) -> int:
+    total = sum(p.numel() for n, p in model.model.named_parameters() if "embeddings" not in n)
+    return int(total)
+
+
+def gemm_rate(precision: str, tokens: int, hidden: int, inner: int, seconds: float = 1.0) -> float:
+    """FLOP/s of the encoder's linear layers' shapes: (tokens x h) @ (h x 4h), (tokens x 4h) @ (4h x h), (h x h)."""
+    shapes = [(hidden, inner), (inner, hidden), (hidden, hidden)]
+    if precision == "int8":
+        from torch.ao.nn.quantized.dynamic import Linear as QLinear
+
+        layers = []
+        for k, n in shapes:
+            lin = torch.nn.Linear(k, n)
+            q = QLinear(k, n, dtype=torch.qint8)
+            q.set_weight_bias(torch.quantize_per_tensor(lin.weight.detach(), 0.01, 0, torch.qint8), lin.bias.detach())
+            layers.append((q, torch.randn(tokens, k)))
+        step = lambda: [layer(x) for layer, x in layers]  # noqa: E731
+    else:
+        dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+        mats = [(torch.randn(tokens, k, dtype=dtype), torch.randn(k, n, dtype=dtype)) for k, n in shapes]
+        step = lambda: [a @ b for a, b in mats]  # noqa: E731
+    flops = sum(2 * tokens * k * n for k, n in shapes)
+    step()
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        step()
+        done += 1
+    return flops * done / (time.perf_counter() - start)
+
+
+@pytest.fixture(scope="module")
+def tokens_2k(minilm, pairs_2k):
+    return int(minilm.tokenizer.lengths(pairs_2k).sum())
+
+
+def mfu(benchmark, model, n_tokens, precision, results):
+    seconds = benchmark.stats.stats.min
+    hidden = model.hidden_size
+    rate = GEMM.setdefault(precision, gemm_rate(precision, 64 * 24, hidden, 4 * hidden))
+    used = n_tokens / seconds * 2 * non_embedding_params(model)
+    benchmark.extra_info.update({"gemm_gflops": round(rate / 1e9, 1), "model_gflops": round(used / 1e9, 1),
+                                 "mfu": round(used / rate, 3)})
+    results[f"mfu_{precision}"] = used / rate
+
+
 def test_official_approach(benchmark, minilm, pairs_2k, results):
     benchmark.pedantic(official_approach, args=(minilm, pairs_2k), rounds=2, iterations=1, warmup_rounds=0)
     report(benchmark, len(pairs_2k), "official_approach", results)
 
 
-def test_relbert_embed(benchmark, minilm, pairs_2k, results):
-    benchmark.pedantic(minilm.embed, args=(pairs_2k,), rounds=3, iterations=1, warmup_rounds=1)
-    report(benchmark, len(pairs_2k), "relbert_embed_fp32", results)
+@pytest.mark.parametrize("batch_size", [32, 64, 128, 256])
+def test_relbert_embed_fp32(benchmark, minilm, pairs_2k, tokens_2k, batch_size, results):
+    benchmark.pedantic(minilm.embed, args=(pairs_2k,), kwargs={"batch_size": batch_size}, rounds=3, iterations=1,
+                       warmup_rounds=1)
+    report(benchmark, len(pairs_2k), f"relbert_embed_fp32_b{batch_size}", results)
+    if batch_size == 64:
+        mfu(benchmark, minilm, tokens_2k, "fp32", results)
+
+
+@pytest.mark.parametrize("precision", ["bf16", "int8"])
+def test_relbert_embed_reduced(benchmark, pairs_2k, tokens_2k, precision, results):
+    if precision == "bf16" and not torch.cpu._is_avx512_bf16_supported():
+        pytest.skip("this CPU has no native bf16")
+    model = RelBERT.from_pretrained(device="cpu", precision=precision)
+    benchmark.pedantic(model.embed, args=(pairs_2k,), kwargs={"batch_size": 64}, rounds=3, iterations=1,
+                       warmup_rounds=1)
+    report(benchmark, len(pairs_2k), f"relbert_embed_{precision}", results)
+    mfu(benchmark, model, tokens_2k, precision, results)

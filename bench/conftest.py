@@ -67,8 +67,14 @@ def pytest_terminal_summary(terminalreporter):
     hf = [v for k, v in RESULTS.items() if k.startswith("hf_fast_parallel")]
     if hf:
         RESULTS["hf_fast_best"] = max(hf)
+    fp32 = RESULTS.get("relbert_embed_fp32_b64")
     for name, rate in RESULTS.items():
+        if name.startswith("mfu_"):
+            terminalreporter.write_line(f"{name:32s} {100 * rate:11.1f} %  (model FLOP/s over the measured GEMM rate)")
+            continue
         base_name = next((b for prefix, b in baselines.items() if name.startswith(prefix)), None)
         base = RESULTS.get(base_name)
         ratio = f"  {rate / base:7.2f}x {base_name}" if base else ""
+        if fp32 and name.startswith("relbert_embed_") and not name.startswith("relbert_embed_fp32"):
+            ratio += f"  {rate / fp32:5.2f}x fp32"
         terminalreporter.write_line(f"{name:32s} {rate:12.1f} /s{ratio}")

@@ -17,7 +17,7 @@ def fail(message: str, code: int = EXIT_BAD_INPUT) -> "NoReturn":  # noqa: F821
     sys.exit(code)
 
 
-def load_model(model, template, aggregation, max_length, device):
+def load_model(model, template, aggregation, max_length, device, precision="fp32"):
     """Load a RelBERT model, turning load failures into one clear line."""
     from .model import ModelNotFoundError, RelBERT
 
@@ -26,7 +26,7 @@ def load_model(model, template, aggregation, max_length, device):
     hf_logging.disable_progress_bar()  # transformers' per-tensor "Loading weights" bar says nothing useful
     try:
         return RelBERT.from_pretrained(
-            model, template=template, aggregation=aggregation, max_length=max_length, device=device
+            model, template=template, aggregation=aggregation, max_length=max_length, device=device, precision=precision
         )
     except ModelNotFoundError as err:
         fail(str(err).splitlines()[0])
@@ -46,6 +46,8 @@ def model_options(func):
         click.option("--max-length", type=click.IntRange(min=4), default=64, show_default=True,
                      help="Longest prompt in tokens; longer prompts are an error, never truncated."),
         click.option("--device", default=None, help="torch device (default: cuda if available, else cpu)."),
+        click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16", "int8"]), default="fp32", show_default=True,
+                     help="Inference precision: bf16 (CPU with AVX-512 BF16, or GPU), fp16 (GPU), int8 (CPU, dynamic quantization)."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -82,8 +84,8 @@ def _distributed():
 @click.option("--cache-size", type=click.IntRange(min=0), default=100_000, show_default=True,
               help="Distinct pairs remembered to reuse the rows of duplicates (bounds memory).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def embed(pairs, output, model, template, aggregation, max_length, device, batch_size, no_normalize, fmt, resume,
-          chunk_size, cache_size, quiet):
+def embed(pairs, output, model, template, aggregation, max_length, device, precision, batch_size, no_normalize, fmt,
+          resume, chunk_size, cache_size, quiet):
     """Embed the word pairs of PAIRS (head<TAB>tail per line; - for stdin) into OUTPUT.
 
     Every line is a pair (no header, no comments); blank lines, wrong field counts, empty
@@ -122,7 +124,7 @@ def embed(pairs, output, model, template, aggregation, max_length, device, batch
             import torch
 
             device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}" if torch.cuda.is_available() else "cpu"
-        relbert = load_model(model, template, aggregation, max_length, device)
+        relbert = load_model(model, template, aggregation, max_length, device, precision)
 
         def check(block, first_line):
             try:
@@ -281,7 +283,7 @@ def _query_pair(text):
 @click.option("--query", "-q", "queries", multiple=True, required=True, help="head<TAB>tail; repeatable.")
 @click.option("-k", type=click.IntRange(min=1), default=10, show_default=True)
 @model_options
-def search(vectors, pairs_file, queries, k, model, template, aggregation, max_length, device):
+def search(vectors, pairs_file, queries, k, model, template, aggregation, max_length, device, precision):
     """The K pairs of an embedded collection most similar to each query (TSV: query, rank, score, head, tail).
 
     A query pair found in the collection uses its stored vector; any other is embedded with
@@ -302,7 +304,7 @@ def search(vectors, pairs_file, queries, k, model, template, aggregation, max_le
         fail(str(err))
     relbert = None
     if any(index.row_of(p) is None for p in parsed):
-        relbert = load_model(model, template, aggregation, max_length, device)
+        relbert = load_model(model, template, aggregation, max_length, device, precision)
     import torch  # noqa: F401  (imported before timing the query itself)
 
     start = time.perf_counter()
@@ -326,16 +328,17 @@ def _data_dir(data_dir):
         return None
 
 
-def _embedder(model, template, aggregation, max_length, device, baseline):
+def _embedder(model, template, aggregation, max_length, device, baseline, precision="fp32"):
     from .model import default_model_path
 
     if baseline == "vanilla":
         # The untrained encoder with the template: the base model, never a fine-tuned block.
-        relbert = load_model(model or default_model_path(), template or "a", aggregation or "average_no_mask", max_length, device)
+        relbert = load_model(model or default_model_path(), template or "a", aggregation or "average_no_mask", max_length,
+                             device, precision)
         relbert_describe = relbert.describe()
         relbert.describe = lambda: {**relbert_describe, "baseline": "vanilla"}
         return relbert
-    relbert = load_model(model, template, aggregation, max_length, device)
+    relbert = load_model(model, template, aggregation, max_length, device, precision)
     if baseline == "diff":
         from .evaluation.baselines import WordDiffBaseline
 
@@ -384,7 +387,7 @@ def evaluate():
 @click.option("--bidirectional", is_flag=True, help="Score = forward cosine x reversed-pair cosine.")
 @with_eval_options
 def evaluate_analogy_cmd(datasets, split, reverse_pair, bidirectional, model, template, aggregation, max_length, device,
-                         baseline, data_dir, batch_size, output, quiet):
+                         precision, baseline, data_dir, batch_size, output, quiet):
     """Analogy accuracy: the candidate pair most cosine-similar to the stem pair."""
     from .data.analogy import available_analogy, resolve_analogy
     from .evaluation.analogy import evaluate_analogy
@@ -403,7 +406,7 @@ def evaluate_analogy_cmd(datasets, split, reverse_pair, bidirectional, model, te
         fail(str(err))
     except FileNotFoundError as err:
         fail(str(err))
-    embedder = _embedder(model, template, aggregation, max_length, device, baseline)
+    embedder = _embedder(model, template, aggregation, max_length, device, baseline, precision)
     report = {"task": "analogy", **embedder.describe(), "split": split,
               "options": {"reverse_pair": reverse_pair, "bidirectional": bidirectional}, "datasets": {}}
     for dataset in loaded:
@@ -422,8 +425,8 @@ def evaluate_analogy_cmd(datasets, split, reverse_pair, bidirectional, model, te
               help="Dataset under DATA/lexical_relation (BLESS, CogALexV, EVALution, K&H+N, ROOT09) or a folder; repeatable (default: all).")
 @click.option("--seed", type=int, default=0, show_default=True, help="random_state of the MLP classifier.")
 @with_eval_options
-def evaluate_classification_cmd(datasets, seed, model, template, aggregation, max_length, device, baseline, data_dir,
-                                batch_size, output, quiet):
+def evaluate_classification_cmd(datasets, seed, model, template, aggregation, max_length, device, precision, baseline,
+                                data_dir, batch_size, output, quiet):
     """Lexical relation classification: an MLP on concat(emb(h, t), emb(t, h))."""
     from .data.lexical import available_lexical, resolve_lexical
     from .evaluation.classification import evaluate_classification
@@ -438,7 +441,7 @@ def evaluate_classification_cmd(datasets, seed, model, template, aggregation, ma
         loaded = [resolve_lexical(d, root) for d in datasets]
     except (InputError, FileNotFoundError) as err:
         fail(str(err))
-    embedder = _embedder(model, template, aggregation, max_length, device, baseline)
+    embedder = _embedder(model, template, aggregation, max_length, device, baseline, precision)
     report = {"task": "classification", **embedder.describe(), "split": "test", "datasets": {}}
     for name, splits in loaded:
         if not quiet:

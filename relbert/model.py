@@ -63,6 +63,32 @@ def _looks_like_path(name: str) -> bool:
     return name.startswith((".", "/", "~")) or name.count("/") > 1 or os.path.exists(name)
 
 
+PRECISIONS = ("fp32", "bf16", "fp16", "int8")
+
+
+def apply_precision(encoder, precision: str, device: torch.device):
+    """The encoder converted for inference at ``precision`` (see :meth:`RelBERT.from_pretrained`)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+    if precision == "fp32":
+        return encoder
+    if precision == "bf16":
+        return encoder.to(torch.bfloat16)
+    if precision == "fp16":
+        if device.type != "cuda":
+            raise ValueError("precision='fp16' needs a CUDA device (use bf16 or int8 on CPU)")
+        return encoder.half()
+    if device.type != "cpu":
+        raise ValueError("precision='int8' (dynamic quantization) runs on CPU only")
+    import warnings
+
+    from torch.ao.quantization import quantize_dynamic
+
+    with warnings.catch_warnings():  # torch points eager quantization users to torchao
+        warnings.simplefilter("ignore")
+        return quantize_dynamic(encoder, {torch.nn.Linear}, dtype=torch.qint8)
+
+
 class ModelNotFoundError(OSError):
     """The model name or folder could not be loaded."""
 
@@ -90,6 +116,7 @@ class RelBERT:
         aggregation: Optional[str] = None,
         max_length: int = 64,
         device: Optional[str] = None,
+        precision: str = "fp32",
     ):
         from transformers import AutoConfig, AutoModel
 
@@ -126,6 +153,8 @@ class RelBERT:
         if shipped:
             apply_default_weights(self.model)  # the fine-tuned tensors shipped in the package
         self.model.to(self.device).eval()
+        self.precision = precision
+        self.model = apply_precision(self.model, precision, self.device)
 
     @classmethod
     def from_pretrained(
@@ -136,6 +165,7 @@ class RelBERT:
         aggregation: Optional[str] = None,
         max_length: int = 64,
         device: Optional[str] = None,
+        precision: str = "fp32",
     ) -> "RelBERT":
         """Load an encoder as a RelBERT model.
 
@@ -148,8 +178,12 @@ class RelBERT:
             aggregation: ``"mask"``, ``"average"`` or ``"average_no_mask"``.
             max_length: longest prompt in tokens; longer prompts are an error, never truncated.
             device: torch device; default CUDA when available, else CPU.
+            precision: ``"fp32"``; ``"bf16"`` (bfloat16 weights and activations, CPU with
+                AVX-512 BF16 / AMX or GPU); ``"fp16"`` (GPU); ``"int8"`` (dynamic int8
+                quantization of the linear layers, CPU). Pooling always accumulates in fp32.
         """
-        return cls(name_or_path, template=template, aggregation=aggregation, max_length=max_length, device=device)
+        return cls(name_or_path, template=template, aggregation=aggregation, max_length=max_length, device=device,
+                   precision=precision)
 
     @property
     def hidden_size(self) -> int:
@@ -158,7 +192,8 @@ class RelBERT:
 
     def describe(self) -> Dict[str, Optional[str]]:
         """Metadata for evaluation reports."""
-        return {"model": self.display_name, "baseline": None, "template": self.template, "aggregation": self.aggregation}
+        return {"model": self.display_name, "baseline": None, "template": self.template, "aggregation": self.aggregation,
+                "precision": self.precision}
 
     def relbert_config(self) -> Dict[str, str]:
         """The ``relbert_config`` block in the official package's current form."""
@@ -169,6 +204,8 @@ class RelBERT:
 
         The official ``relbert`` package loads the result with the same template and aggregation.
         """
+        if self.precision != "fp32":
+            raise ValueError(f"save_pretrained needs the fp32 model; this one was converted to {self.precision}")
         save_directory = Path(save_directory)
         save_directory.mkdir(parents=True, exist_ok=True)
         self.model.config.relbert_config = self.relbert_config()
@@ -220,10 +257,20 @@ class RelBERT:
             from tqdm.auto import tqdm
 
             starts = tqdm(starts, total=len(starts), unit="batch", desc="embedding")
-        with torch.inference_mode():
+        # The next batch is tokenized in a worker thread while the encoder runs (the C++
+        # tokenizer releases the GIL).
+        from concurrent.futures import ThreadPoolExecutor
+
+        def batch_at(start):
+            rows = order[start : start + batch_size]
+            return rows, self.tokenizer.encode([unique[i] for i in rows])
+
+        with torch.inference_mode(), ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(batch_at, 0) if len(unique) else None
             for start in starts:
-                rows = order[start : start + batch_size]
-                batch = self.tokenizer.encode([unique[i] for i in rows])
+                rows, batch = pending.result()
+                if start + batch_size < len(unique):
+                    pending = pool.submit(batch_at, start + batch_size)
                 out[rows] = self._forward(batch, normalize).cpu().numpy()
         return out[inverse]
 

@@ -80,7 +80,7 @@ def model_fingerprint(model, options: dict) -> str:
 
     digest = hashlib.sha256(json.dumps({**model.describe(), **options}, sort_keys=True).encode())
     with torch.no_grad():
-        for name, tensor in model.model.state_dict().items():
+        for name, tensor in model.model.named_parameters():  # (int8 weights are packed, not parameters)
             digest.update(f"{name}{tuple(tensor.shape)}{float(tensor.double().sum()):.12e}".encode())
     return digest.hexdigest()
 
