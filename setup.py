@@ -61,6 +61,8 @@ setup(
     python_requires=">=3.9",
     packages=["relbert", "relbert.data", "relbert.evaluation", "relbert.kernels"],
     package_dir={"relbert.kernels": "kernels"},
+    # The fine-tuned embedded default: fp16 tensors that training changed + metadata.
+    package_data={"relbert": ["default_model/*.json", "default_model/*.safetensors"]},
     ext_modules=extension_modules(),
     cmdclass={"build_ext": OptionalBuildExt},
     install_requires=[

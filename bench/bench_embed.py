@@ -53,15 +53,15 @@ def non_embedding_params(model) -> int:
 def gemm_rate(precision: str, tokens: int, hidden: int, inner: int, seconds: float = 1.0) -> float:
     """FLOP/s of the encoder's linear layers' shapes: (tokens x h) @ (h x 4h), (tokens x 4h) @ (4h x h), (h x h)."""
     shapes = [(hidden, inner), (inner, hidden), (hidden, hidden)]
-    if precision == "int8":
-        from torch.ao.nn.quantized.dynamic import Linear as QLinear
+    if precision == "int8":  # the same dynamic quantization the model uses
+        import warnings
 
-        layers = []
-        for k, n in shapes:
-            lin = torch.nn.Linear(k, n)
-            q = QLinear(k, n, dtype=torch.qint8)
-            q.set_weight_bias(torch.quantize_per_tensor(lin.weight.detach(), 0.01, 0, torch.qint8), lin.bias.detach())
-            layers.append((q, torch.randn(tokens, k)))
+        from torch.ao.quantization import quantize_dynamic
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            layers = [(quantize_dynamic(torch.nn.Sequential(torch.nn.Linear(k, n)), {torch.nn.Linear}, dtype=torch.qint8),
+                       torch.randn(tokens, k)) for k, n in shapes]
         step = lambda: [layer(x) for layer, x in layers]  # noqa: E731
     else:
         dtype = torch.bfloat16 if precision == "bf16" else torch.float32

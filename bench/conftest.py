@@ -62,8 +62,9 @@ def pytest_terminal_summary(terminalreporter):
         return
     terminalreporter.write_sep("=", "throughput (best round)")
     # Ratios against the baseline of each family measured in this run.
-    baselines = {"relbert_embed": "official_approach", "official": "official_approach", "pair_tokenizer": "hf_fast_best",
-                 "hf_fast": "hf_fast_best"}
+    baselines = {"relbert_embed": "official_approach", "official_approach": "official_approach",
+                 "relbert_train": "official_train_approach", "official_train": "official_train_approach",
+                 "pair_tokenizer": "hf_fast_best", "hf_fast": "hf_fast_best"}
     hf = [v for k, v in RESULTS.items() if k.startswith("hf_fast_parallel")]
     if hf:
         RESULTS["hf_fast_best"] = max(hf)

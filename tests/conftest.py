@@ -39,6 +39,14 @@ def minilm(minilm_path):
 
 
 @pytest.fixture(scope="session")
+def default_model():
+    """The embedded default (the shipped fine-tuned model when the package carries one)."""
+    from relbert import RelBERT
+
+    return RelBERT.from_pretrained(device="cpu")
+
+
+@pytest.fixture(scope="session")
 def hf_minilm_tokenizer(minilm_path):
     from transformers import AutoTokenizer
 

@@ -24,15 +24,15 @@ def run(runner, *args, input=None):
     return runner.invoke(embed, [str(a) for a in args], input=input)
 
 
-def test_happy_path_matches_python_api(runner, tmp_path, minilm):
+def test_happy_path_matches_python_api(runner, tmp_path, default_model):
     out = tmp_path / "out.npy"
     result = run(runner, EXAMPLE, "-o", out, "--quiet")
     assert result.exit_code == 0, result.output
     vectors = np.load(out)
     lines = EXAMPLE.read_text(encoding="utf-8").splitlines()
-    assert vectors.shape == (len(lines), minilm.hidden_size) and vectors.dtype == np.float32
+    assert vectors.shape == (len(lines), default_model.hidden_size) and vectors.dtype == np.float32
     pairs = [tuple(line.split("\t")) for line in lines]
-    np.testing.assert_allclose(vectors, minilm.embed(pairs), atol=1e-5)
+    np.testing.assert_allclose(vectors, default_model.embed(pairs), atol=1e-5)
 
 
 def test_options_and_stdin(runner, tmp_path, minilm):

@@ -81,7 +81,7 @@ def test_malformed_analogy_file(tmp_path, line, problem):
     assert result.exit_code == 2 and f"{path}:2: " in result.output
 
 
-def test_cli_analogy_report_and_compare(tmp_path):
+def test_cli_analogy_report_and_compare(tmp_path, default_model):
     data = write_jsonl(tmp_path / "known.jsonl", known_answer_questions())
     runner = CliRunner()
     a = runner.invoke(evaluate, ["analogy", "-d", str(data), "-o", str(tmp_path / "a.json"), "-q"])
@@ -89,8 +89,8 @@ def test_cli_analogy_report_and_compare(tmp_path):
     b = runner.invoke(evaluate, ["analogy", "-d", str(data), "--baseline", "diff", "-o", str(tmp_path / "b.json"), "-q"])
     assert b.exit_code == 0, b.output
     report = json.loads((tmp_path / "a.json").read_text())
-    assert report["task"] == "analogy" and report["aggregation"] == "average_no_mask"
-    assert report["template"].startswith("Today, I finally") and report["datasets"]["known"]["accuracy"] == 100.0
+    assert report["task"] == "analogy" and report["aggregation"] == default_model.aggregation
+    assert report["template"] == default_model.template and report["datasets"]["known"]["accuracy"] == 100.0
     assert "known" in a.output and "100.0" in a.output
     diff = json.loads((tmp_path / "b.json").read_text())
     assert diff["baseline"] == "diff"

@@ -63,3 +63,12 @@ def test_our_checkpoint_loads_in_official_package(minilm_path, tmp_path):
     ref, used = official_vectors(tmp_path, tmp_path / "ckpt", pairs)
     assert used == f"{TEMPLATES['e']!r} mask"
     np.testing.assert_allclose(ours.embed(pairs, normalize=False), ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
+
+
+def test_shipped_default_saves_a_checkpoint_the_official_package_embeds_identically(default_model, tmp_path):
+    default_model.save_pretrained(tmp_path / "default")
+    pairs = [("paris", "france"), ("puppy", "dog"), ("natural selection", "evolution")]
+    ref, used = official_vectors(tmp_path, tmp_path / "default", pairs)
+    assert used == f"{default_model.template!r} {default_model.aggregation}"
+    ours = default_model.embed(pairs, normalize=False)
+    np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())

@@ -1,0 +1,57 @@
+"""The fine-tuned embedded default shipped in the package."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from relbert import RelBERT
+from relbert.shipping import DEFAULT_DIR, WEIGHTS, shipped_default
+
+pytestmark = pytest.mark.skipif(shipped_default() is None, reason="this package ships no fine-tuned default")
+
+
+def test_shipped_files_are_small_and_described():
+    size = (DEFAULT_DIR / WEIGHTS).stat().st_size
+    assert size <= 25 * 2**20
+    meta = shipped_default()
+    assert {"base", "relbert_config", "command", "seed", "validation"} <= set(meta)
+
+
+def test_default_applies_shipped_weights_over_the_base(default_model, minilm):
+    meta = shipped_default()
+    assert default_model.is_trained
+    assert default_model.template == meta["relbert_config"]["template"]
+    assert default_model.aggregation == meta["relbert_config"]["aggregation_mode"]
+    shipped = load_file(str(DEFAULT_DIR / WEIGHTS))
+    state, base = default_model.model.state_dict(), minilm.model.state_dict()
+    for name, value in shipped.items():
+        assert torch.equal(state[name], value.float())  # fp16 values, held in fp32
+    untouched = [n for n in state if n not in shipped]
+    assert untouched and all(torch.equal(state[n], base[n]) for n in untouched)
+
+
+def test_default_round_trips_through_save_pretrained(default_model, tmp_path):
+    default_model.save_pretrained(tmp_path / "ckpt")
+    config = json.loads((tmp_path / "ckpt" / "config.json").read_text())
+    assert config["relbert_config"] == default_model.relbert_config()
+    loaded = RelBERT.from_pretrained(tmp_path / "ckpt")
+    pairs = [("paris", "france"), ("dog", "bark")]
+    np.testing.assert_allclose(loaded.embed(pairs), default_model.embed(pairs), atol=1e-6)
+
+
+def test_default_separates_relations_better_than_the_base(default_model, minilm):
+    """Same-relation pairs closer than other-relation pairs (a margin the base model lacks)."""
+    capitals = [("paris", "france"), ("tokyo", "japan"), ("rome", "italy"), ("madrid", "spain")]
+    young = [("puppy", "dog"), ("kitten", "cat"), ("calf", "cow"), ("cub", "lion")]
+
+    def margin(model):
+        v = model.embed(capitals + young)
+        sims = v @ v.T
+        same = np.concatenate([sims[:4, :4][np.triu_indices(4, 1)], sims[4:, 4:][np.triu_indices(4, 1)]]).mean()
+        return same - sims[:4, 4:].mean()
+
+    assert margin(default_model) > margin(minilm)
