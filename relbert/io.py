@@ -9,6 +9,7 @@ words and invalid UTF-8 are errors that name the file and line.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sys
 import tempfile
@@ -30,11 +31,7 @@ class InputError(ValueError):
 
 def parse_pair_line(raw: bytes, source: str, lineno: int) -> Pair:
     """Parse one line (bytes, line end included or not) of a pairs file."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise InputError(source, lineno, f"invalid UTF-8 at byte {err.start}") from None
-    text = text.rstrip("\n")
+    text = decode_line(raw, source, lineno).rstrip("\n")
     if text.endswith("\r"):
         text = text[:-1]
     if not text.strip():
@@ -47,6 +44,31 @@ def parse_pair_line(raw: bytes, source: str, lineno: int) -> Pair:
         if not word.strip():
             raise InputError(source, lineno, f"empty {name} word")
     return fields[0], fields[1]
+
+
+def decode_line(raw: bytes, source: str, lineno: int) -> str:
+    """One line as text; invalid UTF-8 is an InputError naming the byte."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise InputError(source, lineno, f"invalid UTF-8 at byte {err.start}") from None
+
+
+def iter_json_records(path: Union[str, Path], what: str = "record") -> Iterator[Tuple[int, dict]]:
+    """``(line number, object)`` for each line of a JSONL file; any bad line is an InputError."""
+    source = str(path)
+    with open(path, "rb") as handle:
+        for lineno, raw in enumerate(handle, start=1):
+            text = decode_line(raw, source, lineno)
+            if not text.strip():
+                raise InputError(source, lineno, f"blank line (expected a JSON {what})")
+            try:
+                record = json.loads(text)
+            except json.JSONDecodeError as err:
+                raise InputError(source, lineno, f"bad JSON: {err.msg} at column {err.colno}") from None
+            if not isinstance(record, dict):
+                raise InputError(source, lineno, f"a {what} must be a JSON object")
+            yield lineno, record
 
 
 def iter_pairs(path: Union[str, Path]) -> Iterator[Pair]:

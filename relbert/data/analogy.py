@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional, Tuple, Union
 
-from ..io import InputError
+from ..io import InputError, iter_json_records
 
 Pair = Tuple[str, str]
 
@@ -51,32 +51,19 @@ def read_analogy_file(path: Union[str, Path], name: Optional[str] = None) -> Ana
     path = Path(path)
     source = str(path)
     dataset = AnalogyDataset(name or path.stem, path)
-    with path.open("rb") as handle:
-        for lineno, raw in enumerate(handle, start=1):
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as err:
-                raise InputError(source, lineno, f"invalid UTF-8 at byte {err.start}") from None
-            if not text.strip():
-                raise InputError(source, lineno, "blank line (expected a JSON question)")
-            try:
-                record = json.loads(text)
-            except json.JSONDecodeError as err:
-                raise InputError(source, lineno, f"bad JSON: {err.msg} at column {err.colno}") from None
-            if not isinstance(record, dict):
-                raise InputError(source, lineno, "a question must be a JSON object")
-            for key in ("stem", "choice", "answer"):
-                if key not in record:
-                    raise InputError(source, lineno, f"missing field {key!r}")
-            stem = _pair(record["stem"], source, lineno, "stem")
-            if not isinstance(record["choice"], list) or not record["choice"]:
-                raise InputError(source, lineno, "choice must be a non-empty list of pairs")
-            choice = [_pair(c, source, lineno, f"choice {i}") for i, c in enumerate(record["choice"])]
-            answer = record["answer"]
-            if isinstance(answer, bool) or not isinstance(answer, int) or not 0 <= answer < len(choice):
-                raise InputError(source, lineno, f"answer {answer!r} out of range for {len(choice)} choices")
-            prefix = record.get("prefix")
-            dataset.questions.append(AnalogyQuestion(stem, choice, answer, None if prefix is None else str(prefix)))
+    for lineno, record in iter_json_records(path, "question"):
+        for key in ("stem", "choice", "answer"):
+            if key not in record:
+                raise InputError(source, lineno, f"missing field {key!r}")
+        stem = _pair(record["stem"], source, lineno, "stem")
+        if not isinstance(record["choice"], list) or not record["choice"]:
+            raise InputError(source, lineno, "choice must be a non-empty list of pairs")
+        choice = [_pair(c, source, lineno, f"choice {i}") for i, c in enumerate(record["choice"])]
+        answer = record["answer"]
+        if isinstance(answer, bool) or not isinstance(answer, int) or not 0 <= answer < len(choice):
+            raise InputError(source, lineno, f"answer {answer!r} out of range for {len(choice)} choices")
+        prefix = record.get("prefix")
+        dataset.questions.append(AnalogyQuestion(stem, choice, answer, None if prefix is None else str(prefix)))
     if not dataset.questions:
         raise InputError(source, 1, "no questions in the file")
     return dataset

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple, Union
 
-from ..io import InputError
+from ..io import InputError, decode_line
 
 Pair = Tuple[str, str]
 
@@ -29,10 +29,7 @@ def read_labeled_pairs(path: Union[str, Path]) -> LabeledPairs:
     pairs, labels = [], []
     with open(path, "rb") as handle:
         for lineno, raw in enumerate(handle, start=1):
-            try:
-                text = raw.decode("utf-8").rstrip("\r\n")
-            except UnicodeDecodeError as err:
-                raise InputError(source, lineno, f"invalid UTF-8 at byte {err.start}") from None
+            text = decode_line(raw, source, lineno).rstrip("\r\n")
             fields = text.split("\t")
             if len(fields) != 3:
                 raise InputError(source, lineno, f"expected 3 tab-separated fields (head, tail, label), found {len(fields)}")

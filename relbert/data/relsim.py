@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple, Union
 
-from ..io import InputError
+from ..io import InputError, iter_json_records
 
 Pair = Tuple[str, str]
 
@@ -43,30 +43,17 @@ def read_relsim_file(path: Union[str, Path]) -> List[Relation]:
     """Read and validate a RelBERT-format JSONL file (``FILE:LINE: why`` on errors)."""
     source = str(path)
     relations: Dict[str, Relation] = {}
-    with open(path, "rb") as handle:
-        for lineno, raw in enumerate(handle, start=1):
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as err:
-                raise InputError(source, lineno, f"invalid UTF-8 at byte {err.start}") from None
-            if not text.strip():
-                raise InputError(source, lineno, "blank line (expected a JSON record)")
-            try:
-                record = json.loads(text)
-            except json.JSONDecodeError as err:
-                raise InputError(source, lineno, f"bad JSON: {err.msg} at column {err.colno}") from None
-            if not isinstance(record, dict):
-                raise InputError(source, lineno, "a record must be a JSON object")
-            name = record.get("relation_type")
-            if not isinstance(name, str) or not name.strip():
-                raise InputError(source, lineno, "missing or empty 'relation_type'")
-            if name in relations:
-                raise InputError(source, lineno, f"relation_type {name!r} appears twice")
-            positives = _pairs(record.get("positives"), source, lineno, "positives")
-            if len(positives) < 2:
-                raise InputError(source, lineno, "a relation needs at least 2 positives")
-            negatives = _pairs(record.get("negatives", []), source, lineno, "negatives")
-            relations[name] = Relation(name, positives, negatives)
+    for lineno, record in iter_json_records(path, "record"):
+        name = record.get("relation_type")
+        if not isinstance(name, str) or not name.strip():
+            raise InputError(source, lineno, "missing or empty 'relation_type'")
+        if name in relations:
+            raise InputError(source, lineno, f"relation_type {name!r} appears twice")
+        positives = _pairs(record.get("positives"), source, lineno, "positives")
+        if len(positives) < 2:
+            raise InputError(source, lineno, "a relation needs at least 2 positives")
+        negatives = _pairs(record.get("negatives", []), source, lineno, "negatives")
+        relations[name] = Relation(name, positives, negatives)
     if len(relations) < 2:
         raise InputError(source, 1, "training needs at least 2 relations")
     return list(relations.values())
