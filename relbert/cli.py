@@ -329,20 +329,20 @@ def _data_dir(data_dir):
 
 
 def _embedder(model, template, aggregation, max_length, device, baseline, precision="fp32"):
+    """The model to evaluate, or a baseline built on the *base* encoder (--model, else the
+    packaged MiniLM without the shipped fine-tuning)."""
     from .model import default_model_path
 
-    if baseline == "vanilla":
-        # The untrained encoder with the template: the base model, never a fine-tuned block.
-        relbert = load_model(model or default_model_path(), template or "a", aggregation or "average_no_mask", max_length,
-                             device, precision)
-        relbert_describe = relbert.describe()
-        relbert.describe = lambda: {**relbert_describe, "baseline": "vanilla"}
-        return relbert
-    relbert = load_model(model, template, aggregation, max_length, device, precision)
+    if baseline is None:
+        return load_model(model, template, aggregation, max_length, device, precision)
+    base = model or default_model_path()
+    relbert = load_model(base, template or "a", aggregation or "average_no_mask", max_length, device, precision)
     if baseline == "diff":
         from .evaluation.baselines import WordDiffBaseline
 
         return WordDiffBaseline(relbert)
+    described = relbert.describe()  # vanilla: the untrained encoder with the template
+    relbert.describe = lambda: {**described, "baseline": "vanilla"}
     return relbert
 
 
@@ -359,7 +359,8 @@ def _finish(report, output, quiet):
 
 eval_options = [
     click.option("--baseline", type=click.Choice(["vanilla", "diff"]), default=None,
-                 help="Evaluate a reference instead: the untrained encoder with the template, or word-vector difference."),
+                 help="Evaluate a reference on the base encoder (--model, else the packaged MiniLM): vanilla = "
+                      "the untrained encoder with the template; diff = word-vector difference."),
     click.option("--data-dir", default=None, type=click.Path(file_okay=False),
                  help="Data folder (default: $RELBERT_DATA, else ../shared/data)."),
     click.option("--batch-size", "-b", type=click.IntRange(min=1), default=128, show_default=True),
