@@ -70,3 +70,16 @@ def tiny_model_path(tmp_path_factory) -> str:
     from tiny_model import build_tiny_bert
 
     return str(build_tiny_bert(tmp_path_factory.mktemp("tiny-bert")))
+
+
+def all_data_pairs(data_dir: Path):
+    """Every distinct pair of every analogy and lexical-relation file, in both orders."""
+    pairs = set(analogy_pairs(data_dir))
+    for path in sorted((data_dir / "lexical_relation").rglob("*")):
+        if path.suffix == ".tsv" or path.name == "gold_task2.txt":
+            for line in path.read_text(encoding="utf-8").splitlines():
+                fields = line.split("\t")
+                if len(fields) == 3:
+                    pairs.add((fields[0], fields[1]))
+    pairs |= {(t, h) for h, t in pairs}
+    return sorted(p for p in pairs if p[0].strip() and p[1].strip())
