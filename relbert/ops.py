@@ -143,10 +143,10 @@ def analogy_scores(
 def _cosine_tile_torch(queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
     q, k = queries.float(), keys.float()
     qn = q.norm(dim=-1, keepdim=True)
-    kn = k.norm(dim=-1, keepdim=True)
     q = q / torch.where(qn > 0, qn, torch.ones_like(qn))
-    k = k / torch.where(kn > 0, kn, torch.ones_like(kn))
-    return q @ k.T
+    kn = torch.linalg.vector_norm(k, dim=-1)
+    # Divide the (Q, tile) scores rather than normalizing the keys: no copy of the tile.
+    return (q @ k.T) / torch.where(kn > 0, kn, torch.ones_like(kn))
 
 
 def topk_cosine(
