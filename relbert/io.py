@@ -16,7 +16,6 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO, Iterator, List, Tuple, Union
 
-import numpy as np
 
 Pair = Tuple[str, str]
 
@@ -115,9 +114,3 @@ def atomic_output(path: Union[str, Path], mode: str = "wb"):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-
-
-def save_npy_atomic(path: Union[str, Path], array: np.ndarray) -> None:
-    """Write ``array`` as ``.npy`` to exactly ``path`` (no suffix added), atomically."""
-    with atomic_output(path) as handle:
-        np.save(handle, array, allow_pickle=False)

@@ -7,7 +7,7 @@ positionally, once each occurrence, so a word that itself contains ``<obj>`` sta
 from __future__ import annotations
 
 import re
-from typing import List, Tuple
+from typing import List
 
 SUBJ, OBJ, MASK = "<subj>", "<obj>", "<mask>"
 MARKERS = (SUBJ, OBJ, MASK)
@@ -86,9 +86,3 @@ def fill_template(template: str, head: str, tail: str, mask_token: str) -> str:
     fill = {SUBJ: head, OBJ: tail, MASK: mask_token}
     pieces = split_template(template)
     return "".join(fill[p] if i % 2 else p for i, p in enumerate(pieces))
-
-
-def slots(template: str) -> List[Tuple[str, str]]:
-    """The markers of a template in order, each with the literal text before it."""
-    pieces = split_template(template)
-    return [(pieces[i], pieces[i - 1]) for i in range(1, len(pieces), 2)]
