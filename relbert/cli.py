@@ -452,6 +452,10 @@ def evaluate_classification_cmd(datasets, seed, model, template, aggregation, ma
                                                                show_progress=not quiet)
         except ValueError as err:
             fail(f"{name}: {err}")
+        if output:  # a long run keeps every finished dataset on disk
+            from .evaluation.report import with_average, write_report
+
+            write_report(with_average(dict(report)), output)
     _finish(report, output, quiet)
 
 
