@@ -7,7 +7,6 @@ lists, one question at a time) on BATS-sized inputs. CUDA: Triton against PyTorc
 """
 from __future__ import annotations
 
-import math
 
 import pytest
 import torch

@@ -6,7 +6,6 @@ the tile's best k, and a running top-k merges the tiles. Memory is O(Q x chunk),
 """
 from __future__ import annotations
 
-from typing import Tuple
 
 import torch
 import triton

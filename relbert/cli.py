@@ -54,21 +54,6 @@ def model_options(func):
     return func
 
 
-def _distributed():
-    """(rank, world size, barrier) under torchrun; (0, 1, no-op) otherwise."""
-    import os
-
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return 0, 1, None
-    import torch
-    import torch.distributed as dist
-
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return dist.get_rank(), dist.get_world_size(), dist.barrier
-
-
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("pairs", metavar="PAIRS", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False, writable=True),
@@ -104,7 +89,9 @@ def embed(pairs, output, model, template, aggregation, max_length, device, preci
     from .streaming import ResumeError, embed_file
     from .tokenization import PromptTooLongError
 
-    rank, world, barrier = _distributed()
+    from . import distributed
+
+    rank, world = distributed.init()
     out = Path(output)
     spooled = None
     if pairs == "-":  # stdin is read more than once: spool it beside the output
@@ -120,10 +107,8 @@ def embed(pairs, output, model, template, aggregation, max_length, device, preci
             fail(f"{pairs}: no such file")
     name = "-" if spooled else str(pairs)
     try:
-        if device is None and world > 1:
-            import torch
-
-            device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}" if torch.cuda.is_available() else "cpu"
+        if device is None and distributed.local_device() is not None:
+            device = str(distributed.local_device())
         relbert = load_model(model, template, aggregation, max_length, device, precision)
 
         def check(block, first_line):
@@ -142,7 +127,7 @@ def embed(pairs, output, model, template, aggregation, max_length, device, preci
         try:
             rows = embed_file(relbert, source, target, batch_size=batch_size, normalize=not no_normalize,
                               chunk_size=chunk_size, cache_size=cache_size, resume=resume, rank=rank,
-                              world_size=world, barrier=barrier, progress=bar.update if bar is not None else None, check=check)
+                              world_size=world, barrier=distributed.barrier, progress=bar.update if bar is not None else None, check=check)
         finally:
             if bar is not None:
                 bar.close()
@@ -173,7 +158,6 @@ def embed(pairs, output, model, template, aggregation, max_length, device, preci
 # --- relbert-train ---------------------------------------------------------------------------
 def _validators(names, data_dir, batch_size):
     """name -> callable(model) -> accuracy: SemEval held-out questions and analogy validation splits."""
-    from functools import partial
 
     from .data.analogy import resolve_analogy
     from .data.semeval import load_semeval, semeval_validation_questions

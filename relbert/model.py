@@ -1,7 +1,6 @@
 """The RelBERT model: a masked-LM encoder + prompt template + pooling -> relation vectors."""
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import random
 import time
@@ -32,7 +31,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from . import losses, ops
+from . import distributed, losses, ops
 from .data.relsim import Relation
 
 Pair = Tuple[str, str]
@@ -74,28 +73,6 @@ class TrainConfig:
         if self.temperature <= 0 or self.lr <= 0:
             raise ValueError("temperature and lr must be positive")
         return self
-
-
-# --- distributed helpers ------------------------------------------------------------------
-def _dist():
-    import torch.distributed as dist
-
-    return dist if dist.is_available() and dist.is_initialized() else None
-
-
-def init_distributed() -> Tuple[int, int]:
-    """Join the torchrun process group when launched by torchrun; returns (rank, world size)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return 0, 1
-    import torch.distributed as dist
-
-    if not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        if backend == "nccl":
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-        dist.init_process_group(backend)
-    return dist.get_rank(), dist.get_world_size()
 
 
 # --- state files (safetensors + JSON: nothing pickled) -------------------------------------
@@ -166,9 +143,9 @@ class Trainer:
         from .model import RelBERT
 
         self.config = config.check()
-        self.rank, self.world = init_distributed()
-        if device is None and self.world > 1 and torch.cuda.is_available():
-            device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+        self.rank, self.world = distributed.init()
+        if device is None and distributed.local_device() is not None:
+            device = str(distributed.local_device())
         self.output_dir = Path(output_dir)
         self.show_progress = show_progress and self.rank == 0
         self.relbert = RelBERT.from_pretrained(config.model, template=config.template, aggregation=config.aggregation,
@@ -327,7 +304,7 @@ class Trainer:
                                          classifier=self.classifier)
 
     def _step(self) -> None:
-        dist = _dist()
+        dist = distributed.active()
         if dist is not None:
             for p in self.params:
                 if p.grad is None:
@@ -363,7 +340,7 @@ class Trainer:
                 progress.set_postfix(loss=f"{total / max(1, count):.3f}")
         if progress is not None:
             progress.close()
-        dist = _dist()
+        dist = distributed.active()
         if dist is not None:
             stats = torch.tensor([total, float(count)], dtype=torch.float64)
             dist.all_reduce(stats)
@@ -420,9 +397,7 @@ class Trainer:
                 self.log.info("epoch %s", json.dumps(record))
             else:
                 progress["epoch"] = epoch + 1
-            dist = _dist()
-            if dist is not None:
-                dist.barrier()
+            distributed.barrier()
             if on_epoch_end is not None:
                 on_epoch_end(epoch)
         return progress
