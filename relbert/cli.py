@@ -321,6 +321,8 @@ def _embedder(model, template, aggregation, max_length, device, baseline, precis
         return load_model(model, template, aggregation, max_length, device, precision)
     base = model or default_model_path()
     relbert = load_model(base, template or "a", aggregation or "average_no_mask", max_length, device, precision)
+    if model is None:
+        relbert.display_name = "all-MiniLM-L6-v2 (packaged base)"
     if baseline == "diff":
         from .evaluation.baselines import WordDiffBaseline
 
