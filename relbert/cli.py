@@ -332,6 +332,22 @@ def _embedder(model, template, aggregation, max_length, device, baseline, precis
     return relbert
 
 
+def _load_datasets(datasets, data_dir, available, resolve):
+    """Resolve dataset names/paths (default: every one ``available`` lists under the data folder);
+    a missing or malformed dataset is one error line, exit 2."""
+    from .io import InputError
+
+    root = _data_dir(data_dir)
+    if not datasets:
+        if root is None:
+            fail("no --dataset given and no data folder found (pass --data-dir or set RELBERT_DATA)")
+        datasets = available(root)
+    try:
+        return [resolve(d, root) for d in datasets]
+    except (InputError, FileNotFoundError) as err:
+        fail(str(err))
+
+
 def _finish(report, output, quiet):
     from .evaluation.report import table, with_average, write_report
 
@@ -378,21 +394,10 @@ def evaluate_analogy_cmd(datasets, split, reverse_pair, bidirectional, model, te
     """Analogy accuracy: the candidate pair most cosine-similar to the stem pair."""
     from .data.analogy import available_analogy, resolve_analogy
     from .evaluation.analogy import evaluate_analogy
-    from .io import InputError
 
     if reverse_pair and bidirectional:
         fail("choose --reverse-pair or --bidirectional, not both")
-    root = _data_dir(data_dir)
-    if not datasets:
-        if root is None:
-            fail("no --dataset given and no data folder found (pass --data-dir or set RELBERT_DATA)")
-        datasets = available_analogy(root)
-    try:
-        loaded = [resolve_analogy(d, split, root) for d in datasets]
-    except InputError as err:
-        fail(str(err))
-    except FileNotFoundError as err:
-        fail(str(err))
+    loaded = _load_datasets(datasets, data_dir, available_analogy, lambda d, root: resolve_analogy(d, split, root))
     embedder = _embedder(model, template, aggregation, max_length, device, baseline, precision)
     report = {"task": "analogy", **embedder.describe(), "split": split,
               "options": {"reverse_pair": reverse_pair, "bidirectional": bidirectional}, "datasets": {}}
@@ -417,17 +422,8 @@ def evaluate_classification_cmd(datasets, seed, model, template, aggregation, ma
     """Lexical relation classification: an MLP on concat(emb(h, t), emb(t, h))."""
     from .data.lexical import available_lexical, resolve_lexical
     from .evaluation.classification import evaluate_classification
-    from .io import InputError
 
-    root = _data_dir(data_dir)
-    if not datasets:
-        if root is None:
-            fail("no --dataset given and no data folder found (pass --data-dir or set RELBERT_DATA)")
-        datasets = available_lexical(root)
-    try:
-        loaded = [resolve_lexical(d, root) for d in datasets]
-    except (InputError, FileNotFoundError) as err:
-        fail(str(err))
+    loaded = _load_datasets(datasets, data_dir, available_lexical, resolve_lexical)
     embedder = _embedder(model, template, aggregation, max_length, device, baseline, precision)
     report = {"task": "classification", **embedder.describe(), "split": "test", "datasets": {}}
     for name, splits in loaded:

@@ -239,9 +239,7 @@ class PairTokenizer:
         """Unpadded ids of each pair's prompt; raises ValueError for prompts over ``max_length``."""
         pairs = [_check_pair(p) for p in pairs]
         ids = self._encoder.token_ids(pairs)
-        too_long = {p: len(x) for p, x in zip(pairs, ids) if len(x) > self.max_length}
-        if too_long:
-            raise PromptTooLongError(too_long, self.max_length)
+        self._check_lengths(pairs, np.fromiter(map(len, ids), dtype=np.int64, count=len(ids)))
         return ids
 
     def _check_lengths(self, pairs: Sequence[Pair], lengths: np.ndarray) -> None:
