@@ -113,3 +113,14 @@ def test_relbert_embed_reduced(benchmark, pairs_2k, tokens_2k, precision, result
                        warmup_rounds=1)
     report(benchmark, len(pairs_2k), f"relbert_embed_{precision}", results)
     mfu(benchmark, model, tokens_2k, precision, results)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "int8"])
+def test_relbert_embed_compiled(benchmark, pairs_2k, precision, results):
+    """compile=True (opt-in): the warm-up round pays the compilation, the timed rounds do not."""
+    if precision == "bf16" and not torch.cpu._is_avx512_bf16_supported():
+        pytest.skip("this CPU has no native bf16")
+    model = RelBERT.from_pretrained(device="cpu", precision=precision, compile=True)
+    benchmark.pedantic(model.embed, args=(pairs_2k,), kwargs={"batch_size": 64}, rounds=3, iterations=1,
+                       warmup_rounds=1)
+    report(benchmark, len(pairs_2k), f"relbert_embed_compiled_{precision}", results)

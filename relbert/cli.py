@@ -17,7 +17,7 @@ def fail(message: str, code: int = EXIT_BAD_INPUT) -> "NoReturn":  # noqa: F821
     sys.exit(code)
 
 
-def load_model(model, template, aggregation, max_length, device, precision="fp32"):
+def load_model(model, template, aggregation, max_length, device, precision="fp32", compile=False):
     """Load a RelBERT model, turning load failures into one clear line."""
     from .model import ModelNotFoundError, RelBERT
 
@@ -26,7 +26,8 @@ def load_model(model, template, aggregation, max_length, device, precision="fp32
     hf_logging.disable_progress_bar()  # transformers' per-tensor "Loading weights" bar says nothing useful
     try:
         return RelBERT.from_pretrained(
-            model, template=template, aggregation=aggregation, max_length=max_length, device=device, precision=precision
+            model, template=template, aggregation=aggregation, max_length=max_length, device=device, precision=precision,
+            compile=compile,
         )
     except ModelNotFoundError as err:
         fail(str(err).splitlines()[0])
@@ -68,9 +69,11 @@ def model_options(func):
               help="Rows per chunk: the unit of progress, resume and sharding.")
 @click.option("--cache-size", type=click.IntRange(min=0), default=100_000, show_default=True,
               help="Distinct pairs remembered to reuse the rows of duplicates (bounds memory).")
+@click.option("--compile", "compile_", is_flag=True,
+              help="torch.compile the encoder: faster on long inputs, the first batches pay 10-60 s of compilation.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def embed(pairs, output, model, template, aggregation, max_length, device, precision, batch_size, no_normalize, fmt,
-          resume, chunk_size, cache_size, quiet):
+          resume, chunk_size, cache_size, compile_, quiet):
     """Embed the word pairs of PAIRS (head<TAB>tail per line; - for stdin) into OUTPUT.
 
     Every line is a pair (no header, no comments); blank lines, wrong field counts, empty
@@ -109,7 +112,7 @@ def embed(pairs, output, model, template, aggregation, max_length, device, preci
     try:
         if device is None and distributed.local_device() is not None:
             device = str(distributed.local_device())
-        relbert = load_model(model, template, aggregation, max_length, device, precision)
+        relbert = load_model(model, template, aggregation, max_length, device, precision, compile_)
 
         def check(block, first_line):
             try:

@@ -1,6 +1,7 @@
 """The RelBERT model: a masked-LM encoder + prompt template + pooling -> relation vectors."""
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
@@ -65,6 +66,13 @@ def _looks_like_path(name: str) -> bool:
 PRECISIONS = ("fp32", "bf16", "fp16", "int8")
 
 
+def compile_encoder(encoder):
+    """``torch.compile`` for inference: dynamic sequence lengths, weights frozen as constants."""
+    logging.getLogger("relbert").warning(
+        "compiling the encoder with torch.compile: the first batches take 10-60 s longer")
+    return torch.compile(encoder, dynamic=True, options={"freezing": True})
+
+
 def apply_precision(encoder, precision: str, device: torch.device):
     """The encoder converted for inference at ``precision`` (see :meth:`RelBERT.from_pretrained`)."""
     if precision not in PRECISIONS:
@@ -116,6 +124,7 @@ class RelBERT:
         max_length: int = 64,
         device: Optional[str] = None,
         precision: str = "fp32",
+        compile: bool = False,
     ):
         from transformers import AutoConfig, AutoModel
 
@@ -154,6 +163,9 @@ class RelBERT:
         self.model.to(self.device).eval()
         self.precision = precision
         self.model = apply_precision(self.model, precision, self.device)
+        self.compiled = bool(compile)
+        if compile:
+            self.model = compile_encoder(self.model)
 
     @classmethod
     def from_pretrained(
@@ -165,6 +177,7 @@ class RelBERT:
         max_length: int = 64,
         device: Optional[str] = None,
         precision: str = "fp32",
+        compile: bool = False,
     ) -> "RelBERT":
         """Load an encoder as a RelBERT model.
 
@@ -180,9 +193,13 @@ class RelBERT:
             precision: ``"fp32"``; ``"bf16"`` (bfloat16 weights and activations, CPU with
                 AVX-512 BF16 / AMX or GPU); ``"fp16"`` (GPU); ``"int8"`` (dynamic int8
                 quantization of the linear layers, CPU). Pooling always accumulates in fp32.
+            compile: run the encoder through ``torch.compile`` (dynamic shapes, inductor with
+                frozen weights). Opt-in: the first batches pay 10-60 s of compilation (logged
+                when it starts); measured on a 2-core CPU it gave +15-20% pairs/s in fp32/bf16
+                and nothing for int8 (see the README's speed table).
         """
         return cls(name_or_path, template=template, aggregation=aggregation, max_length=max_length, device=device,
-                   precision=precision)
+                   precision=precision, compile=compile)
 
     @property
     def hidden_size(self) -> int:
@@ -207,8 +224,9 @@ class RelBERT:
             raise ValueError(f"save_pretrained needs the fp32 model; this one was converted to {self.precision}")
         save_directory = Path(save_directory)
         save_directory.mkdir(parents=True, exist_ok=True)
-        self.model.config.relbert_config = self.relbert_config()
-        self.model.save_pretrained(save_directory, safe_serialization=True)
+        encoder = getattr(self.model, "_orig_mod", self.model)  # the module behind torch.compile
+        encoder.config.relbert_config = self.relbert_config()
+        encoder.save_pretrained(save_directory, safe_serialization=True)
         self.hf_tokenizer.save_pretrained(save_directory)
 
     # -- embedding ------------------------------------------------------------------------

@@ -31,3 +31,18 @@ def test_bad_precision_choices(minilm):
         RelBERT.from_pretrained(minilm.name_or_path, precision="fp8")
     with pytest.raises(ValueError, match="CUDA"):
         RelBERT.from_pretrained(minilm.name_or_path, precision="fp16", device="cpu")
+
+
+def test_compiled_encoder_matches_eager(tmp_path, caplog):
+    """compile=True (torch.compile, dynamic lengths, frozen weights) gives the eager vectors and says it compiles."""
+    from tiny_model import build_tiny_bert
+
+    folder = build_tiny_bert(tmp_path / "tiny")
+    eager = RelBERT.from_pretrained(str(folder), device="cpu")
+    with caplog.at_level("WARNING", logger="relbert"):
+        compiled = RelBERT.from_pretrained(str(folder), device="cpu", compile=True)
+    assert "torch.compile" in caplog.text
+    pairs = PAIRS + [("a b c d", "e f"), ("x", "y z")]  # several prompt lengths: no recompilation per length
+    np.testing.assert_allclose(compiled.embed(pairs, batch_size=3), eager.embed(pairs, batch_size=3), atol=1e-5)
+    compiled.save_pretrained(tmp_path / "saved")  # the module behind torch.compile is saved
+    np.testing.assert_allclose(RelBERT.from_pretrained(str(tmp_path / "saved")).embed(pairs), eager.embed(pairs), atol=1e-6)

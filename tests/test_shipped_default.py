@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 from relbert import RelBERT
-from relbert.shipping import DEFAULT_DIR, WEIGHTS, shipped_default
+from relbert.shipping import DEFAULT_DIR, WEIGHTS, _dense_and_sparse, apply_default_weights, export_default, shipped_default
 
 pytestmark = pytest.mark.skipif(shipped_default() is None, reason="this package ships no fine-tuned default")
 
@@ -26,11 +26,16 @@ def test_default_applies_shipped_weights_over_the_base(default_model, minilm):
     assert default_model.is_trained
     assert default_model.template == meta["relbert_config"]["template"]
     assert default_model.aggregation == meta["relbert_config"]["aggregation_mode"]
-    shipped = load_file(str(DEFAULT_DIR / WEIGHTS))
+    dense, sparse = _dense_and_sparse(load_file(str(DEFAULT_DIR / WEIGHTS)))
     state, base = default_model.model.state_dict(), minilm.model.state_dict()
-    for name, value in shipped.items():
+    for name, value in dense.items():
         assert torch.equal(state[name], value.float())  # fp16 values, held in fp32
-    untouched = [n for n in state if n not in shipped]
+    for name, (rows, values) in sparse.items():
+        assert torch.equal(state[name][rows], values.float())
+        others = torch.ones(len(state[name]), dtype=torch.bool)
+        others[rows] = False
+        assert torch.equal(state[name][others], base[name][others])
+    untouched = [n for n in state if n not in dense and n not in sparse]
     assert untouched and all(torch.equal(state[n], base[n]) for n in untouched)
 
 
