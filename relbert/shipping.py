@@ -87,14 +87,11 @@ def export_default(checkpoint: str, info: dict, out_dir: Path = DEFAULT_DIR, dty
     changed = {}
     for name, value in trained.model.state_dict().items():
         reference = base.get(name, base.get(f"bert.{name}"))
-        if reference is None:
-            changed[name] = value.detach().to(dtype).contiguous()
+        if reference is not None and torch.equal(reference, value):
             continue
-        if torch.equal(reference, value):
-            continue
-        if value.dim() == 2:
+        if reference is not None and value.dim() == 2:
             rows = (reference != value).any(dim=1).nonzero().flatten()
-            if len(rows) < len(value) // 2:
+            if len(rows) < len(value) // 2:  # few rows moved: store only those
                 changed[name + ROWS] = rows.to(torch.int64).contiguous()
                 changed[name + VALUES] = value[rows].detach().to(dtype).contiguous()
                 continue

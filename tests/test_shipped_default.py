@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 from relbert import RelBERT
-from relbert.shipping import DEFAULT_DIR, WEIGHTS, _dense_and_sparse, apply_default_weights, export_default, shipped_default
+from relbert.shipping import DEFAULT_DIR, WEIGHTS, _dense_and_sparse, shipped_default
 
 pytestmark = pytest.mark.skipif(shipped_default() is None, reason="this package ships no fine-tuned default")
 
