@@ -70,7 +70,7 @@ def model_options(func):
 @click.option("--cache-size", type=click.IntRange(min=0), default=100_000, show_default=True,
               help="Distinct pairs remembered to reuse the rows of duplicates (bounds memory).")
 @click.option("--compile", "compile_", is_flag=True,
-              help="torch.compile the encoder (first batches pay 10-60 s of compilation; on CPU it helped only bf16).")
+              help="torch.compile the encoder (first batches pay 10-60 s of compilation; on CPU it helped only bf16 with average pooling).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def embed(pairs, output, model, template, aggregation, max_length, device, precision, batch_size, no_normalize, fmt,
           resume, chunk_size, cache_size, compile_, quiet):

@@ -199,8 +199,10 @@ class RelBERT:
                 quantization of the linear layers, CPU). Pooling always accumulates in fp32.
             compile: run the encoder through ``torch.compile`` (dynamic shapes, inductor with
                 frozen weights). Opt-in: the first batches pay 10-60 s of compilation (logged
-                when it starts); measured on a 2-core CPU: bf16 1.11x, fp32 1.02x, int8 0.76x
-                the same precision uncompiled (see the README's speed table).
+                when it starts), and the compiled encoder runs the full forward (no mask
+                shortcut). Measured on a 2-core CPU it is slower than the default eager path
+                with mask pooling (fp32 0.97x, bf16 0.96x, int8 0.71x) and helped only bf16
+                with average pooling (1.11x); see the README's speed table.
         """
         return cls(name_or_path, template=template, aggregation=aggregation, max_length=max_length, device=device,
                    precision=precision, compile=compile)
