@@ -76,7 +76,12 @@ class MaskOnlyLastLayer(nn.Module):
 
 
 class MaskShortcut:
-    """Runs an encoder with its last layer evaluated only at the mask positions (see module doc)."""
+    """Runs an encoder with its last layer evaluated only at the mask positions (see module doc).
+
+    Each call swaps the last layer (and the unused pooler) for the duration of the forward and
+    restores them afterwards, also on errors; like the model itself, not for concurrent calls
+    from several threads.
+    """
 
     def __init__(self, encoder: nn.Module):
         self.encoder = encoder
