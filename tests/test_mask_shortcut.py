@@ -7,48 +7,18 @@ import pytest
 import torch
 
 from relbert import RelBERT
-from relbert.templates import fill_template
 
-from tiny_model import build_tiny_bert
-from tokenizer_fixtures import build_bpe
+from pooling_reference import hand_pooled
+from tiny_model import build_tiny_bert, build_tiny_distilbert, build_tiny_roberta
 
 PAIRS = [("paris", "france"), ("dog", "bark"), ("natural selection", "evolution"),
          ("a long head phrase", "x"), ("café", "crème brûlée")]
 
 
 def full_forward_at_mask(model: RelBERT, pair) -> np.ndarray:
-    """Reference: the untouched HF encoder on one prompt, last hidden state at the mask token."""
-    hf = model.hf_tokenizer
-    enc = hf(fill_template(model.template, pair[0], pair[1], hf.mask_token), return_tensors="pt")
-    with torch.no_grad():
-        hidden = model.model(**enc).last_hidden_state[0].double()
-    vector = hidden[enc["input_ids"][0].tolist().index(hf.mask_token_id)].numpy()
+    """Reference: the untouched HF encoder on one prompt (no padding), unit vector at the mask token."""
+    vector = hand_pooled(model, pair, "mask")
     return vector / np.linalg.norm(vector)
-
-
-def build_tiny_roberta(folder):
-    from transformers import AutoTokenizer, RobertaConfig, RobertaModel
-
-    build_bpe(folder)
-    tok = AutoTokenizer.from_pretrained(folder)
-    config = RobertaConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                           intermediate_size=64, max_position_embeddings=130, pad_token_id=tok.pad_token_id)
-    torch.manual_seed(0)
-    RobertaModel(config).save_pretrained(folder)
-    return folder
-
-
-def build_tiny_distilbert(folder):
-    from transformers import AutoTokenizer, DistilBertConfig, DistilBertModel
-
-    from relbert.model import default_model_path
-
-    tok = AutoTokenizer.from_pretrained(default_model_path())
-    config = DistilBertConfig(vocab_size=tok.vocab_size, dim=32, n_layers=2, n_heads=2, hidden_dim=64)
-    torch.manual_seed(0)
-    DistilBertModel(config).save_pretrained(folder)
-    tok.save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture(scope="module")

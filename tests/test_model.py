@@ -5,29 +5,14 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from relbert import RelBERT
 from relbert.model import read_relbert_config
-from relbert.templates import TEMPLATES, fill_template
+from relbert.templates import TEMPLATES
+
+from pooling_reference import hand_pooled
 
 PAIRS = [("paris", "france"), ("tokyo", "japan"), ("dog", "bark"), ("natural selection", "evolution")]
-
-
-def hand_pooled(model: RelBERT, pair, aggregation):
-    """The paper's aggregation computed from raw hidden states of the HF tokenizer's ids."""
-    hf = model.hf_tokenizer
-    prompt = fill_template(model.template, pair[0], pair[1], hf.mask_token)
-    enc = hf(prompt, return_tensors="pt")
-    with torch.no_grad():
-        hidden = model.model(**enc).last_hidden_state[0].double()  # (L, H), one prompt: no padding
-    ids = enc["input_ids"][0].tolist()
-    mask_pos = ids.index(hf.mask_token_id)
-    if aggregation == "mask":
-        return hidden[mask_pos].numpy()
-    if aggregation == "average":
-        return hidden.sum(0).numpy()
-    return (hidden.sum(0) - hidden[mask_pos]).numpy()
 
 
 @pytest.mark.parametrize("aggregation", ["mask", "average", "average_no_mask"])
