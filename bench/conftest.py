@@ -69,6 +69,7 @@ def pytest_terminal_summary(terminalreporter):
     if hf:
         RESULTS["hf_fast_best"] = max(hf)
     fp32 = RESULTS.get("relbert_embed_fp32_b64")
+    fp32_onnx = RESULTS.get("relbert_embed_fp32_onnx")
     for name, rate in RESULTS.items():
         if name.startswith("mfu_"):
             terminalreporter.write_line(f"{name:32s} {100 * rate:11.1f} %  (model FLOP/s over the measured GEMM rate)")
@@ -78,4 +79,6 @@ def pytest_terminal_summary(terminalreporter):
         ratio = f"  {rate / base:7.2f}x {base_name}" if base else ""
         if fp32 and name.startswith("relbert_embed_") and not name.startswith("relbert_embed_fp32"):
             ratio += f"  {rate / fp32:5.2f}x fp32"
+        if fp32_onnx and name.startswith("relbert_embed_int8"):
+            ratio += f"  {rate / fp32_onnx:5.2f}x fp32 onnx"
         terminalreporter.write_line(f"{name:32s} {rate:12.1f} /s{ratio}")

@@ -17,7 +17,7 @@ def fail(message: str, code: int = EXIT_BAD_INPUT) -> "NoReturn":  # noqa: F821
     sys.exit(code)
 
 
-def load_model(model, template, aggregation, max_length, device, precision="fp32", compile=False):
+def load_model(model, template, aggregation, max_length, device, precision="fp32", compile=False, backend=None):
     """Load a RelBERT model, turning load failures into one clear line."""
     from .model import ModelNotFoundError, RelBERT
 
@@ -27,7 +27,7 @@ def load_model(model, template, aggregation, max_length, device, precision="fp32
     try:
         return RelBERT.from_pretrained(
             model, template=template, aggregation=aggregation, max_length=max_length, device=device, precision=precision,
-            compile=compile,
+            compile=compile, backend=backend,
         )
     except ModelNotFoundError as err:
         fail(str(err).splitlines()[0])
@@ -49,6 +49,9 @@ def model_options(func):
         click.option("--device", default=None, help="torch device (default: cuda if available, else cpu)."),
         click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16", "int8"]), default="fp32", show_default=True,
                      help="Inference precision: bf16 (CPU with AVX-512 BF16, or GPU), fp16 (GPU), int8 (CPU, dynamic quantization)."),
+        click.option("--backend", type=click.Choice(["torch", "onnx"]), default=None,
+                     help="Inference runtime: torch, or onnx (ONNX Runtime, CPU, fp32/int8; the model is exported at "
+                          "load, a few seconds). Default: onnx for --precision int8 on CPU, else torch."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -72,8 +75,8 @@ def model_options(func):
 @click.option("--compile", "compile_", is_flag=True,
               help="torch.compile the encoder (first batches pay 10-60 s of compilation; on CPU it helped only bf16 with average pooling).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def embed(pairs, output, model, template, aggregation, max_length, device, precision, batch_size, no_normalize, fmt,
-          resume, chunk_size, cache_size, compile_, quiet):
+def embed(pairs, output, model, template, aggregation, max_length, device, precision, backend, batch_size, no_normalize,
+          fmt, resume, chunk_size, cache_size, compile_, quiet):
     """Embed the word pairs of PAIRS (head<TAB>tail per line; - for stdin) into OUTPUT.
 
     Every line is a pair (no header, no comments); blank lines, wrong field counts, empty
@@ -112,7 +115,7 @@ def embed(pairs, output, model, template, aggregation, max_length, device, preci
     try:
         if device is None and distributed.local_device() is not None:
             device = str(distributed.local_device())
-        relbert = load_model(model, template, aggregation, max_length, device, precision, compile_)
+        relbert = load_model(model, template, aggregation, max_length, device, precision, compile_, backend)
 
         def check(block, first_line):
             try:
@@ -270,7 +273,7 @@ def _query_pair(text):
 @click.option("--query", "-q", "queries", multiple=True, required=True, help="head<TAB>tail; repeatable.")
 @click.option("-k", type=click.IntRange(min=1), default=10, show_default=True)
 @model_options
-def search(vectors, pairs_file, queries, k, model, template, aggregation, max_length, device, precision):
+def search(vectors, pairs_file, queries, k, model, template, aggregation, max_length, device, precision, backend):
     """The K pairs of an embedded collection most similar to each query (TSV: query, rank, score, head, tail).
 
     A query pair found in the collection uses its stored vector; any other is embedded with
@@ -291,7 +294,7 @@ def search(vectors, pairs_file, queries, k, model, template, aggregation, max_le
         fail(str(err))
     relbert = None
     if any(index.row_of(p) is None for p in parsed):
-        relbert = load_model(model, template, aggregation, max_length, device, precision)
+        relbert = load_model(model, template, aggregation, max_length, device, precision, backend=backend)
     import torch  # noqa: F401  (imported before timing the query itself)
 
     start = time.perf_counter()
@@ -315,15 +318,18 @@ def _data_dir(data_dir):
         return None
 
 
-def _embedder(model, template, aggregation, max_length, device, baseline, precision="fp32"):
+def _embedder(model, template, aggregation, max_length, device, baseline, precision="fp32", backend=None):
     """The model to evaluate, or a baseline built on the *base* encoder (--model, else the
     packaged MiniLM without the shipped fine-tuning)."""
     from .model import default_model_path
 
     if baseline is None:
-        return load_model(model, template, aggregation, max_length, device, precision)
+        return load_model(model, template, aggregation, max_length, device, precision, backend=backend)
     base = model or default_model_path()
-    relbert = load_model(base, template or "a", aggregation or "average_no_mask", max_length, device, precision)
+    if baseline == "diff":  # encodes single words with the torch encoder itself
+        backend = "torch"
+    relbert = load_model(base, template or "a", aggregation or "average_no_mask", max_length, device, precision,
+                         backend=backend)
     if model is None:
         relbert.display_name = "all-MiniLM-L6-v2 (packaged base)"
     if baseline == "diff":
@@ -393,7 +399,7 @@ def evaluate():
 @click.option("--bidirectional", is_flag=True, help="Score = forward cosine x reversed-pair cosine.")
 @with_eval_options
 def evaluate_analogy_cmd(datasets, split, reverse_pair, bidirectional, model, template, aggregation, max_length, device,
-                         precision, baseline, data_dir, batch_size, output, quiet):
+                         precision, backend, baseline, data_dir, batch_size, output, quiet):
     """Analogy accuracy: the candidate pair most cosine-similar to the stem pair."""
     from .data.analogy import available_analogy, resolve_analogy
     from .evaluation.analogy import evaluate_analogy
@@ -401,7 +407,7 @@ def evaluate_analogy_cmd(datasets, split, reverse_pair, bidirectional, model, te
     if reverse_pair and bidirectional:
         fail("choose --reverse-pair or --bidirectional, not both")
     loaded = _load_datasets(datasets, data_dir, available_analogy, lambda d, root: resolve_analogy(d, split, root))
-    embedder = _embedder(model, template, aggregation, max_length, device, baseline, precision)
+    embedder = _embedder(model, template, aggregation, max_length, device, baseline, precision, backend)
     report = {"task": "analogy", **embedder.describe(), "split": split,
               "options": {"reverse_pair": reverse_pair, "bidirectional": bidirectional}, "datasets": {}}
     for dataset in loaded:
@@ -420,14 +426,14 @@ def evaluate_analogy_cmd(datasets, split, reverse_pair, bidirectional, model, te
               help="Dataset under DATA/lexical_relation (BLESS, CogALexV, EVALution, K&H+N, ROOT09) or a folder; repeatable (default: all).")
 @click.option("--seed", type=int, default=0, show_default=True, help="random_state of the MLP classifier.")
 @with_eval_options
-def evaluate_classification_cmd(datasets, seed, model, template, aggregation, max_length, device, precision, baseline,
+def evaluate_classification_cmd(datasets, seed, model, template, aggregation, max_length, device, precision, backend, baseline,
                                 data_dir, batch_size, output, quiet):
     """Lexical relation classification: an MLP on concat(emb(h, t), emb(t, h))."""
     from .data.lexical import available_lexical, resolve_lexical
     from .evaluation.classification import evaluate_classification
 
     loaded = _load_datasets(datasets, data_dir, available_lexical, resolve_lexical)
-    embedder = _embedder(model, template, aggregation, max_length, device, baseline, precision)
+    embedder = _embedder(model, template, aggregation, max_length, device, baseline, precision, backend)
     report = {"task": "classification", **embedder.describe(), "split": "test", "datasets": {}}
     for name, splits in loaded:
         if not quiet:

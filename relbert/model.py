@@ -11,6 +11,7 @@ import torch
 
 from . import ops
 from .mask_shortcut import MaskShortcut
+from .onnx_backend import OnnxEncoder
 from .templates import check_aggregation, resolve_template, template_name
 from .tokenization import PairTokenizer, _check_pair, _hf_tokenizer
 
@@ -65,6 +66,24 @@ def _looks_like_path(name: str) -> bool:
 
 
 PRECISIONS = ("fp32", "bf16", "fp16", "int8")
+#: Inference backends: torch (every precision and device) or ONNX Runtime (CPU, fp32 and int8).
+BACKENDS = ("torch", "onnx")
+
+
+def resolve_backend(backend: Optional[str], precision: str, device: torch.device, compile: bool) -> str:
+    """The backend to run: ``backend``, or by default ONNX Runtime for int8 and torch otherwise."""
+    if backend is None:
+        backend = "onnx" if precision == "int8" and device.type == "cpu" and not compile else "torch"
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+    if backend == "onnx":
+        if device.type != "cpu":
+            raise ValueError("backend='onnx' runs on CPU only (use backend='torch' on GPUs)")
+        if precision not in ("fp32", "int8"):
+            raise ValueError(f"backend='onnx' runs fp32 or int8, not {precision!r} (use backend='torch')")
+        if compile:
+            raise ValueError("compile=True is for backend='torch' (the ONNX graph is optimised by ONNX Runtime)")
+    return backend
 
 
 def compile_encoder(encoder):
@@ -97,6 +116,12 @@ def apply_precision(encoder, precision: str, device: torch.device):
         return quantize_dynamic(encoder, {torch.nn.Linear}, dtype=torch.qint8)
 
 
+def _normalize_rows(vectors: np.ndarray) -> np.ndarray:
+    """Rows divided by their L2 norm (zero rows stay zero), as :func:`relbert.ops.pool_torch`."""
+    norm = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.where(norm > 0, norm, 1.0).astype(vectors.dtype)
+
+
 class ModelNotFoundError(OSError):
     """The model name or folder could not be loaded."""
 
@@ -126,6 +151,7 @@ class RelBERT:
         device: Optional[str] = None,
         precision: str = "fp32",
         compile: bool = False,
+        backend: Optional[str] = None,
     ):
         from transformers import AutoConfig, AutoModel
 
@@ -151,6 +177,10 @@ class RelBERT:
         self.display_name = path if name_or_path is not None else (
             "relbert-minilm (embedded default)" if shipped else "all-MiniLM-L6-v2 (embedded default)")
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+        self.precision = precision
+        self.backend = resolve_backend(backend, precision, self.device, compile)
 
         self.hf_tokenizer = _hf_tokenizer(path)
         self.tokenizer = PairTokenizer(self.hf_tokenizer, self.template, self.aggregation, self.max_length)
@@ -162,9 +192,14 @@ class RelBERT:
         if shipped:
             apply_default_weights(self.model)  # the fine-tuned tensors shipped in the package
         self.model.to(self.device).eval()
-        self.precision = precision
         shortcut_ok = self.aggregation == "mask" and not compile and self._shortcut_matches()
-        self.model = apply_precision(self.model, precision, self.device)
+        #: The ONNX Runtime graph (``backend="onnx"``); None = torch runs the encoder.
+        self.onnx: Optional[OnnxEncoder] = None
+        if self.backend == "onnx":  # the torch encoder stays fp32 (save_pretrained, training)
+            sample = self.tokenizer.encode([("paris", "france"), ("a washing machine", "laundry")])
+            self.onnx = OnnxEncoder(self.model, sample, precision, MaskShortcut(self.model) if shortcut_ok else None)
+        else:
+            self.model = apply_precision(self.model, precision, self.device)
         if compile:
             self.model = compile_encoder(self.model)
         #: Last layer evaluated at the mask token only (``mask`` pooling, BERT-family encoders,
@@ -182,6 +217,7 @@ class RelBERT:
         device: Optional[str] = None,
         precision: str = "fp32",
         compile: bool = False,
+        backend: Optional[str] = None,
     ) -> "RelBERT":
         """Load an encoder as a RelBERT model.
 
@@ -203,9 +239,13 @@ class RelBERT:
                 shortcut). Measured on a 2-core CPU it is slower than the default eager path
                 with mask pooling (fp32 0.97x, bf16 0.96x, int8 0.71x) and helped only bf16
                 with average pooling (1.11x); see the README's speed table.
+            backend: ``"torch"`` or ``"onnx"`` (ONNX Runtime, CPU, fp32 or int8: the encoder and
+                pooling are exported once at load, a few seconds, logged). Default: ``"onnx"``
+                for ``precision="int8"`` on CPU (its int8 GEMMs are faster than torch's, and its
+                vectors closer to fp32), ``"torch"`` otherwise.
         """
         return cls(name_or_path, template=template, aggregation=aggregation, max_length=max_length, device=device,
-                   precision=precision, compile=compile)
+                   precision=precision, compile=compile, backend=backend)
 
     @property
     def hidden_size(self) -> int:
@@ -215,7 +255,7 @@ class RelBERT:
     def describe(self) -> Dict[str, Optional[str]]:
         """Metadata for evaluation reports."""
         return {"model": self.display_name, "baseline": None, "template": self.template, "aggregation": self.aggregation,
-                "precision": self.precision}
+                "precision": self.precision, "backend": self.backend}
 
     def relbert_config(self) -> Dict[str, str]:
         """The ``relbert_config`` block in the official package's current form."""
@@ -290,25 +330,44 @@ class RelBERT:
         order = np.argsort(self.tokenizer.lengths(unique), kind="stable")  # validates every prompt first
         out = np.empty((len(unique), self.hidden_size), dtype=np.float32)
         starts = range(0, len(unique), batch_size)
+        progress = None
         if show_progress:
             from tqdm.auto import tqdm
 
-            starts = tqdm(starts, total=len(starts), unit="batch", desc="embedding")
-        # The next batch is tokenized in a worker thread while the encoder runs (the C++
-        # tokenizer releases the GIL).
-        from concurrent.futures import ThreadPoolExecutor
+            progress = tqdm(total=len(starts), unit="batch", desc="embedding")
 
         def batch_at(start):
             rows = order[start : start + batch_size]
             return rows, self.tokenizer.encode([unique[i] for i in rows])
 
-        with torch.inference_mode(), ThreadPoolExecutor(max_workers=1) as pool:
-            pending = pool.submit(batch_at, 0) if len(unique) else None
-            for start in starts:
-                rows, batch = pending.result()
-                if start + batch_size < len(unique):
-                    pending = pool.submit(batch_at, start + batch_size)
-                out[rows] = self._forward(batch, normalize).cpu().numpy()
+        from concurrent.futures import ThreadPoolExecutor
+
+        if self.onnx is not None:
+            # ONNX Runtime: whole batches (tokenize + run) on the backend's worker threads, one
+            # ONNX Runtime thread each; results are taken in order.
+            def run(start):
+                rows, batch = batch_at(start)
+                return rows, self.onnx(batch)
+
+            with ThreadPoolExecutor(max_workers=self.onnx.workers) as pool:
+                for rows, vectors in pool.map(run, starts):
+                    out[rows] = _normalize_rows(vectors) if normalize else vectors
+                    if progress is not None:
+                        progress.update(1)
+        else:
+            # torch: the next batch is tokenized in a worker thread while the encoder runs (the
+            # C++ tokenizer releases the GIL).
+            with torch.inference_mode(), ThreadPoolExecutor(max_workers=1) as pool:
+                pending = pool.submit(batch_at, 0) if len(unique) else None
+                for start in starts:
+                    rows, batch = pending.result()
+                    if start + batch_size < len(unique):
+                        pending = pool.submit(batch_at, start + batch_size)
+                    out[rows] = self._forward(batch, normalize).cpu().numpy()
+                    if progress is not None:
+                        progress.update(1)
+        if progress is not None:
+            progress.close()
         return out[inverse]
 
     def get_embedding(self, x, batch_size: Optional[int] = None) -> np.ndarray:
