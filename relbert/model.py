@@ -248,6 +248,12 @@ class RelBERT:
                    precision=precision, compile=compile, backend=backend)
 
     @property
+    def default_batch_size(self) -> int:
+        """Prompts per encoder call when ``embed`` is given none: 64 on torch, 32 on ONNX Runtime
+        (int8 on 2 CPU cores: 1,118-1,144 pairs/s at 32 against 1,067-1,092 at 64)."""
+        return 32 if self.onnx is not None else 64
+
+    @property
     def hidden_size(self) -> int:
         """Dimension of the relation vectors."""
         return int(self.model.config.hidden_size)
@@ -300,7 +306,7 @@ class RelBERT:
         self,
         pairs: Sequence[Pair],
         *,
-        batch_size: int = 64,
+        batch_size: Optional[int] = None,
         normalize: bool = True,
         show_progress: bool = False,
     ) -> np.ndarray:
@@ -308,7 +314,8 @@ class RelBERT:
 
         Args:
             pairs: ``(head, tail)`` pairs; words may contain spaces.
-            batch_size: prompts per encoder call. Batches are cut from length-sorted prompts
+            batch_size: prompts per encoder call; default :attr:`default_batch_size` (64 on
+                torch, 32 on ONNX Runtime: the fastest measured). Batches are cut from length-sorted prompts
                 and padded only to their own longest row.
             normalize: L2-normalize rows (dot product = cosine). False returns the raw masked
                 sum, the official package's vector.
@@ -321,6 +328,7 @@ class RelBERT:
         Raises:
             ValueError: a pair is not two non-empty strings, or a prompt exceeds ``max_length``.
         """
+        batch_size = self.default_batch_size if batch_size is None else batch_size
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         pairs = [_check_pair(p) for p in pairs]
@@ -378,7 +386,7 @@ class RelBERT:
         """
         single = len(x) == 2 and all(isinstance(w, str) for w in x)
         pairs: List[Pair] = [tuple(x)] if single else [tuple(p) for p in x]
-        vectors = self.embed(pairs, batch_size=batch_size or 64, normalize=False)
+        vectors = self.embed(pairs, batch_size=batch_size, normalize=False)
         return vectors[0] if single else vectors
 
     def __repr__(self) -> str:

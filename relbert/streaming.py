@@ -112,7 +112,7 @@ def embed_file(
     pairs_path: Path,
     output: Path,
     *,
-    batch_size: int = 64,
+    batch_size: Optional[int] = None,
     normalize: bool = True,
     chunk_size: int = 16384,
     cache_size: int = 100_000,
@@ -129,7 +129,7 @@ def embed_file(
         model: a :class:`relbert.RelBERT`.
         pairs_path: the pairs file (a real file: it is read more than once).
         output: the ``.npy`` to create.
-        batch_size: encoder batch size.
+        batch_size: encoder batch size (None: the model's ``default_batch_size``).
         normalize: L2-normalize rows.
         chunk_size: rows per chunk (the unit of progress and of sharding).
         cache_size: pairs remembered for cross-chunk duplicate detection.
@@ -146,6 +146,8 @@ def embed_file(
     partial = output.with_name(f".{output.name}.partial.npy")
     plan_path = output.with_name(f".{output.name}.plan.npy")
     state_path = output.with_name(f".{output.name}.progress.json")
+    if batch_size is None:
+        batch_size = model.default_batch_size
     options = {"batch_size": batch_size, "normalize": normalize, "chunk_size": chunk_size, "cache_size": cache_size,
                "device": model.device.type}
     fingerprint = model_fingerprint(model, options)
