@@ -94,9 +94,8 @@ def compile_encoder(encoder):
 
 
 def apply_precision(encoder, precision: str, device: torch.device):
-    """The encoder converted for inference at ``precision`` (see :meth:`RelBERT.from_pretrained`)."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+    """The encoder converted for inference at ``precision`` (one of :data:`PRECISIONS`; see
+    :meth:`RelBERT.from_pretrained`, which checks it)."""
     if precision == "fp32":
         return encoder
     if precision == "bf16":
@@ -114,12 +113,6 @@ def apply_precision(encoder, precision: str, device: torch.device):
     with warnings.catch_warnings():  # torch points eager quantization users to torchao
         warnings.simplefilter("ignore")
         return quantize_dynamic(encoder, {torch.nn.Linear}, dtype=torch.qint8)
-
-
-def _normalize_rows(vectors: np.ndarray) -> np.ndarray:
-    """Rows divided by their L2 norm (zero rows stay zero), as :func:`relbert.ops.pool_torch`."""
-    norm = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.where(norm > 0, norm, 1.0).astype(vectors.dtype)
 
 
 class ModelNotFoundError(OSError):
@@ -193,18 +186,18 @@ class RelBERT:
             apply_default_weights(self.model)  # the fine-tuned tensors shipped in the package
         self.model.to(self.device).eval()
         shortcut_ok = self.aggregation == "mask" and not compile and self._shortcut_matches()
-        #: The ONNX Runtime graph (``backend="onnx"``); None = torch runs the encoder.
-        self.onnx: Optional[OnnxEncoder] = None
-        if self.backend == "onnx":  # the torch encoder stays fp32 (save_pretrained, training)
-            sample = self.tokenizer.encode([("paris", "france"), ("a washing machine", "laundry")])
-            self.onnx = OnnxEncoder(self.model, sample, precision, MaskShortcut(self.model) if shortcut_ok else None)
-        else:
+        if self.backend == "torch":  # with ONNX Runtime the torch encoder stays fp32 (save_pretrained, training)
             self.model = apply_precision(self.model, precision, self.device)
         if compile:
             self.model = compile_encoder(self.model)
         #: Last layer evaluated at the mask token only (``mask`` pooling, BERT-family encoders,
         #: checked against the full fp32 forward at load); None = full forward. Same vectors, fewer FLOPs.
         self.mask_shortcut = MaskShortcut(self.model) if shortcut_ok else None
+        #: The ONNX Runtime graph (``backend="onnx"``, the shortcut inside); None = torch runs the encoder.
+        self.onnx: Optional[OnnxEncoder] = None
+        if self.backend == "onnx":
+            sample = self.tokenizer.encode([("paris", "france"), ("a washing machine", "laundry")])
+            self.onnx = OnnxEncoder(self.model, sample, precision, self.mask_shortcut)
 
     @classmethod
     def from_pretrained(
@@ -359,7 +352,7 @@ class RelBERT:
 
             with ThreadPoolExecutor(max_workers=self.onnx.workers) as pool:
                 for rows, vectors in pool.map(run, starts):
-                    out[rows] = _normalize_rows(vectors) if normalize else vectors
+                    out[rows] = ops.normalize_rows(torch.from_numpy(vectors)).numpy() if normalize else vectors
                     if progress is not None:
                         progress.update(1)
         else:

@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from .mask_shortcut import MaskShortcut
+from .ops import pool_torch
 
 _LOG = logging.getLogger("relbert")
 
@@ -73,8 +74,7 @@ class PooledEncoder(nn.Module):
             positions = pool_mask.argmax(1)
             return self.shortcut.hidden_at(input_ids, attention_mask, positions)[:, 0].float()
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        weights = (pool_mask != 0).to(torch.float32).unsqueeze(1)  # (B, 1, L)
-        return torch.bmm(weights, hidden.float()).squeeze(1)
+        return pool_torch(hidden, pool_mask, normalize=False)
 
 
 def export(module: PooledEncoder, sample: Dict[str, np.ndarray], path: Path) -> None:

@@ -56,10 +56,13 @@ def pool_torch(hidden: torch.Tensor, pool_mask: torch.Tensor, normalize: bool = 
     """
     weights = (pool_mask != 0).to(torch.float32).unsqueeze(1)  # (B, 1, L)
     summed = torch.bmm(weights, hidden.float()).squeeze(1)  # (B, H): one batched GEMV, fp32 accumulation
-    if normalize:
-        norm = summed.norm(dim=-1, keepdim=True)
-        summed = summed / torch.where(norm > 0, norm, torch.ones_like(norm))
-    return summed
+    return normalize_rows(summed) if normalize else summed
+
+
+def normalize_rows(vectors: torch.Tensor) -> torch.Tensor:
+    """Each row divided by its L2 norm; zero rows stay zero."""
+    norm = vectors.norm(dim=-1, keepdim=True)
+    return vectors / torch.where(norm > 0, norm, torch.ones_like(norm))
 
 
 def pool(hidden: torch.Tensor, pool_mask: torch.Tensor, normalize: bool = True, backend: str = "auto") -> torch.Tensor:
