@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Dict, Optional
 
@@ -78,25 +79,51 @@ class PooledEncoder(nn.Module):
 
 
 def export(module: PooledEncoder, sample: Dict[str, np.ndarray], path: Path) -> None:
-    """Trace ``module`` on ``sample`` (an encoded batch) into an ONNX file with dynamic B and L."""
+    """Trace ``module`` on ``sample`` (an encoded batch) into an ONNX file with dynamic B and L.
+
+    The trace uses the encoder's ``eager`` attention (switched back afterwards): the same
+    arithmetic as ``sdpa``, without the NaN guard the exporter writes around SDPA's softmax,
+    which cost ONNX Runtime 2-3 % of the int8 model's time (no row here is fully masked).
+    """
     args = tuple(torch.from_numpy(_feed(sample)[name]) for name in INPUTS)
     dynamic = {name: {0: "batch", 1: "length"} for name in INPUTS}
     dynamic["vectors"] = {0: "batch"}
     import warnings
 
-    with warnings.catch_warnings(), torch.no_grad():
+    with warnings.catch_warnings(), torch.no_grad(), _eager_attention(module.encoder):
         warnings.simplefilter("ignore")  # tracer warnings about Python branches on shapes: checked in tests
         torch.onnx.export(module, args, str(path), input_names=list(INPUTS), output_names=["vectors"],
                           dynamic_axes=dynamic, opset_version=17, dynamo=False)
 
 
+@contextmanager
+def _eager_attention(encoder: nn.Module):
+    """Run ``encoder`` with Hugging Face's eager attention inside the block (when it can switch)."""
+    config = getattr(encoder, "config", None)
+    before = getattr(config, "_attn_implementation", None)
+    switch = getattr(encoder, "set_attn_implementation", None)
+    if switch is None or before in (None, "eager"):
+        yield
+        return
+    try:
+        switch("eager")
+    except (ValueError, ImportError, AttributeError):  # a model without an eager path keeps its own
+        yield
+        return
+    try:
+        yield
+    finally:
+        switch(before)
+
+
 def quantize_int8(source: Path, target: Path) -> None:
-    """Dynamic int8 quantization of the weight matrices (per-tensor s8 weights, u8 activations)."""
+    """Dynamic int8 quantization of the weight matrices: s8 weights with one scale per output
+    column, u8 activations with one scale per batch (computed as the graph runs)."""
     from onnx import TensorProto
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quantize_dynamic(str(source), str(target), op_types_to_quantize=["MatMul"], weight_type=QuantType.QInt8,
-                     extra_options={"MatMulConstBOnly": True, "DefaultTensorType": TensorProto.FLOAT})
+                     per_channel=True, extra_options={"MatMulConstBOnly": True, "DefaultTensorType": TensorProto.FLOAT})
 
 
 def _feed(batch: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
