@@ -46,3 +46,18 @@ def test_compiled_encoder_matches_eager(tmp_path, caplog):
     np.testing.assert_allclose(compiled.embed(pairs, batch_size=3), eager.embed(pairs, batch_size=3), atol=1e-5)
     compiled.save_pretrained(tmp_path / "saved")  # the module behind torch.compile is saved
     np.testing.assert_allclose(RelBERT.from_pretrained(str(tmp_path / "saved")).embed(pairs), eager.embed(pairs), atol=1e-6)
+
+
+def test_torch_int8_weights_have_one_scale_per_output_row(minilm):
+    """backend='torch' int8 quantizes every Linear with per-row weight scales (closer to fp32)."""
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+
+    model = RelBERT.from_pretrained(minilm.name_or_path, precision="int8", backend="torch", device="cpu")
+    quantized = [m for m in model.model.modules() if isinstance(m, DynamicLinear)]
+    assert len(quantized) == sum(1 for m in minilm.model.modules() if isinstance(m, torch.nn.Linear))
+    for layer in quantized:
+        weight = layer.weight()
+        assert weight.qscheme() == torch.per_channel_affine
+        assert weight.q_per_channel_scales().shape == (weight.shape[0],)
+    cosines = (model.embed(PAIRS) * minilm.embed(PAIRS)).sum(1)
+    assert cosines.min() >= 0.9, cosines
