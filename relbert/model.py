@@ -11,6 +11,7 @@ import torch
 
 from . import ops
 from .mask_shortcut import MaskShortcut
+from .onnx_backend import PRECISIONS as ONNX_PRECISIONS
 from .onnx_backend import OnnxEncoder
 from .templates import check_aggregation, resolve_template, template_name
 from .tokenization import PairTokenizer, _check_pair, _hf_tokenizer
@@ -79,7 +80,7 @@ def resolve_backend(backend: Optional[str], precision: str, device: torch.device
     if backend == "onnx":
         if device.type != "cpu":
             raise ValueError("backend='onnx' runs on CPU only (use backend='torch' on GPUs)")
-        if precision not in ("fp32", "int8"):
+        if precision not in ONNX_PRECISIONS:
             raise ValueError(f"backend='onnx' runs fp32 or int8, not {precision!r} (use backend='torch')")
         if compile:
             raise ValueError("compile=True is for backend='torch' (the ONNX graph is optimised by ONNX Runtime)")

@@ -44,6 +44,8 @@ _LOG = logging.getLogger("relbert")
 #: ONNX Runtime graph fusions left off (see the module docstring for the measurements).
 DISABLED_FUSIONS = ["SkipLayerNormFusion", "AttentionFusion"]
 INPUTS = ("input_ids", "attention_mask", "pool_mask")
+#: Precisions this backend runs (RelBERT checks them before loading the encoder).
+PRECISIONS = ("fp32", "int8")
 
 
 def _import_onnxruntime():
@@ -147,7 +149,7 @@ class OnnxEncoder:
     def __init__(self, encoder: nn.Module, sample: Dict[str, np.ndarray], precision: str = "fp32",
                  shortcut: Optional[MaskShortcut] = None, workers: Optional[int] = None):
         ort = _import_onnxruntime()
-        if precision not in ("fp32", "int8"):
+        if precision not in PRECISIONS:
             raise ValueError(f"backend='onnx' runs fp32 or int8, not {precision!r}")
         self.precision = precision
         self.workers = max(1, int(workers or torch.get_num_threads()))
