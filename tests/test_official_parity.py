@@ -72,3 +72,22 @@ def test_shipped_default_saves_a_checkpoint_the_official_package_embeds_identica
     assert used == f"{default_model.template!r} {default_model.aggregation}"
     ours = default_model.embed(pairs, normalize=False)
     np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
+
+
+def test_published_bin_checkpoint_written_by_the_official_package_embeds_identically(minilm_path, data_dir, tmp_path):
+    """A checkpoint stored the published way (official package, ``pytorch_model.bin``) loads with its
+    relbert_config through the restricted unpickler, and its vectors equal the official package's."""
+    folder = tmp_path / "published"
+    proc = subprocess.run([str(OFFICIAL), str(REPO / "tests" / "helpers" / "official_save_bin.py"), str(minilm_path),
+                           TEMPLATES["b"], "average", str(folder)], capture_output=True, text=True, cwd="/", timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (folder / "pytorch_model.bin").is_file() and not list(folder.glob("*.safetensors"))
+    pairs = analogy_pairs(data_dir, limit=200) + [("natural selection", "evolution"), ("café", "crème brûlée")]
+    ref, used = official_vectors(tmp_path, folder, pairs)
+    assert used == f"{TEMPLATES['b']!r} average"
+    ours = RelBERT.from_pretrained(folder)
+    assert ours.is_trained and ours.template == TEMPLATES["b"] and ours.aggregation == "average"
+    raw = ours.embed(pairs, normalize=False)
+    np.testing.assert_allclose(raw, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
+    cosine = (unit(raw) * unit(ref)).sum(1)
+    assert cosine.min() >= 0.99999

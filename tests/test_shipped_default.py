@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 from relbert import RelBERT
-from relbert.shipping import DEFAULT_DIR, WEIGHTS, _dense_and_sparse, shipped_default
+from relbert.shipping import DEFAULT_DIR, WEIGHTS, shipped_default, split_delta
 
 pytestmark = pytest.mark.skipif(shipped_default() is None, reason="this package ships no fine-tuned default")
 
@@ -26,7 +26,8 @@ def test_default_applies_shipped_weights_over_the_base(default_model, minilm):
     assert default_model.is_trained
     assert default_model.template == meta["relbert_config"]["template"]
     assert default_model.aggregation == meta["relbert_config"]["aggregation_mode"]
-    dense, sparse = _dense_and_sparse(load_file(str(DEFAULT_DIR / WEIGHTS)))
+    dense, sparse, low_rank = split_delta(load_file(str(DEFAULT_DIR / WEIGHTS)))
+    assert not low_rank  # the MiniLM default ships whole tensors and rows
     state, base = default_model.model.state_dict(), minilm.model.state_dict()
     for name, value in dense.items():
         assert torch.equal(state[name], value.float())  # fp16 values, held in fp32

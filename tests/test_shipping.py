@@ -5,7 +5,8 @@ import torch
 from safetensors.torch import load_file
 
 from relbert import RelBERT
-from relbert.shipping import ROWS, VALUES, WEIGHTS, apply_default_weights, export_default
+from relbert.make_delta import export_delta
+from relbert.shipping import ROWS, VALUES, WEIGHTS, apply_delta
 
 
 def test_export_then_apply_restores_the_trained_tensors(minilm_path, tmp_path):
@@ -18,14 +19,14 @@ def test_export_then_apply_restores_the_trained_tensors(minilm_path, tmp_path):
         state[emb][rows] += 0.25
         state[layer].mul_(1.5)
     trained.save_pretrained(tmp_path / "ckpt")
-    out = export_default(str(tmp_path / "ckpt"), {"command": "test"}, out_dir=tmp_path / "ship")
+    out = export_delta(str(tmp_path / "ckpt"), {"command": "test"}, out_dir=tmp_path / "ship")
 
     shipped = load_file(str(out / WEIGHTS))
     assert set(shipped) == {emb + ROWS, emb + VALUES, layer}  # nothing else changed
     assert torch.equal(shipped[emb + ROWS], rows)
 
     fresh = RelBERT.from_pretrained(minilm_path, device="cpu")
-    apply_default_weights(fresh.model, out)
+    apply_delta(fresh.model, out)
     got = fresh.model.state_dict()
     for name in (emb, layer):
         torch.testing.assert_close(got[name], state[name], rtol=1e-3, atol=1e-3)  # fp16 storage

@@ -51,3 +51,53 @@ def build_tiny_distilbert(folder):
     DistilBertModel(config).save_pretrained(folder)
     tok.save_pretrained(folder)
     return folder
+
+
+def build_tiny_mpnet(folder):
+    """A tiny MPNet (relative position bias, no SDPA in transformers: eager attention) with the
+    packaged MiniLM WordPiece tokenizer."""
+    import torch
+    from transformers import AutoTokenizer, MPNetConfig, MPNetModel
+
+    from relbert.model import default_model_path
+
+    tok = AutoTokenizer.from_pretrained(default_model_path())
+    config = MPNetConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=64, max_position_embeddings=130, pad_token_id=tok.pad_token_id)
+    torch.manual_seed(0)
+    MPNetModel(config).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def build_tiny_xlmr(folder):
+    """A tiny XLM-RoBERTa with a SentencePiece-style Unigram tokenizer trained in the tests."""
+    import torch
+    from transformers import AutoTokenizer, XLMRobertaConfig, XLMRobertaModel
+
+    from tokenizer_fixtures import build_unigram
+
+    build_unigram(folder)
+    tok = AutoTokenizer.from_pretrained(folder)
+    config = XLMRobertaConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                              intermediate_size=64, max_position_embeddings=130, pad_token_id=tok.pad_token_id)
+    torch.manual_seed(0)
+    XLMRobertaModel(config).save_pretrained(folder)
+    return folder
+
+
+def build_tiny_albert(folder):
+    """A tiny ALBERT (factorised embeddings, shared layers) with a Unigram tokenizer trained in the tests."""
+    import torch
+    from transformers import AlbertConfig, AlbertModel, AutoTokenizer
+
+    from tokenizer_fixtures import build_unigram
+
+    build_unigram(folder, bert_style=True)
+    tok = AutoTokenizer.from_pretrained(folder)
+    config = AlbertConfig(vocab_size=len(tok), embedding_size=16, hidden_size=32, num_hidden_layers=2,
+                          num_attention_heads=2, intermediate_size=64, max_position_embeddings=130,
+                          pad_token_id=tok.pad_token_id)
+    torch.manual_seed(0)
+    AlbertModel(config).save_pretrained(folder)
+    return folder

