@@ -64,7 +64,8 @@ def pytest_terminal_summary(terminalreporter):
     # Ratios against the baseline of each family measured in this run.
     baselines = {"relbert_embed": "official_approach", "official_approach": "official_approach",
                  "relbert_train": "official_train_approach", "official_train": "official_train_approach",
-                 "pair_tokenizer": "hf_fast_best", "hf_fast": "hf_fast_best"}
+                 "pair_tokenizer": "hf_fast_best", "hf_fast": "hf_fast_best",
+                 "mpnet_": "mpnet_official_approach"}
     hf = [v for k, v in RESULTS.items() if k.startswith("hf_fast_parallel")]
     if hf:
         RESULTS["hf_fast_best"] = max(hf)
@@ -79,6 +80,9 @@ def pytest_terminal_summary(terminalreporter):
         ratio = f"  {rate / base:7.2f}x {base_name}" if base else ""
         if fp32 and name.startswith("relbert_embed_") and not name.startswith("relbert_embed_fp32"):
             ratio += f"  {rate / fp32:5.2f}x fp32"
+        mpnet_fp32 = RESULTS.get("mpnet_embed_fp32")
+        if mpnet_fp32 and name.startswith("mpnet_embed_") and name != "mpnet_embed_fp32":
+            ratio += f"  {rate / mpnet_fp32:5.2f}x mpnet fp32"
         if fp32_onnx and name.startswith("relbert_embed_int8"):
             ratio += f"  {rate / fp32_onnx:5.2f}x fp32 onnx"
         terminalreporter.write_line(f"{name:32s} {rate:12.1f} /s{ratio}")

@@ -333,8 +333,6 @@ def _embedder(model, template, aggregation, max_length, device, baseline, precis
     if baseline is None:
         return load_model(model, template, aggregation, max_length, device, precision, backend=backend)
     base = model or default_model_path()
-    if baseline == "diff":  # encodes single words with the torch encoder itself
-        backend = "torch"
     relbert = load_model(base, template or "a", aggregation or "average_no_mask", max_length, device, precision,
                          backend=backend)
     if model is None:

@@ -1,7 +1,6 @@
 """The RelBERT model: a masked-LM encoder + prompt template + pooling -> relation vectors."""
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
@@ -9,7 +8,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
-from . import ops
+from .encoder import build_encoder
 from .mask_shortcut import MaskShortcut
 from .onnx_backend import PRECISIONS as ONNX_PRECISIONS
 from .onnx_backend import OnnxEncoder
@@ -85,36 +84,6 @@ def resolve_backend(backend: Optional[str], precision: str, device: torch.device
         if compile:
             raise ValueError("compile=True is for backend='torch' (the ONNX graph is optimised by ONNX Runtime)")
     return backend
-
-
-def compile_encoder(encoder):
-    """``torch.compile`` for inference: dynamic sequence lengths, weights frozen as constants."""
-    logging.getLogger("relbert").warning(
-        "compiling the encoder with torch.compile: the first batches take 10-60 s longer")
-    return torch.compile(encoder, dynamic=True, options={"freezing": True})
-
-
-def apply_precision(encoder, precision: str, device: torch.device):
-    """The encoder converted for inference at ``precision`` (one of :data:`PRECISIONS`; see
-    :meth:`RelBERT.from_pretrained`, which checks it)."""
-    if precision == "fp32":
-        return encoder
-    if precision == "bf16":
-        return encoder.to(torch.bfloat16)
-    if precision == "fp16":
-        if device.type != "cuda":
-            raise ValueError("precision='fp16' needs a CUDA device (use bf16 or int8 on CPU)")
-        return encoder.half()
-    if device.type != "cpu":
-        raise ValueError("precision='int8' (dynamic quantization) runs on CPU only")
-    import warnings
-
-    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
-
-    with warnings.catch_warnings():  # torch points eager quantization users to torchao
-        warnings.simplefilter("ignore")
-        # one weight scale per output row: closer to fp32 than one per matrix (see README, int8)
-        return quantize_dynamic(encoder, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
 
 
 class ModelNotFoundError(OSError):
@@ -302,23 +271,40 @@ class RelBERT:
 
         self.hf_tokenizer = _hf_tokenizer(path)
         self.tokenizer = PairTokenizer(self.hf_tokenizer, self.template, self.aggregation, self.max_length)
-        self.model = load_encoder(path, config)
+        encoder = load_encoder(path, config)
         if shipped:
-            apply_delta(self.model, delta_dir)  # the fine-tuned tensors shipped in the package
-        self.model.to(self.device).eval()
-        shortcut_ok = self.aggregation == "mask" and not compile and self._shortcut_matches()
-        if self.backend == "torch":  # with ONNX Runtime the torch encoder stays fp32 (save_pretrained, training)
-            self.model = apply_precision(self.model, precision, self.device)
-        if compile:
-            self.model = compile_encoder(self.model)
-        #: Last layer evaluated at the mask token only (``mask`` pooling, BERT-family encoders,
-        #: checked against the full fp32 forward at load); None = full forward. Same vectors, fewer FLOPs.
-        self.mask_shortcut = MaskShortcut(self.model) if shortcut_ok else None
-        #: The ONNX Runtime graph (``backend="onnx"``, the shortcut inside); None = torch runs the encoder.
-        self.onnx: Optional[OnnxEncoder] = None
-        if self.backend == "onnx":
-            sample = self.tokenizer.encode([("paris", "france"), ("a washing machine", "laundry")])
-            self.onnx = OnnxEncoder(self.model, sample, precision, self.mask_shortcut)
+            apply_delta(encoder, delta_dir)  # the fine-tuned tensors shipped in the package
+        encoder.to(self.device).eval()
+        probe = self.tokenizer.encode([("paris", "france"), ("a washing machine", "laundry")])
+        #: What runs: a :class:`relbert.encoder.TorchEncoder` or an ONNX Runtime
+        #: :class:`relbert.onnx_backend.OnnxEncoder` (``backend="onnx"``); both give pooled vectors.
+        self.runtime, self.encoder = build_encoder(encoder, probe, aggregation=self.aggregation, precision=precision,
+                                                   runtime=self.backend, device=self.device, compile=compile)
+
+    @property
+    def model(self):
+        """Deprecated alias of :attr:`encoder` (the Hugging Face encoder)."""
+        return self.encoder
+
+    @property
+    def onnx(self) -> Optional[OnnxEncoder]:
+        """The ONNX Runtime encoder when ``backend="onnx"``, else None."""
+        return self.runtime if isinstance(self.runtime, OnnxEncoder) else None
+
+    @property
+    def mask_shortcut(self) -> Optional[MaskShortcut]:
+        """The last encoder layer evaluated at the mask token only (``mask`` pooling, BERT-family
+        encoders, checked at load on the encoder that runs), or None for the full forward. Same
+        vectors, fewer FLOPs. Setting None switches it off (torch runtime)."""
+        if isinstance(self.runtime, OnnxEncoder):
+            return MaskShortcut(self.encoder) if self.runtime.has_shortcut else None
+        return self.runtime.shortcut
+
+    @mask_shortcut.setter
+    def mask_shortcut(self, value: Optional[MaskShortcut]) -> None:
+        if isinstance(self.runtime, OnnxEncoder):
+            raise AttributeError("the ONNX Runtime graph is fixed at export; load with backend='torch' to change it")
+        self.runtime.shortcut = value
 
     @classmethod
     def from_pretrained(
@@ -365,12 +351,12 @@ class RelBERT:
     def default_batch_size(self) -> int:
         """Prompts per encoder call when ``embed`` is given none: 64 on torch, 32 on ONNX Runtime
         (int8 on 2 CPU cores: 1,118-1,144 pairs/s at 32 against 1,067-1,092 at 64)."""
-        return 32 if self.onnx is not None else 64
+        return 32 if isinstance(self.runtime, OnnxEncoder) else 64
 
     @property
     def hidden_size(self) -> int:
         """Dimension of the relation vectors."""
-        return int(self.model.config.hidden_size)
+        return int(self.encoder.config.hidden_size)
 
     def describe(self) -> Dict[str, Optional[str]]:
         """Metadata for evaluation reports."""
@@ -396,7 +382,7 @@ class RelBERT:
             raise ValueError(f"save_pretrained needs the fp32 model; this one was converted to {self.precision}")
         save_directory = Path(save_directory)
         save_directory.mkdir(parents=True, exist_ok=True)
-        encoder = getattr(self.model, "_orig_mod", self.model)  # the module behind torch.compile
+        encoder = getattr(self.encoder, "_orig_mod", self.encoder)  # the module behind torch.compile
         encoder.config.relbert_config = self.relbert_config()
         from transformers.utils import logging as hf_logging
 
@@ -410,26 +396,6 @@ class RelBERT:
         self.hf_tokenizer.save_pretrained(save_directory)
 
     # -- embedding ------------------------------------------------------------------------
-    def _shortcut_matches(self) -> bool:
-        """Whether :class:`MaskShortcut` reproduces this (still fp32) encoder on a probe batch."""
-        probe = self.tokenizer.encode([("paris", "france"), ("a washing machine", "laundry")])
-        positions = torch.from_numpy(probe["pool_mask"]).argmax(1).to(self.device)
-        return MaskShortcut(self.model).check(torch.from_numpy(probe["input_ids"]).to(self.device),
-                                              torch.from_numpy(probe["attention_mask"]).to(self.device), positions,
-                                              tolerance=1e-4)
-
-    def _forward(self, batch: Dict[str, np.ndarray], normalize: bool) -> torch.Tensor:
-        input_ids = torch.from_numpy(batch["input_ids"]).to(self.device)
-        attention = torch.from_numpy(batch["attention_mask"]).to(self.device)
-        pool_mask = torch.from_numpy(batch["pool_mask"])
-        if self.mask_shortcut is not None and bool((pool_mask.sum(1) == 1).all()):
-            positions = pool_mask.argmax(1).to(self.device)
-            hidden = self.mask_shortcut.hidden_at(input_ids, attention, positions)  # (B, 1, H)
-            return ops.pool(hidden, torch.ones(hidden.shape[:2], dtype=pool_mask.dtype, device=self.device),
-                            normalize=normalize)
-        hidden = self.model(input_ids=input_ids, attention_mask=attention).last_hidden_state
-        return ops.pool(hidden, pool_mask.to(self.device), normalize=normalize)
-
     def embed(
         self,
         pairs: Sequence[Pair],
@@ -466,44 +432,22 @@ class RelBERT:
         order = np.argsort(self.tokenizer.lengths(unique), kind="stable")  # validates every prompt first
         out = np.empty((len(unique), self.hidden_size), dtype=np.float32)
         starts = range(0, len(unique), batch_size)
-        progress = None
-        if show_progress:
-            from tqdm.auto import tqdm
 
-            progress = tqdm(total=len(starts), unit="batch", desc="embedding")
-
-        def batch_at(start):
+        def run(start):  # tokenize and encode one length-sorted batch
             rows = order[start : start + batch_size]
-            return rows, self.tokenizer.encode([unique[i] for i in rows])
+            return rows, self.runtime.run(self.tokenizer.encode([unique[i] for i in rows]), normalize=normalize)
 
         from concurrent.futures import ThreadPoolExecutor
 
-        if self.onnx is not None:
-            # ONNX Runtime: whole batches (tokenize + run) on the backend's worker threads, one
-            # ONNX Runtime thread each; results are taken in order.
-            def run(start):
-                rows, batch = batch_at(start)
-                return rows, self.onnx(batch)
+        from tqdm.auto import tqdm
 
-            with ThreadPoolExecutor(max_workers=self.onnx.workers) as pool:
-                for rows, vectors in pool.map(run, starts):
-                    out[rows] = ops.normalize_rows(torch.from_numpy(vectors)).numpy() if normalize else vectors
-                    if progress is not None:
-                        progress.update(1)
-        else:
-            # torch: the next batch is tokenized in a worker thread while the encoder runs (the
-            # C++ tokenizer releases the GIL).
-            with torch.inference_mode(), ThreadPoolExecutor(max_workers=1) as pool:
-                pending = pool.submit(batch_at, 0) if len(unique) else None
-                for start in starts:
-                    rows, batch = pending.result()
-                    if start + batch_size < len(unique):
-                        pending = pool.submit(batch_at, start + batch_size)
-                    out[rows] = self._forward(batch, normalize).cpu().numpy()
-                    if progress is not None:
-                        progress.update(1)
-        if progress is not None:
-            progress.close()
+        # ONNX Runtime runs several batches at once (one thread each); torch one at a time on all
+        # threads. Results are taken in order either way.
+        with ThreadPoolExecutor(max_workers=self.runtime.workers) as pool, \
+                tqdm(total=len(unique), unit="pair", desc="embedding", disable=not show_progress) as bar:
+            for rows, vectors in pool.map(run, starts):
+                out[rows] = vectors
+                bar.update(len(rows))
         return out[inverse]
 
     def get_embedding(self, x, batch_size: Optional[int] = None) -> np.ndarray:

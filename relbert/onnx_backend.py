@@ -36,8 +36,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .encoder import Pooling, TorchEncoder, shortcut_holds
 from .mask_shortcut import MaskShortcut
-from .ops import pool_torch
 
 _LOG = logging.getLogger("relbert")
 
@@ -58,29 +58,7 @@ def _import_onnxruntime():
     return onnxruntime
 
 
-class PooledEncoder(nn.Module):
-    """The encoder followed by the masked-sum pooling: what the ONNX graph computes.
-
-    Args:
-        encoder: a Hugging Face encoder (``AutoModel``) in fp32.
-        shortcut: a :class:`MaskShortcut` for ``mask`` pooling (last layer at the mask only), or None.
-    """
-
-    def __init__(self, encoder: nn.Module, shortcut: Optional[MaskShortcut] = None):
-        super().__init__()
-        self.encoder = encoder
-        self.shortcut = shortcut
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, pool_mask: torch.Tensor) -> torch.Tensor:
-        # input_ids, attention_mask: (B, L) int64; pool_mask: (B, L) float32 0/1 -> (B, H) float32
-        if self.shortcut is not None:
-            positions = pool_mask.argmax(1)
-            return self.shortcut.hidden_at(input_ids, attention_mask, positions)[:, 0].float()
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        return pool_torch(hidden, pool_mask, normalize=False)
-
-
-def export(module: PooledEncoder, sample: Dict[str, np.ndarray], path: Path) -> None:
+def export(module: nn.Module, sample: Dict[str, np.ndarray], path: Path) -> None:
     """Trace ``module`` on ``sample`` (an encoded batch) into an ONNX file with dynamic B and L.
 
     The trace uses the encoder's ``eager`` attention (switched back afterwards): the same
@@ -135,41 +113,95 @@ def _feed(batch: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
 
 
 class OnnxEncoder:
-    """An encoder + pooling exported to ONNX and run by ONNX Runtime on CPU.
+    """The encoder + pooling (:class:`relbert.encoder.TorchEncoder`) exported to ONNX and run by
+    ONNX Runtime on CPU.
+
+    With a mask shortcut two graphs are exported: the shortcut graph (last layer at the mask
+    only) for rows that pool one position, and the full graph for the rest (a word containing
+    the mask token's text gives a row two mask positions, whose vector is their sum, as in
+    torch and the official package). The shortcut graph is kept only if it reproduces the full
+    graph on the probe batch at this precision.
 
     Args:
         encoder: the fp32 Hugging Face encoder (left unchanged).
         sample: an encoded batch (``PairTokenizer.encode``) to trace with; at least two rows
             of different lengths, so that nothing batch- or length-specific is baked in.
         precision: ``"fp32"`` or ``"int8"`` (dynamic quantization of the weight matrices).
-        shortcut: see :class:`PooledEncoder`.
+        shortcut: a :class:`MaskShortcut` of ``encoder``, or None.
         workers: batches run at once, one ONNX Runtime thread each; default torch's thread count.
     """
 
     def __init__(self, encoder: nn.Module, sample: Dict[str, np.ndarray], precision: str = "fp32",
                  shortcut: Optional[MaskShortcut] = None, workers: Optional[int] = None):
-        ort = _import_onnxruntime()
+        _import_onnxruntime()
         if precision not in PRECISIONS:
             raise ValueError(f"backend='onnx' runs fp32 or int8, not {precision!r}")
         self.precision = precision
         self.workers = max(1, int(workers or torch.get_num_threads()))
         start = time.perf_counter()
         _LOG.info("exporting the encoder to ONNX (%s); this takes a few seconds", precision)
+        self.full = self._session(TorchEncoder(encoder, None, mode="full"), sample, precision)
+        self.short = None
+        if shortcut is not None:
+            self.short = self._session(TorchEncoder(encoder, shortcut, mode="shortcut"), sample, precision)
+            if not shortcut_holds(lambda b: self._run(self.short, b), lambda b: self._run(self.full, b), sample,
+                                  precision):
+                self.short = None
+        _LOG.info("ONNX Runtime encoder ready in %.1f s", time.perf_counter() - start)
+
+    @staticmethod
+    def _session(module: nn.Module, sample, precision):
+        import logging as std_logging
+
+        ort = _import_onnxruntime()
         with tempfile.TemporaryDirectory(prefix="relbert-onnx-") as tmp:
             path = Path(tmp) / "encoder.onnx"
-            export(PooledEncoder(encoder, shortcut).eval(), sample, path)
+            export(module.eval(), sample, path)
             if precision == "int8":
                 quantized = Path(tmp) / "encoder.int8.onnx"
-                quantize_int8(path, quantized)
+                quiet = std_logging.getLogger()  # the quantizer warns on the root logger ("consider pre-processing")
+                level = quiet.level
+                quiet.setLevel(std_logging.ERROR)
+                try:
+                    quantize_int8(path, quantized)
+                finally:
+                    quiet.setLevel(level)
                 path = quantized
             options = ort.SessionOptions()
             options.intra_op_num_threads = 1
             options.inter_op_num_threads = 1
             options.log_severity_level = 3  # ONNX Runtime's initializer-cleanup notices are not for users
-            self.session = ort.InferenceSession(path.read_bytes(), options, providers=["CPUExecutionProvider"],
-                                                disabled_optimizers=DISABLED_FUSIONS)
-        _LOG.info("ONNX Runtime encoder ready in %.1f s", time.perf_counter() - start)
+            return ort.InferenceSession(path.read_bytes(), options, providers=["CPUExecutionProvider"],
+                                        disabled_optimizers=DISABLED_FUSIONS)
 
-    def __call__(self, batch: Dict[str, np.ndarray]) -> np.ndarray:
-        """Raw pooled vectors ``(B, H)`` float32 of an encoded batch (thread-safe)."""
-        return self.session.run(None, _feed(batch))[0]
+    @staticmethod
+    def _run(session, batch: Dict[str, np.ndarray]) -> np.ndarray:
+        return session.run(None, _feed(batch))[0]
+
+    @property
+    def has_shortcut(self) -> bool:
+        """Whether rows with one pooled position run the shortcut graph."""
+        return self.short is not None
+
+    def run(self, batch: Dict[str, np.ndarray], normalize: bool = False) -> np.ndarray:
+        """Pooled vectors ``(B, H)`` float32 of an encoded batch (thread-safe)."""
+        if self.short is None:
+            vectors = self._run(self.full, batch)
+        else:
+            single = np.asarray(batch["pool_mask"]).sum(1) == 1
+            if single.all():
+                vectors = self._run(self.short, batch)
+            else:
+                vectors = np.empty((len(single), 0), np.float32)
+                parts = {}
+                for rows, session in ((np.flatnonzero(single), self.short), (np.flatnonzero(~single), self.full)):
+                    if len(rows):
+                        sub = {k: np.asarray(batch[k])[rows] for k in INPUTS}
+                        parts[session is self.short] = (rows, self._run(session, sub))
+                width = next(iter(parts.values()))[1].shape[1]
+                vectors = np.empty((len(single), width), np.float32)
+                for rows, part in parts.values():
+                    vectors[rows] = part
+        return Pooling.normalize(vectors) if normalize else vectors
+
+    __call__ = run

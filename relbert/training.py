@@ -31,7 +31,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from . import distributed, losses, ops
+from . import distributed, losses
+from .encoder import TorchEncoder
 from .data.relsim import Relation
 
 Pair = Tuple[str, str]
@@ -147,26 +148,23 @@ def add_lora(encoder: torch.nn.Module, rank: int, alpha: Optional[float] = None)
         param.requires_grad_("lora_" in name)
 
 
-class merged_lora:
-    """Context: the encoder's LoRA adapters folded into its weights (``W + B A``), for saving a
-    plain checkpoint; unfolded again on exit, so training goes on unchanged."""
+def merged_lora_state(encoder: torch.nn.Module) -> Dict[str, torch.Tensor]:
+    """The encoder's weights with its LoRA adapters folded in (``W + B A``), under the plain
+    encoder's names (no ``lora_`` tensors): a standalone checkpoint. The module is not modified
+    (merging in place and back would round the base weights a little at every save)."""
+    from peft.tuners.lora import LoraLayer
 
-    def __init__(self, encoder: torch.nn.Module):
-        from peft.tuners.lora import LoraLayer
-
-        self.layers = [m for m in encoder.modules() if isinstance(m, LoraLayer)]
-        self.encoder = encoder
-
-    def __enter__(self) -> Dict[str, torch.Tensor]:
-        """Returns the merged weights under the plain encoder's names (no ``lora_`` tensors)."""
-        for layer in self.layers:
-            layer.merge()
-        return {k.replace(".base_layer.", "."): v for k, v in self.encoder.state_dict().items() if "lora_" not in k}
-
-    def __exit__(self, *exc):
-        for layer in self.layers:
-            layer.unmerge()
-        return False
+    state = {}
+    with torch.no_grad():
+        for name, value in encoder.state_dict().items():
+            if "lora_" not in name:
+                state[name.replace(".base_layer.", ".")] = value
+        for prefix, layer in encoder.named_modules():
+            if isinstance(layer, LoraLayer):
+                key = f"{prefix}.weight"
+                for adapter in layer.active_adapters:
+                    state[key] = state[key] + layer.get_delta_weight(adapter).to(state[key].dtype)
+    return state
 
 
 # --- the trainer ----------------------------------------------------------------------------
@@ -195,8 +193,10 @@ class Trainer:
                                                max_length=config.max_length, device=device)
         self.device = self.relbert.device
         if config.lora_rank:
-            add_lora(self.relbert.model, config.lora_rank, config.lora_alpha)
-        self.encoder = self.relbert.model
+            add_lora(self.relbert.encoder, config.lora_rank, config.lora_alpha)
+        self.encoder = self.relbert.encoder
+        # the full forward (the mask shortcut skips the last layer's dropout: inference only)
+        self.pooled = TorchEncoder(self.encoder, None, mode="full", device=self.relbert.device)
         if config.freeze_embeddings:
             self.encoder.get_input_embeddings().weight.requires_grad_(False)
         self.classifier = None
@@ -271,11 +271,8 @@ class Trainer:
         """Raw pooled vectors (with graph if grad is enabled); dropout seeded by ``seed``."""
         torch.manual_seed(seed)
         batch = self.relbert.tokenizer.pad(self._ids_of(pairs))
-        ids = torch.from_numpy(batch["input_ids"]).to(self.device)
-        att = torch.from_numpy(batch["attention_mask"]).to(self.device)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.bf16):
-            hidden = self.encoder(input_ids=ids, attention_mask=att).last_hidden_state
-        return ops.pool(hidden, torch.from_numpy(batch["pool_mask"]).to(self.device), normalize=False)
+            return self.pooled(*self.pooled.tensors(batch)).float()
 
     def _backward(self, pairs: List[Pair], loss_fn: Callable[[torch.Tensor], torch.Tensor], seed: int) -> float:
         """loss_fn(vectors of pairs).backward(), chunked with gradient caching when large."""
@@ -450,8 +447,7 @@ class Trainer:
 
     def save_model(self, folder: Path, record: dict) -> None:
         if self.config.lora_rank:
-            with merged_lora(self.encoder) as weights:  # a plain checkpoint: adapters folded into the weights
-                self.relbert.save_pretrained(folder, state_dict=weights)
+            self.relbert.save_pretrained(folder, state_dict=merged_lora_state(self.encoder))
         else:
             self.relbert.save_pretrained(folder)
         config = {**asdict(self.config), "selected_epoch": record["epoch"], "validation": record.get("validation")}

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from relbert import RelBERT
+from relbert.encoder import TorchEncoder
 from relbert.cli import embed as embed_cli
 
 from pooling_reference import hand_pooled
@@ -82,7 +83,7 @@ def test_export_traces_eager_attention_and_restores_the_encoder(encoders, tmp_pa
     model = RelBERT.from_pretrained(encoders["tiny-bert"], template="d", device="cpu")
     assert model.model.config._attn_implementation == "sdpa"
     path = tmp_path / "encoder.onnx"
-    onnx_backend.export(onnx_backend.PooledEncoder(model.model).eval(), model.tokenizer.encode(PAIRS[:2]), path)
+    onnx_backend.export(TorchEncoder(model.encoder, None, mode="full").eval(), model.tokenizer.encode(PAIRS[:2]), path)
     assert model.model.config._attn_implementation == "sdpa"
     ops = {node.op_type for node in onnx.load(str(path)).graph.node}
     assert "Softmax" in ops and "IsNaN" not in ops, sorted(ops)
@@ -99,7 +100,7 @@ def test_int8_weights_have_one_scale_per_output_column(encoders, tmp_path):
 
     model = RelBERT.from_pretrained(encoders["tiny-bert"], template="d", device="cpu")
     source, target = tmp_path / "fp32.onnx", tmp_path / "int8.onnx"
-    onnx_backend.export(onnx_backend.PooledEncoder(model.model).eval(), model.tokenizer.encode(PAIRS[:2]), source)
+    onnx_backend.export(TorchEncoder(model.encoder, None, mode="full").eval(), model.tokenizer.encode(PAIRS[:2]), source)
     onnx_backend.quantize_int8(source, target)
     graph = onnx.load(str(target)).graph
     weights = {t.name: numpy_helper.to_array(t) for t in graph.initializer}

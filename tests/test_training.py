@@ -147,3 +147,47 @@ def test_torchrun_two_processes_match_one(tiny_model_path, relsim_file, tmp_path
     for key in a:
         torch.testing.assert_close(a[key], b[key], atol=1e-5, rtol=1e-4)
     assert not torch.equal(a["embeddings.word_embeddings.weight"], load_file(str(Path(tiny_model_path) / "model.safetensors"))["embeddings.word_embeddings.weight"])
+
+
+def test_lora_trains_only_adapters_and_saves_a_plain_merged_checkpoint(tiny_model_path, relsim_file, tmp_path):
+    pytest.importorskip("peft")
+    from relbert import RelBERT
+
+    relations = read_relsim_file(relsim_file)
+    trainer = Trainer(tiny_config(tiny_model_path, lora_rank=2, epochs=1, lr=1e-2), relations, tmp_path / "lora",
+                      show_progress=False)
+    trainable = {n for n, p in trainer.encoder.named_parameters() if p.requires_grad}
+    assert trainable and all("lora_" in n for n in trainable)
+    assert sum(p.numel() for p in trainer.params) == sum(p.numel() for n, p in trainer.encoder.named_parameters()
+                                                         if "lora_" in n)
+    frozen = {n: p.detach().clone() for n, p in trainer.encoder.named_parameters() if "lora_" not in n}
+    trainer.train()
+    for name, param in trainer.encoder.named_parameters():
+        if "lora_" not in name:
+            assert torch.equal(param, frozen[name]), name  # base weights untouched by training
+    saved = load_file(str(tmp_path / "lora" / "model" / "model.safetensors"))
+    assert not any("lora_" in k or "base_layer" in k for k in saved)
+    base = load_file(str(Path(tiny_model_path) / "model.safetensors"))
+    query = "encoder.layer.0.attention.self.query.weight"
+    delta = saved[query] - base[query]
+    assert delta.abs().max() > 0 and torch.linalg.matrix_rank(delta.double(), atol=1e-6) <= 2  # a rank-2 change
+    trainer.encoder.eval()
+    pairs = [("paris", "france"), ("dog", "puppy")]
+    loaded = RelBERT.from_pretrained(tmp_path / "lora" / "model")
+    torch.testing.assert_close(torch.from_numpy(loaded.embed(pairs)), torch.from_numpy(trainer.relbert.embed(pairs)),
+                               atol=1e-5, rtol=0)
+
+
+def test_bf16_autocast_training_runs_the_encoder_in_bf16_with_fp32_weights(tiny_model_path, relsim_file, tmp_path):
+    relations = read_relsim_file(relsim_file)
+    trainer = Trainer(tiny_config(tiny_model_path, bf16=True, epochs=1), relations, tmp_path / "bf16", show_progress=False)
+    seen = []
+    # a Linear inside the encoder computes in bf16 (LayerNorm and softmax stay fp32 under autocast)
+    hook = trainer.encoder.encoder.layer[0].intermediate.dense.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    pairs, n = trainer._nce_items()[0]
+    loss = trainer._backward(pairs, trainer._loss_fn(n), seed=1)
+    hook.remove()
+    assert seen and set(seen) == {torch.bfloat16} and loss == loss  # finite
+    assert all(p.dtype == torch.float32 and p.grad is not None and p.grad.dtype == torch.float32
+               for p in trainer.params if p.requires_grad and p.grad is not None)
+    assert trainer._embed(pairs[:2], seed=0).dtype == torch.float32  # pooled vectors and losses in fp32

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
-import torch
 
 Pair = Tuple[str, str]
 
@@ -25,18 +24,18 @@ class WordDiffBaseline:
         return {"model": self.model.display_name, "baseline": "diff", "template": None, "aggregation": "mean of word tokens"}
 
     def word_vectors(self, words: List[str], batch_size: int = 128) -> np.ndarray:
-        tok, encoder, device = self.model.hf_tokenizer, self.model.model, self.model.device
+        """Mean of each word's token vectors (special tokens excluded), through the model's encoder."""
+        tok = self.model.hf_tokenizer
         out = np.empty((len(words), self.model.hidden_size), dtype=np.float32)
         order = np.argsort([len(w) for w in words], kind="stable")
-        with torch.inference_mode():
-            for start in range(0, len(words), batch_size):
-                rows = order[start : start + batch_size]
-                enc = tok([words[i] for i in rows], padding=True, return_tensors="pt", return_special_tokens_mask=True)
-                special = enc.pop("special_tokens_mask")
-                hidden = encoder(**{k: v.to(device) for k, v in enc.items()}).last_hidden_state
-                keep = (enc["attention_mask"].bool() & ~special.bool()).to(device).float()
-                summed = torch.bmm(keep.unsqueeze(1), hidden.float()).squeeze(1)
-                out[rows] = (summed / keep.sum(1, keepdim=True).clamp(min=1)).cpu().numpy()
+        for start in range(0, len(words), batch_size):
+            rows = order[start : start + batch_size]
+            enc = tok([words[i] for i in rows], padding=True, return_tensors="np", return_special_tokens_mask=True)
+            keep = (enc["attention_mask"].astype(bool) & ~enc["special_tokens_mask"].astype(bool)).astype(np.int64)
+            batch = {"input_ids": enc["input_ids"].astype(np.int64), "attention_mask": enc["attention_mask"].astype(np.int64),
+                     "pool_mask": keep}
+            summed = self.model.runtime.run(batch)  # the encoder -> masked-sum path every embedding takes
+            out[rows] = summed / np.maximum(keep.sum(1, keepdims=True), 1)
         return out
 
     def embed(self, pairs: Sequence[Pair], *, batch_size: int = 128, normalize: bool = True, show_progress: bool = False) -> np.ndarray:

@@ -1,0 +1,203 @@
+"""The one path from token ids to relation vectors: encoder -> pooling.
+
+- :class:`Pooling` owns the pooling: which positions an aggregation pools (selected by id, as
+  the official package does), the masked sum (:func:`relbert.ops.pool`) and normalisation.
+- :class:`TorchEncoder` is the single copy of "tokens -> encoder -> pooled vector": a
+  ``torch.nn.Module`` used for inference (with the mask shortcut), for training (with
+  gradients), for the ONNX export (traced) and by the word-difference baseline.
+- :class:`relbert.onnx_backend.OnnxEncoder` runs the same module exported to ONNX Runtime.
+
+Both runtimes answer ``run(batch, normalize) -> (B, H) float32 numpy`` for a batch from
+:meth:`relbert.PairTokenizer.encode` and say how many batches may run at once (``workers``);
+:func:`build_encoder` picks and builds one from (precision, runtime, device, compile) and checks
+the mask shortcut on the encoder that will actually run.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Dict, Optional, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import ops
+from .mask_shortcut import MaskShortcut
+from .templates import check_aggregation
+
+_LOG = logging.getLogger("relbert")
+
+#: How far the mask shortcut may differ from the full forward of the same encoder, relative to
+#: the largest hidden value: fp32 only rounding; reduced precisions their own rounding (and for
+#: int8 the other activation scale of a last layer that sees the mask rows only). A wrong layer
+#: layout differs by the order of the values themselves.
+SHORTCUT_TOLERANCE = {"fp32": 1e-4, "bf16": 5e-2, "fp16": 5e-2, "int8": 1e-1}
+
+
+class Pooling:
+    """Which positions are pooled, their masked sum, and normalisation (the paper's definitions).
+
+    ``mask`` pools the mask token's positions, ``average`` every non-pad token and
+    ``average_no_mask`` every non-pad token but the mask; all are masked **sums** (as in the
+    official package), computed in fp32.
+    """
+
+    def __init__(self, aggregation: str, mask_token_id: int, pad_token_id: int):
+        self.aggregation = check_aggregation(aggregation)
+        self.mask_token_id = mask_token_id
+        self.pad_token_id = pad_token_id
+
+    def positions(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        """``(B, L)`` int64 0/1: the positions this aggregation pools, selected by id."""
+        if self.aggregation == "mask":
+            sel = input_ids == self.mask_token_id
+        elif self.aggregation == "average":
+            sel = input_ids != self.pad_token_id
+        else:
+            sel = (input_ids != self.pad_token_id) & (input_ids != self.mask_token_id)
+        return (sel & (attention_mask == 1)).astype(np.int64)
+
+    @staticmethod
+    def sum(hidden: torch.Tensor, pool_mask: torch.Tensor, normalize: bool = False) -> torch.Tensor:
+        """``(B, H)`` float32 masked sum of ``hidden`` ``(B, L, H)`` over ``pool_mask`` ``(B, L)``."""
+        return ops.pool(hidden, pool_mask, normalize=normalize)
+
+    @staticmethod
+    def normalize(vectors: Union[np.ndarray, torch.Tensor]) -> Union[np.ndarray, torch.Tensor]:
+        """Rows divided by their L2 norm (zero rows stay zero); numpy in, numpy out."""
+        if isinstance(vectors, np.ndarray):
+            return ops.normalize_rows(torch.from_numpy(vectors)).numpy()
+        return ops.normalize_rows(vectors)
+
+
+class TorchEncoder(nn.Module):
+    """Token ids -> Hugging Face encoder -> pooled vectors: the one copy of that path.
+
+    Args:
+        encoder: the Hugging Face encoder (``AutoModel``), any precision.
+        shortcut: a :class:`MaskShortcut` (``mask`` pooling: last layer at the mask only), or None.
+        mode: ``"auto"`` takes the shortcut for batches whose rows each pool exactly one position
+            and the full forward otherwise (a word containing the mask token's text gives two);
+            ``"shortcut"`` always takes it (the ONNX trace, whose caller routes the other rows);
+            ``"full"`` never does.
+        device: where inputs go (default: the encoder's).
+    """
+
+    workers = 1  # batches at once (torch uses all threads within one batch)
+
+    def __init__(self, encoder: nn.Module, shortcut: Optional[MaskShortcut] = None, mode: str = "auto",
+                 device: Optional[torch.device] = None):
+        super().__init__()
+        if mode not in ("auto", "shortcut", "full"):
+            raise ValueError(f"unknown mode {mode!r}")
+        self.encoder = encoder
+        self.shortcut = shortcut if mode != "full" else None
+        self.mode = mode
+        self.device = device
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, pool_mask: torch.Tensor,
+                normalize: bool = False) -> torch.Tensor:
+        # input_ids, attention_mask: (B, L) int64; pool_mask: (B, L) 0/1 -> (B, H) float32
+        if self.shortcut is not None and (self.mode == "shortcut" or bool((pool_mask.sum(1) == 1).all())):
+            positions = pool_mask.argmax(1)
+            at_mask = self.shortcut.hidden_at(input_ids, attention_mask, positions)  # (B, 1, H)
+            if self.mode == "shortcut":  # traced: no data-dependent call below
+                vectors = at_mask[:, 0].float()
+                return ops.normalize_rows(vectors) if normalize else vectors
+            return Pooling.sum(at_mask, torch.ones(at_mask.shape[:2], dtype=pool_mask.dtype, device=at_mask.device),
+                               normalize)
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return Pooling.sum(hidden, pool_mask, normalize)
+
+    def tensors(self, batch: Dict[str, np.ndarray]):
+        """``(input_ids, attention_mask, pool_mask)`` of an encoded batch, on the encoder's device."""
+        device = self.device or next(self.encoder.parameters()).device
+        return tuple(torch.from_numpy(np.ascontiguousarray(batch[k])).to(device)
+                     for k in ("input_ids", "attention_mask", "pool_mask"))
+
+    def run(self, batch: Dict[str, np.ndarray], normalize: bool = False) -> np.ndarray:
+        """Pooled vectors ``(B, H)`` float32 of an encoded batch, without gradients."""
+        with torch.inference_mode():
+            return self(*self.tensors(batch), normalize=normalize).cpu().numpy()
+
+
+def compile_encoder(encoder):
+    """``torch.compile`` for inference: dynamic sequence lengths, weights frozen as constants."""
+    logging.getLogger("relbert").warning(
+        "compiling the encoder with torch.compile: the first batches take 10-60 s longer")
+    return torch.compile(encoder, dynamic=True, options={"freezing": True})
+
+
+def apply_precision(encoder, precision: str, device: torch.device):
+    """The encoder converted for inference at ``precision`` (one of :data:`PRECISIONS`; see
+    :meth:`RelBERT.from_pretrained`, which checks it)."""
+    if precision == "fp32":
+        return encoder
+    if precision == "bf16":
+        return encoder.to(torch.bfloat16)
+    if precision == "fp16":
+        if device.type != "cuda":
+            raise ValueError("precision='fp16' needs a CUDA device (use bf16 or int8 on CPU)")
+        return encoder.half()
+    if device.type != "cpu":
+        raise ValueError("precision='int8' (dynamic quantization) runs on CPU only")
+    import warnings
+
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    with warnings.catch_warnings():  # torch points eager quantization users to torchao
+        warnings.simplefilter("ignore")
+        # one weight scale per output row: closer to fp32 than one per matrix (see README, int8)
+        return quantize_dynamic(encoder, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
+
+
+def shortcut_holds(run_short, run_full, batch: Dict[str, np.ndarray], precision: str) -> bool:
+    """Whether the shortcut (``run_short(batch)``) reproduces the full forward (``run_full(batch)``)
+    of the same encoder within :data:`SHORTCUT_TOLERANCE` of ``precision``."""
+    try:
+        short = run_short(batch)
+    except (AttributeError, TypeError, RuntimeError) as err:  # a layer variant the shortcut does not know
+        _LOG.warning("relbert: mask shortcut off for this model (%s: %s); the full forward runs", type(err).__name__, err)
+        return False
+    full = run_full(batch)
+    error = float(np.abs(short - full).max())
+    scale = max(float(np.abs(full).max()), 1.0)
+    if error > SHORTCUT_TOLERANCE[precision] * scale:
+        _LOG.warning("relbert: mask shortcut off for this model: it differs from the full forward by %.3g "
+                     "(scale %.3g); the full forward runs", error, scale)
+        return False
+    return True
+
+
+def build_encoder(model: nn.Module, probe: Dict[str, np.ndarray], *, aggregation: str, precision: str,
+                  runtime: str, device: torch.device, compile: bool = False):
+    """The encoder that will run: :class:`TorchEncoder` or :class:`~relbert.onnx_backend.OnnxEncoder`.
+
+    Args:
+        model: the fp32 Hugging Face encoder on ``device`` (converted in place for torch
+            precisions; left fp32 for ONNX Runtime, which exports it).
+        probe: an encoded batch (two rows of different lengths, one mask each) to trace and to
+            check the mask shortcut on.
+        aggregation: the pooling; ``mask`` enables the shortcut where it holds.
+        precision, runtime, device, compile: as :meth:`relbert.RelBERT.from_pretrained`
+            (``runtime`` is its ``backend``).
+
+    Returns:
+        ``(encoder, hf_module)``: the runtime object and the (possibly converted) HF module.
+    """
+    shortcut = MaskShortcut(model) if aggregation == "mask" and not compile else None
+    if shortcut is not None and not shortcut.available:
+        shortcut = None
+    if runtime == "onnx":
+        from .onnx_backend import OnnxEncoder
+
+        return OnnxEncoder(model, probe, precision, shortcut), model
+    module = apply_precision(model, precision, device)
+    if compile:
+        module = compile_encoder(module)
+    encoder = TorchEncoder(module, MaskShortcut(module) if shortcut is not None else None, device=device)
+    if encoder.shortcut is not None:
+        full = TorchEncoder(module, None, mode="full", device=device)
+        if not shortcut_holds(encoder.run, full.run, probe, precision):
+            encoder.shortcut = None
+    return encoder, module
