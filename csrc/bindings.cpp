@@ -102,6 +102,18 @@ py::array_t<int64_t> lengths(PairEncoder& enc, const py::list& pairs, const py::
   return out;
 }
 
+// Every pair's ids in one flat int32 array: pair i is flat[offsets[i] .. offsets[i+1]).
+py::tuple flat_ids(PairEncoder& enc, const py::list& pairs, const py::function& fallback) {
+  std::vector<int32_t> flat;
+  std::vector<int64_t> offsets;
+  all_ids(enc, pairs, fallback, flat, offsets);
+  py::array_t<int32_t> ids(static_cast<py::ssize_t>(flat.size()));
+  std::copy(flat.begin(), flat.end(), ids.mutable_data());
+  py::array_t<int64_t> offs(static_cast<py::ssize_t>(offsets.size()));
+  std::copy(offsets.begin(), offsets.end(), offs.mutable_data());
+  return py::make_tuple(ids, offs);
+}
+
 py::dict encode(PairEncoder& enc, const py::list& pairs, const py::function& fallback, int32_t pad_id) {
   std::vector<int32_t> flat;
   std::vector<int64_t> offsets;
@@ -182,5 +194,7 @@ PYBIND11_MODULE(_C, m) {
            py::arg("mask_id"), py::arg("aggregation"))
       .def("lengths", &lengths, py::arg("pairs"), py::arg("fallback"))
       .def("encode", &encode, py::arg("pairs"), py::arg("fallback"), py::arg("pad_id"))
-      .def("cache_size", &PairEncoder::cache_size);
+      .def("flat_ids", &flat_ids, py::arg("pairs"), py::arg("fallback"))
+      .def("cache_size", &PairEncoder::cache_size)
+      .def_property("max_words", &PairEncoder::max_words, &PairEncoder::set_max_words);
 }

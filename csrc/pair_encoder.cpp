@@ -71,6 +71,10 @@ void PairEncoder::ids_batch(const std::vector<std::string_view>& heads, const st
 
 // Appends the pair's ids to `out`; on false, `out` holds a partial row the caller discards.
 bool PairEncoder::ids_locked(std::string_view head, std::string_view tail, std::vector<int32_t>& out) {
+  if (words_.size() + slots_.size() > max_words_) {  // full: start over (keys view words_, so both go)
+    for (auto& cache : cache_) cache.clear();
+    words_.clear();
+  }
   out.insert(out.end(), runs_[0].begin(), runs_[0].end());
   for (size_t k = 0; k < slots_.size(); ++k) {
     const Slot& slot = slots_[k];
@@ -107,6 +111,16 @@ void PairEncoder::fill_row(const int32_t* ids, int64_t length, int64_t* input_id
     }
     pool[j] = selected ? 1 : 0;
   }
+}
+
+void PairEncoder::set_max_words(size_t max_words) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  max_words_ = max_words;
+}
+
+size_t PairEncoder::max_words() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return max_words_;
 }
 
 size_t PairEncoder::cache_size() const {

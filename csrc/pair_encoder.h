@@ -38,6 +38,10 @@ class PairEncoder {
   // Fill row-major arrays (rows x width, pre-filled by the caller with pad / 0) for given ids.
   void fill_row(const int32_t* ids, int64_t length, int64_t* input_ids, int64_t* attention, int64_t* pool) const;
   size_t cache_size() const;
+  // Most distinct words cached (over all slots); when full, the cache starts over. Bounds memory
+  // for any vocabulary (a stream of distinct words would otherwise grow it without limit).
+  void set_max_words(size_t max_words);
+  size_t max_words() const;
 
  private:
   bool word_ok(const std::u32string& word, const Slot& slot) const;
@@ -57,6 +61,7 @@ class PairEncoder {
   std::vector<size_t> slot_class_;
   std::vector<std::unordered_map<std::string_view, Entry>> cache_;
   std::deque<std::string> words_;
+  size_t max_words_ = 1 << 17;
   mutable std::mutex mutex_;
 };
 

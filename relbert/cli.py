@@ -18,22 +18,25 @@ def fail(message: str, code: int = EXIT_BAD_INPUT) -> "NoReturn":  # noqa: F821
     sys.exit(code)
 
 
+def _model_call(function, *args, **kwargs):
+    """``function(*args)`` (a model or tokenizer loader) with load failures as one clear line."""
+    from .templates import OptionError
+    from .tokenization import ModelLoadError
+
+    try:
+        return function(*args, **kwargs)
+    except ModelLoadError as err:  # unknown model, unfetched named model, refused pickle
+        fail(str(err).splitlines()[0])
+    except OptionError as err:  # bad template, aggregation, precision or runtime
+        fail(str(err))
+
+
 def load_model(model, template, aggregation, max_length, device, precision="fp32", compile=False, backend=None):
     """Load a RelBERT model, turning load failures into one clear line."""
-    from .model import ModelNotFoundError, RelBERT
+    from .model import RelBERT
 
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()  # transformers' per-tensor "Loading weights" bar says nothing useful
-    try:
-        return RelBERT.from_pretrained(
-            model, template=template, aggregation=aggregation, max_length=max_length, device=device, precision=precision,
-            compile=compile, backend=backend,
-        )
-    except ModelNotFoundError as err:
-        fail(str(err).splitlines()[0])
-    except ValueError as err:  # bad template / aggregation
-        fail(str(err))
+    return _model_call(RelBERT.from_pretrained, model, template=template, aggregation=aggregation,
+                       max_length=max_length, device=device, precision=precision, compile=compile, backend=backend)
 
 
 def model_options(func):
@@ -91,21 +94,23 @@ def embed(pairs, output, model, template, aggregation, max_length, device, preci
     import os
     import shutil
     import tempfile
-    from pathlib import Path
-
-    from .io import InputError
-    from .streaming import ResumeError, embed_file
-    from .tokenization import PromptTooLongError
 
     from . import distributed
+    from .io import InputError
+    from .model import load_pair_tokenizer
+    from .streaming import EmbedRun, ResumeError, Shard, StreamOptions
 
     rank, world = distributed.init()
     out = Path(output)
+    if not out.parent.is_dir():
+        fail(f"{output}: the output folder {out.parent} does not exist")
+    if not os.access(out.parent, os.W_OK):
+        fail(f"{output}: the output folder {out.parent} is not writable")
     spooled = None
     if pairs == "-":  # stdin is read more than once: spool it beside the output
         if world > 1:
             fail("reading standard input is not supported under torchrun: pass a file")
-        fd, spooled = tempfile.mkstemp(prefix=f".{out.name}.stdin.", dir=out.parent if str(out.parent) else ".")
+        fd, spooled = tempfile.mkstemp(prefix=f".{out.name}.stdin.", dir=out.parent)
         with os.fdopen(fd, "wb") as handle:
             shutil.copyfileobj(sys.stdin.buffer, handle)
         source = Path(spooled)
@@ -113,48 +118,27 @@ def embed(pairs, output, model, template, aggregation, max_length, device, preci
         source = Path(pairs)
         if not source.is_file():
             fail(f"{pairs}: no such file")
-    name = "-" if spooled else str(pairs)
+    options = StreamOptions(batch_size=batch_size, normalize=not no_normalize, chunk_size=chunk_size,
+                            cache_size=cache_size, fmt=fmt)
+    run = EmbedRun(source, out, options, Shard(rank, world), resume=resume, source_name="-" if spooled else str(pairs),
+                   show_progress=not quiet)
     try:
+        # the input is planned (validated, deduplicated, tokenized) with the tokenizer alone,
+        # so a malformed file is reported before the model loads
+        run.plan(_model_call(load_pair_tokenizer, model, template, aggregation, max_length))
         if device is None and distributed.local_device() is not None:
             device = str(distributed.local_device())
         relbert = load_model(model, template, aggregation, max_length, device, precision, compile_, backend)
-
-        def check(block, first_line):
-            try:
-                relbert.tokenizer.lengths(block)
-            except PromptTooLongError as err:
-                line = first_line + next(i for i, p in enumerate(block) if p in err.lengths)
-                raise InputError(name, line, str(err)) from None
-
-        target = out if fmt == "npy" else out.with_name(f".{out.name}.vectors.npy")
-        bar = None
-        if not quiet and rank == 0:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(unit="pair", desc="embedding", dynamic_ncols=True)
-        try:
-            rows = embed_file(relbert, source, target, batch_size=batch_size, normalize=not no_normalize,
-                              chunk_size=chunk_size, cache_size=cache_size, resume=resume, rank=rank,
-                              world_size=world, barrier=distributed.barrier, progress=bar.update if bar is not None else None, check=check)
-        finally:
-            if bar is not None:
-                bar.close()
-        if fmt != "npy" and rank == 0:
-            import numpy as np
-
-            from .formats import write_npz, write_word2vec
-            from .io import iter_pairs
-
-            vectors = np.load(target, mmap_mode="r")
-            (write_npz if fmt == "npz" else write_word2vec)(vectors, iter_pairs(source), out)
-            del vectors
-            target.unlink()
-    except InputError as err:
-        fail(str(err).replace(str(source), name) if spooled else str(err))
-    except ResumeError as err:
+        rows = run.embed(relbert)
+    except (InputError, ResumeError) as err:
+        run.abandon()
         fail(str(err))
     except OSError as err:
-        fail(f"{output}: {err.strerror or err}")
+        run.abandon()
+        fail(f"{err.filename or output}: {err.strerror or err}")
+    except BaseException:
+        run.abandon()
+        raise
     finally:
         if spooled:
             with __import__("contextlib").suppress(FileNotFoundError):
@@ -173,15 +157,16 @@ def _validators(names, data_dir, batch_size):
 
     root = _data_dir(data_dir)
     validators = {}
-    for name in names:
+    for name in names:  # a validation set that cannot be found is an error, never silently dropped
         if name == "semeval":
             if root is None:
-                continue
+                fail("validation set semeval needs the data folder (pass --data-dir or set RELBERT_DATA)")
             dataset = semeval_validation_questions(load_semeval(root / "semeval2012_task2")[1])
         else:
-            if root is None and not name.endswith(".jsonl"):
-                continue
-            dataset = resolve_analogy(name, "valid", root)
+            try:
+                dataset = resolve_analogy(name, "valid", root)
+            except FileNotFoundError as err:
+                fail(f"validation set {name}: {err}")
         validators[f"{name}/valid"] = lambda model, d=dataset: evaluate_analogy(model, d, batch_size=batch_size)["accuracy"]
     return validators
 
@@ -319,9 +304,9 @@ def _data_dir(data_dir):
 
     try:
         return data_root(data_dir)
-    except FileNotFoundError:
+    except FileNotFoundError as err:
         if data_dir:
-            fail(f"data folder not found: {data_dir}")
+            fail(str(err))
         return None
 
 

@@ -23,7 +23,7 @@ from torch import nn
 
 from . import ops
 from .mask_shortcut import MaskShortcut
-from .templates import check_aggregation
+from .templates import OptionError, check_aggregation
 
 _LOG = logging.getLogger("relbert")
 
@@ -137,10 +137,10 @@ def apply_precision(encoder, precision: str, device: torch.device):
         return encoder.to(torch.bfloat16)
     if precision == "fp16":
         if device.type != "cuda":
-            raise ValueError("precision='fp16' needs a CUDA device (use bf16 or int8 on CPU)")
+            raise OptionError("precision='fp16' needs a CUDA device (use bf16 or int8 on CPU)")
         return encoder.half()
     if device.type != "cpu":
-        raise ValueError("precision='int8' (dynamic quantization) runs on CPU only")
+        raise OptionError("precision='int8' (dynamic quantization) runs on CPU only")
     import warnings
 
     from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic

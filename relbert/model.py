@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -12,8 +13,8 @@ from .encoder import build_encoder
 from .mask_shortcut import MaskShortcut
 from .onnx_backend import PRECISIONS as ONNX_PRECISIONS
 from .onnx_backend import OnnxEncoder
-from .templates import check_aggregation, resolve_template, template_name
-from .tokenization import PairTokenizer, _check_pair, _hf_tokenizer
+from .templates import OptionError, check_aggregation, resolve_template, template_name
+from .tokenization import ModelLoadError, PairTokenizer, _check_pair, _hf_tokenizer
 
 Pair = Tuple[str, str]
 
@@ -75,18 +76,18 @@ def resolve_backend(backend: Optional[str], precision: str, device: torch.device
     if backend is None:
         backend = "onnx" if precision == "int8" and device.type == "cpu" and not compile else "torch"
     if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+        raise OptionError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
     if backend == "onnx":
         if device.type != "cpu":
-            raise ValueError("backend='onnx' runs on CPU only (use backend='torch' on GPUs)")
+            raise OptionError("backend='onnx' runs on CPU only (use backend='torch' on GPUs)")
         if precision not in ONNX_PRECISIONS:
-            raise ValueError(f"backend='onnx' runs fp32 or int8, not {precision!r} (use backend='torch')")
+            raise OptionError(f"backend='onnx' runs fp32 or int8, not {precision!r} (use backend='torch')")
         if compile:
-            raise ValueError("compile=True is for backend='torch' (the ONNX graph is optimised by ONNX Runtime)")
+            raise OptionError("compile=True is for backend='torch' (the ONNX graph is optimised by ONNX Runtime)")
     return backend
 
 
-class ModelNotFoundError(OSError):
+class ModelNotFoundError(ModelLoadError):
     """The model name or folder could not be loaded."""
 
 
@@ -213,6 +214,57 @@ def load_encoder(path: str, config):
             hf_logging.enable_progress_bar()
 
 
+@dataclass
+class ModelSpec:
+    """Where a model loads from and how it reads pairs (no weights loaded): see :func:`resolve_model`."""
+
+    name: str  # as given (or the default's folder)
+    path: str  # encoder folder or hub name
+    delta_dir: Optional[Path]  # shipped fine-tuned delta applied over the encoder, if any
+    shipped: Optional[dict]  # the delta's metadata
+    config: object  # the transformers config
+    template: str
+    aggregation: str
+    is_trained: bool
+    display_name: str
+
+
+def resolve_model(name_or_path=None, template: Optional[str] = None, aggregation: Optional[str] = None) -> ModelSpec:
+    """Resolve a model name (or None for the embedded default) without loading its weights.
+
+    Raises:
+        ModelNotFoundError: unknown name or folder, unfetched named model (one line).
+        ValueError: a bad template or aggregation.
+    """
+    from transformers import AutoConfig
+
+    given = None if name_or_path is None else str(name_or_path)
+    path, delta_dir, shipped = locate_model(given)
+    is_local = os.path.isdir(path)
+    if not is_local and _looks_like_path(path):
+        raise ModelNotFoundError(f"model folder not found: {path}")
+    try:
+        config = AutoConfig.from_pretrained(path)
+    except (OSError, ValueError) as err:
+        where = "folder" if is_local else "name (not a local folder, and not loadable from the Hugging Face hub)"
+        raise ModelNotFoundError(f"cannot load model {path!r}: unknown model {where}: {str(err).splitlines()[0]}") from None
+    stored = read_relbert_config(shipped or config)
+    display = given if given is not None else (
+        "relbert-minilm (embedded default)" if shipped else "all-MiniLM-L6-v2 (embedded default)")
+    return ModelSpec(name=path if given is None else given, path=path, delta_dir=delta_dir, shipped=shipped,
+                     config=config, template=resolve_template(template or stored["template"] or DEFAULT_TEMPLATE),
+                     aggregation=check_aggregation(aggregation or stored["aggregation"] or DEFAULT_AGGREGATION),
+                     is_trained=stored["template"] is not None, display_name=display)
+
+
+def load_pair_tokenizer(name_or_path=None, template: Optional[str] = None, aggregation: Optional[str] = None,
+                        max_length: int = 64) -> PairTokenizer:
+    """The :class:`PairTokenizer` that :meth:`RelBERT.from_pretrained` with the same arguments
+    uses, without loading the encoder (fast: for validating input before the model loads)."""
+    spec = resolve_model(name_or_path, template, aggregation)
+    return PairTokenizer(_hf_tokenizer(spec.path), spec.template, spec.aggregation, max_length)
+
+
 class RelBERT:
     """Relation embeddings from a masked language model (Ushio et al., RelBERT).
 
@@ -240,40 +292,26 @@ class RelBERT:
         compile: bool = False,
         backend: Optional[str] = None,
     ):
-        from transformers import AutoConfig
-
         from .shipping import apply_delta
 
-        given = None if name_or_path is None else str(name_or_path)
-        path, delta_dir, shipped = locate_model(given)
-        is_local = os.path.isdir(path)
-        if not is_local and _looks_like_path(path):
-            raise ModelNotFoundError(f"model folder not found: {path}")
-        try:
-            config = AutoConfig.from_pretrained(path)
-        except (OSError, ValueError) as err:
-            where = "folder" if is_local else "name (not a local folder, and not loadable from the Hugging Face hub)"
-            raise ModelNotFoundError(f"cannot load model {path!r}: unknown model {where}: {err}") from None
-        stored = read_relbert_config(shipped or config)
-        self.template = resolve_template(template or stored["template"] or DEFAULT_TEMPLATE)
-        self.aggregation = check_aggregation(aggregation or stored["aggregation"] or DEFAULT_AGGREGATION)
-        self.is_trained = stored["template"] is not None
+        spec = resolve_model(name_or_path, template, aggregation)
+        path, shipped = spec.path, spec.shipped
+        self.template, self.aggregation, self.is_trained = spec.template, spec.aggregation, spec.is_trained
         self.max_length = int(max_length)
-        self.name_or_path = path if given is None else given
+        self.name_or_path = spec.name
         #: Name shown in reports: the given name, or the embedded default's.
-        self.display_name = given if given is not None else (
-            "relbert-minilm (embedded default)" if shipped else "all-MiniLM-L6-v2 (embedded default)")
+        self.display_name = spec.display_name
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         if precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+            raise OptionError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
         self.precision = precision
         self.backend = resolve_backend(backend, precision, self.device, compile)
 
         self.hf_tokenizer = _hf_tokenizer(path)
         self.tokenizer = PairTokenizer(self.hf_tokenizer, self.template, self.aggregation, self.max_length)
-        encoder = load_encoder(path, config)
+        encoder = load_encoder(path, spec.config)
         if shipped:
-            apply_delta(encoder, delta_dir)  # the fine-tuned tensors shipped in the package
+            apply_delta(encoder, spec.delta_dir)  # the fine-tuned tensors shipped in the package
         encoder.to(self.device).eval()
         probe = self.tokenizer.encode([("paris", "france"), ("a washing machine", "laundry")])
         #: What runs: a :class:`relbert.encoder.TorchEncoder` or an ONNX Runtime
@@ -428,14 +466,27 @@ class RelBERT:
         pairs = [_check_pair(p) for p in pairs]
         index: Dict[Pair, int] = {}
         inverse = np.fromiter((index.setdefault(p, len(index)) for p in pairs), dtype=np.int64, count=len(pairs))
-        unique = list(index)
-        order = np.argsort(self.tokenizer.lengths(unique), kind="stable")  # validates every prompt first
-        out = np.empty((len(unique), self.hidden_size), dtype=np.float32)
-        starts = range(0, len(unique), batch_size)
+        ids, offsets = self.tokenizer.encode_flat(list(index))  # each distinct pair tokenized once, validated
+        return self.embed_token_ids(ids, offsets, batch_size=batch_size, normalize=normalize,
+                                    show_progress=show_progress)[inverse]
 
-        def run(start):  # tokenize and encode one length-sorted batch
+    def embed_token_ids(self, ids: np.ndarray, offsets: np.ndarray, *, batch_size: Optional[int] = None,
+                        normalize: bool = True, show_progress: bool = False) -> np.ndarray:
+        """Relation vectors of prompts already tokenized by :meth:`PairTokenizer.encode_flat`.
+
+        Prompts are length-sorted and cut into batches padded to their own longest row; row i
+        of the result belongs to prompt i (``ids[offsets[i]:offsets[i + 1]]``).
+        """
+        batch_size = self.default_batch_size if batch_size is None else batch_size
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        n = len(offsets) - 1
+        order = np.argsort(np.diff(offsets), kind="stable")
+        out = np.empty((n, self.hidden_size), dtype=np.float32)
+
+        def run(start):  # pad and encode one length-sorted batch
             rows = order[start : start + batch_size]
-            return rows, self.runtime.run(self.tokenizer.encode([unique[i] for i in rows]), normalize=normalize)
+            return rows, self.runtime.run(self.tokenizer.pad_rows(ids, offsets, rows), normalize=normalize)
 
         from concurrent.futures import ThreadPoolExecutor
 
@@ -444,11 +495,11 @@ class RelBERT:
         # ONNX Runtime runs several batches at once (one thread each); torch one at a time on all
         # threads. Results are taken in order either way.
         with ThreadPoolExecutor(max_workers=self.runtime.workers) as pool, \
-                tqdm(total=len(unique), unit="pair", desc="embedding", disable=not show_progress) as bar:
-            for rows, vectors in pool.map(run, starts):
+                tqdm(total=n, unit="pair", desc="embedding", disable=not show_progress) as bar:
+            for rows, vectors in pool.map(run, range(0, n, batch_size)):
                 out[rows] = vectors
                 bar.update(len(rows))
-        return out[inverse]
+        return out
 
     def get_embedding(self, x, batch_size: Optional[int] = None) -> np.ndarray:
         """Migration shim for the official ``RelBERT.get_embedding``.

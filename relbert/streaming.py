@@ -1,19 +1,21 @@
-"""Streaming bulk embedding: bounded memory, kill-safe resume, torchrun sharding.
+"""Streaming bulk embedding: one planning read, bounded memory, kill-safe resume, torchrun sharding.
 
-The run has three passes over the input file:
-
-1. **Plan** (every process, no model): validate every line, fingerprint the input, and build
-   a *dedupe plan*: ``source[i]`` is ``i`` for a row to embed, or the earlier row ``j`` whose
-   pair it repeats (found through a bounded LRU cache of ``cache_size`` pairs, so memory does
-   not grow with N). The plan lives in a memory-mapped file beside the output.
+1. **Plan** (rank 0; needs only the tokenizer, so it runs before the model loads): one read of
+   the input validates every line, counts and fingerprints it, finds duplicates through a
+   bounded LRU cache of ``cache_size`` pairs, and tokenizes each first occurrence once (the
+   length check included). Beside the output it writes the *plan* (``source[i]`` = ``i`` for a
+   row to embed, or the earlier row whose pair it repeats) and the token ids.
 2. **Embed**: rows are cut into fixed chunks of ``chunk_size``; chunk c is embedded by rank
-   ``c % world_size`` (only its first-occurrence rows) and written into a preallocated,
-   memory-mapped ``.npy``. After each chunk is flushed, a progress file records it atomically.
-3. **Copy**: duplicate rows are copied from their first occurrence.
+   ``c % world_size`` from the stored ids (the input is not read again) and written into the
+   preallocated ``.npy`` with positioned writes, so no page of the output stays mapped in the
+   process. After each chunk a progress file records it atomically.
+3. **Finish** (rank 0): duplicate rows copy their first occurrence; the ``.npy`` is renamed
+   into place, or a second read of the input pairs the rows with their text for the npz and
+   word2vec writers (:mod:`relbert.formats`).
 
-Because chunks and batches depend only on the input and the options, a resumed run and a
-sharded run compute bit-for-bit what one uninterrupted process computes. On success the
-output is renamed into place and the progress files are removed.
+Chunks and batches depend only on the input and the options, so a resumed run and a sharded
+run write bit-for-bit what one uninterrupted process writes. Memory is bounded by the chunk,
+the LRU cache and the tokenizer's word cache, whatever the number of rows or distinct words.
 """
 from __future__ import annotations
 
@@ -23,195 +25,159 @@ import os
 import tempfile
 from collections import OrderedDict
 from contextlib import suppress
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterator, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 
-from .io import iter_pairs, parse_pair_line
+from .io import InputError, parse_pair_line
 
 Pair = Tuple[str, str]
+#: Layout of the files beside the output; a --resume across versions that changed it is refused.
+STREAM_VERSION = 2
+_PLAN_BLOCK = 16384  # lines tokenized together while planning
 
 
 class ResumeError(ValueError):
     """--resume cannot continue: no progress file, or the input, model or options changed."""
 
 
-def scan(path: Path, cache_size: int, plan_path: Path, check: Optional[Callable[[List[Pair], int], None]] = None,
-         check_every: int = 16384) -> Tuple[int, str]:
-    """Validate the input, fingerprint it and write the dedupe plan; returns (rows, sha256).
+@dataclass(frozen=True)
+class StreamOptions:
+    """What decides the output's bits (with the model): see ``relbert-embed --help``."""
 
-    ``check(pairs, first_line)`` is called on consecutive blocks of pairs (e.g. to reject
-    prompts over max_length) before anything is written.
+    batch_size: Optional[int] = None  # None: the model's default
+    normalize: bool = True
+    chunk_size: int = 16384
+    cache_size: int = 100_000
+    fmt: str = "npy"
+
+
+@dataclass(frozen=True)
+class Shard:
+    """This process's place under torchrun: chunk c belongs to rank ``c % world_size``."""
+
+    rank: int = 0
+    world_size: int = 1
+
+    def barrier(self) -> None:
+        if self.world_size > 1:
+            from . import distributed
+
+            distributed.barrier()
+
+
+class WorkFiles:
+    """The files kept beside ``output`` while a run is unfinished (all start with ``.NAME.``)."""
+
+    def __init__(self, output: Path):
+        self.output = Path(output)
+        stem = f".{self.output.name}"
+        self.partial = self.output.with_name(f"{stem}.partial.npy")  # the vectors, filled chunk by chunk
+        self.plan = self.output.with_name(f"{stem}.plan.bin")  # int64 per row: its source row
+        self.ids = self.output.with_name(f"{stem}.ids.bin")  # int32 token ids of first occurrences
+        self.offsets = self.output.with_name(f"{stem}.offsets.bin")  # int64 per row + 1: spans in ids
+        self.state = self.output.with_name(f"{stem}.progress.json")
+
+    def rank_files(self) -> List[Path]:
+        return sorted(self.state.parent.glob(f"{self.state.name}.rank*"))
+
+    def all(self) -> List[Path]:
+        return [self.partial, self.plan, self.ids, self.offsets, self.state, *self.rank_files()]
+
+    def remove(self) -> None:
+        for path in self.all():
+            with suppress(FileNotFoundError):
+                path.unlink()
+
+
+# --- 1. plan ------------------------------------------------------------------------------------
+def plan_input(path: Path, tokenizer, files: WorkFiles, cache_size: int, source_name: Optional[str] = None,
+               progress=None) -> Tuple[int, str]:
+    """Validate, count, fingerprint, dedupe and tokenize ``path`` in one read; returns (rows, sha256).
+
+    Raises:
+        InputError: ``FILE:LINE: why`` for a malformed line or a prompt over ``max_length``
+            (``source_name`` replaces the path in messages, e.g. ``-`` for standard input).
     """
+    from .tokenization import PromptTooLongError
+
+    name = source_name or str(path)
     digest = hashlib.sha256()
-    rows = 0
-    block: List[Pair] = []
-    with open(path, "rb") as handle:  # first: count rows and hash, validating every line
-        for lineno, raw in enumerate(handle, start=1):
-            block.append(parse_pair_line(raw, str(path), lineno))
-            digest.update(raw)
-            rows += 1
-            if check is not None and len(block) == check_every:
-                check(block, lineno - len(block) + 1)
-                block = []
-    if check is not None and block:
-        check(block, rows - len(block) + 1)
-    plan = np.lib.format.open_memmap(plan_path, mode="w+", dtype=np.int64, shape=(rows,))
     lru: "OrderedDict[Pair, int]" = OrderedDict()
-    for i, pair in enumerate(iter_pairs(path)):
-        first = lru.get(pair)
-        if first is None:
-            plan[i] = i
-            lru[pair] = i
-            if len(lru) > cache_size:
-                lru.popitem(last=False)
-        else:
-            plan[i] = first
-            lru.move_to_end(pair)
-    plan.flush()
-    del plan
+    rows = 0
+    id_count = 0
+    pending: List[Tuple[int, Pair]] = []  # (row, pair) of first occurrences not yet tokenized
+    with open(path, "rb") as handle, open(files.plan, "wb") as plan_out, open(files.ids, "wb") as ids_out, \
+            open(files.offsets, "wb") as offsets_out:
+        lengths = np.zeros(0, np.int64)
+        row_lengths: List[np.ndarray] = []
+
+        def flush(block_end: int) -> None:
+            """Tokenize the pending first occurrences; write the ids and every row's span length."""
+            nonlocal pending, id_count
+            pairs = [p for _, p in pending]
+            try:
+                ids, offsets = tokenizer.encode_flat(pairs)
+            except PromptTooLongError as err:
+                row = next(r for r, p in pending if p in err.lengths)
+                raise InputError(name, row + 1, str(err)) from None
+            ids_out.write(ids.astype(np.int32).tobytes())
+            id_count += len(ids)
+            span = np.zeros(block_end - block_start, np.int64)  # duplicates: empty spans
+            span[[r - block_start for r, _ in pending]] = np.diff(offsets)
+            row_lengths.append(span)
+            pending = []
+
+        block_start = 0
+        plan_block: List[int] = []
+        for row, raw in enumerate(handle):
+            pair = parse_pair_line(raw, name, row + 1)
+            digest.update(raw)
+            first = lru.get(pair)
+            if first is None:
+                plan_block.append(row)
+                pending.append((row, pair))
+                lru[pair] = row
+                if len(lru) > cache_size:
+                    lru.popitem(last=False)
+            else:
+                plan_block.append(first)
+                lru.move_to_end(pair)
+            rows = row + 1
+            if rows - block_start == _PLAN_BLOCK:
+                flush(rows)
+                plan_out.write(np.asarray(plan_block, np.int64).tobytes())
+                plan_block = []
+                block_start = rows
+                if progress is not None:
+                    progress.set_postfix_str(f"planned {rows:,} lines", refresh=True)
+        if rows > block_start:
+            flush(rows)
+            plan_out.write(np.asarray(plan_block, np.int64).tobytes())
+        lengths = np.concatenate(row_lengths) if row_lengths else lengths
+        offsets = np.zeros(rows + 1, np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        offsets_out.write(offsets.tobytes())
+    assert offsets[-1] == id_count
     return rows, digest.hexdigest()
 
 
-def model_fingerprint(model, options: dict) -> str:
+def model_fingerprint(model, options: StreamOptions) -> str:
     """Hash of what decides the output bits: model identity, parameter checksums, options."""
     import torch
 
-    digest = hashlib.sha256(json.dumps({**model.describe(), **options}, sort_keys=True).encode())
+    described = {**model.describe(), **asdict(options), "device": model.device.type, "stream": STREAM_VERSION}
+    digest = hashlib.sha256(json.dumps(described, sort_keys=True).encode())
     with torch.no_grad():
-        for name, tensor in model.model.named_parameters():  # (int8 weights are packed, not parameters)
+        for name, tensor in model.encoder.named_parameters():  # (int8 weights are packed, not parameters)
             digest.update(f"{name}{tuple(tensor.shape)}{float(tensor.double().sum()):.12e}".encode())
     return digest.hexdigest()
 
 
-def _write_json_atomic(path: Path, data: dict) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(data, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
-def _chunks(path: Path, chunk_size: int) -> Iterator[Tuple[int, List[Pair]]]:
-    chunk: List[Pair] = []
-    start = 0
-    for pair in iter_pairs(path):
-        chunk.append(pair)
-        if len(chunk) == chunk_size:
-            yield start, chunk
-            start += len(chunk)
-            chunk = []
-    if chunk:
-        yield start, chunk
-
-
-def embed_file(
-    model,
-    pairs_path: Path,
-    output: Path,
-    *,
-    batch_size: Optional[int] = None,
-    normalize: bool = True,
-    chunk_size: int = 16384,
-    cache_size: int = 100_000,
-    resume: bool = False,
-    rank: int = 0,
-    world_size: int = 1,
-    barrier: Optional[Callable[[], None]] = None,
-    progress: Optional[Callable[[int], None]] = None,
-    check: Optional[Callable[[List[Pair], int], None]] = None,
-) -> int:
-    """Embed every line of ``pairs_path`` into ``output`` (``.npy``); see the module docstring.
-
-    Args:
-        model: a :class:`relbert.RelBERT`.
-        pairs_path: the pairs file (a real file: it is read more than once).
-        output: the ``.npy`` to create.
-        batch_size: encoder batch size (None: the model's ``default_batch_size``).
-        normalize: L2-normalize rows.
-        chunk_size: rows per chunk (the unit of progress and of sharding).
-        cache_size: pairs remembered for cross-chunk duplicate detection.
-        resume: continue an interrupted run; refuses a changed input, model or options.
-        rank, world_size, barrier: torch.distributed coordinates (barrier() syncs all ranks).
-        progress: called with the number of rows finished by this process, chunk by chunk.
-        check: validation of blocks of pairs during the plan pass (see :func:`scan`).
-
-    Returns:
-        The number of rows written.
-    """
-    barrier = barrier or (lambda: None)
-    output = Path(output)
-    partial = output.with_name(f".{output.name}.partial.npy")
-    plan_path = output.with_name(f".{output.name}.plan.npy")
-    state_path = output.with_name(f".{output.name}.progress.json")
-    if batch_size is None:
-        batch_size = model.default_batch_size
-    options = {"batch_size": batch_size, "normalize": normalize, "chunk_size": chunk_size, "cache_size": cache_size,
-               "device": model.device.type}
-    fingerprint = model_fingerprint(model, options)
-
-    if resume and not (state_path.is_file() and partial.is_file()):
-        resume = False  # nothing was left to continue (killed before the first record): start afresh
-    if rank == 0:
-        if resume:
-            state = json.loads(state_path.read_text())
-            rows, digest = state["rows"], state["input_sha256"]
-            check_rows, check_digest = _fingerprint_input(pairs_path)
-            if (check_rows, check_digest) != (rows, digest):
-                raise ResumeError(f"--resume: {pairs_path} changed since the interrupted run; start again without --resume")
-            if state["model"] != fingerprint:
-                raise ResumeError("--resume: the model or its options changed since the interrupted run "
-                                  "(same --model, --template, --aggregation, --batch-size, --chunk-size, --no-normalize needed)")
-        else:
-            for stale in (partial, plan_path, state_path):
-                with suppress(FileNotFoundError):
-                    stale.unlink()
-            rows, digest = scan(Path(pairs_path), cache_size, plan_path, check)
-            np.lib.format.open_memmap(partial, mode="w+", dtype=np.float32, shape=(rows, model.hidden_size)).flush()
-            for stale in state_path.parent.glob(f"{state_path.name}.rank*"):
-                stale.unlink()
-            _write_json_atomic(state_path, {"rows": rows, "input_sha256": digest, "model": fingerprint})
-    barrier()
-    rows = json.loads(state_path.read_text())["rows"]
-    done = _done_chunks(state_path)
-    plan = np.load(plan_path, mmap_mode="r")
-    out = np.load(partial, mmap_mode="r+")
-    n_chunks = (rows + chunk_size - 1) // chunk_size
-    for start, chunk in _chunks(Path(pairs_path), chunk_size):
-        index = start // chunk_size
-        if index % world_size != rank or index in done:
-            continue
-        first = [k for k in range(len(chunk)) if plan[start + k] == start + k]
-        if first:
-            vectors = model.embed([chunk[k] for k in first], batch_size=batch_size, normalize=normalize)
-            out[[start + k for k in first]] = vectors
-        out.flush()
-        _record_done(state_path, index, rank)
-        if progress is not None:
-            progress(len(chunk))
-    barrier()
-    if rank == 0:
-        for start in range(0, rows, chunk_size):  # duplicates copy their first occurrence
-            sources = np.asarray(plan[start : start + chunk_size])
-            dup = np.flatnonzero(sources != np.arange(start, start + len(sources)))
-            if len(dup):
-                out[start + dup] = out[sources[dup]]
-        out.flush()
-        del out, plan
-        missing = set(range(n_chunks)) - _done_chunks(state_path)
-        if missing:
-            raise RuntimeError(f"chunks {sorted(missing)[:5]} were not embedded")
-        os.replace(partial, output)
-        for path in [plan_path, state_path, *state_path.parent.glob(f"{state_path.name}.rank*")]:
-            with suppress(FileNotFoundError):
-                path.unlink()
-    barrier()
-    return rows
-
-
-def _fingerprint_input(path: Path) -> Tuple[int, str]:
+def input_fingerprint(path: Path) -> Tuple[int, str]:
+    """(rows, sha256) of the input, for --resume."""
     digest = hashlib.sha256()
     rows = 0
     with open(path, "rb") as handle:
@@ -221,21 +187,222 @@ def _fingerprint_input(path: Path) -> Tuple[int, str]:
     return rows, digest.hexdigest()
 
 
-def _rank_file(state_path: Path, rank: int) -> Path:
-    return state_path.with_name(f"{state_path.name}.rank{rank}")
+def _write_json_atomic(path: Path, data) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(data, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
 
 
-def _done_chunks(state_path: Path) -> set:
-    """Chunks finished so far, merged from every rank's own progress file."""
-    done = set()
-    for path in state_path.parent.glob(f"{state_path.name}.rank*"):
-        done.update(json.loads(path.read_text()))
-    return done
+# --- the run ------------------------------------------------------------------------------------
+class EmbedRun:
+    """One ``relbert-embed`` run over ``pairs_path`` into ``output`` (see the module doc).
+
+    Use: ``run = EmbedRun(pairs_path, output, options, shard)``; ``run.plan(tokenizer)`` (before
+    the model loads; resumes keep the earlier plan), then ``run.embed(model)``.
+
+    Args:
+        pairs_path: the pairs file (a real file: the npz/word2vec writers read it again).
+        output: the file to create; it appears (by rename) only when complete.
+        options: :class:`StreamOptions`.
+        shard: :class:`Shard` under torchrun.
+        resume: continue an interrupted run; refuses a changed input, model or options.
+        source_name: the name used in error messages (``-`` for standard input).
+        show_progress: a progress bar (rank 0) with the row total.
+    """
+
+    def __init__(self, pairs_path: Path, output: Path, options: StreamOptions = StreamOptions(), shard: Shard = Shard(),
+                 *, resume: bool = False, source_name: Optional[str] = None, show_progress: bool = False):
+        self.pairs_path = Path(pairs_path)
+        self.output = Path(output)
+        self.options = options
+        self.shard = shard
+        self.resume = resume
+        self.source_name = source_name or str(pairs_path)
+        self.show_progress = show_progress and shard.rank == 0
+        target = self.output if options.fmt == "npy" else self.output.with_name(f".{self.output.name}.vectors.npy")
+        self.files = WorkFiles(target)
+        self.rows: Optional[int] = None
+
+    # 1. plan
+    def plan(self, tokenizer) -> int:
+        """Plan (rank 0; or check the saved plan on --resume); returns the number of rows."""
+        files = self.files
+        if self.resume and not (files.state.is_file() and files.partial.is_file()):
+            self.resume = False  # killed before its first record: nothing to continue, start afresh
+        if self.shard.rank == 0:
+            if self.resume:
+                state = json.loads(files.state.read_text())
+                if state.get("stream") != STREAM_VERSION:
+                    raise ResumeError("--resume: the interrupted run was made by another version of relbert; "
+                                      "start again without --resume")
+                if input_fingerprint(self.pairs_path) != (state["rows"], state["input_sha256"]):
+                    raise ResumeError(f"--resume: {self.source_name} changed since the interrupted run; "
+                                      "start again without --resume")
+                self._state = state
+            else:
+                files.remove()
+                try:
+                    rows, digest = plan_input(self.pairs_path, tokenizer, files, self.options.cache_size,
+                                              self.source_name)
+                except BaseException:
+                    files.remove()  # a bad line (or an interrupt) while planning leaves nothing behind
+                    raise
+                self._state = {"rows": rows, "input_sha256": digest, "stream": STREAM_VERSION}
+        self.shard.barrier()
+        if self.shard.rank != 0:
+            return -1  # the other ranks read the plan after rank 0 has written its state
+        self.rows = self._state["rows"]
+        return self.rows
+
+    # 2. embed and 3. finish
+    def embed(self, model) -> int:
+        """Embed every planned row with ``model`` and write the output; returns the row count."""
+        files, options, shard = self.files, self.options, self.shard
+        options = StreamOptions(**{**asdict(options), "batch_size": options.batch_size or model.default_batch_size})
+        fingerprint = model_fingerprint(model, options)
+        if shard.rank == 0:
+            if self.resume:
+                if self._state.get("model") != fingerprint:
+                    raise ResumeError("--resume: the model or its options changed since the interrupted run "
+                                      "(same --model, --template, --aggregation, --batch-size, --chunk-size, "
+                                      "--no-normalize needed)")
+            else:
+                _create_npy(files.partial, self._state["rows"], model.hidden_size)
+                _write_json_atomic(files.state, {**self._state, "model": fingerprint})
+        shard.barrier()
+        state = json.loads(files.state.read_text())
+        rows, hidden = state["rows"], model.hidden_size
+        done = self._done()
+        chunk = options.chunk_size
+        n_chunks = (rows + chunk - 1) // chunk
+        mine = [c for c in range(n_chunks) if c % shard.world_size == shard.rank and c not in done]
+        bar = None
+        if self.show_progress:
+            from tqdm.auto import tqdm
+
+            finished = sum(min(chunk, rows - c * chunk) for c in done)
+            bar = tqdm(total=rows, initial=finished, unit="pair", desc="embedding", dynamic_ncols=True)
+        try:
+            offset = _npy_data_offset(files.partial)
+            fd = os.open(files.partial, os.O_RDWR)
+            try:
+                for c in mine:
+                    self._embed_chunk(model, options, fd, offset, c, rows, hidden)
+                    self._record_done(c)
+                    if bar is not None:
+                        bar.update(min(chunk, rows - c * chunk))
+                shard.barrier()
+                if shard.rank == 0:
+                    missing = set(range(n_chunks)) - self._done()
+                    if missing:
+                        raise RuntimeError(f"chunks {sorted(missing)[:5]} were not embedded")
+                    _copy_duplicates(fd, offset, files.plan, rows, hidden, chunk)
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+        finally:
+            if bar is not None:
+                bar.close()
+        if shard.rank == 0:
+            self._finish(rows, hidden, offset)
+        shard.barrier()
+        return rows
+
+    def _embed_chunk(self, model, options: StreamOptions, fd: int, offset: int, c: int, rows: int, hidden: int) -> None:
+        files, size = self.files, options.chunk_size
+        start, stop = c * size, min(rows, (c + 1) * size)
+        plan = np.fromfile(files.plan, dtype=np.int64, count=stop - start, offset=8 * start)
+        spans = np.fromfile(files.offsets, dtype=np.int64, count=stop - start + 1, offset=8 * start)
+        first = np.flatnonzero(plan == np.arange(start, stop))
+        block = np.zeros((stop - start, hidden), np.float32)  # duplicates are filled at the end
+        if len(first):
+            ids = np.fromfile(files.ids, dtype=np.int32, count=int(spans[-1] - spans[0]), offset=4 * int(spans[0]))
+            local = spans - spans[0]
+            starts = np.zeros(len(first) + 1, np.int64)
+            np.cumsum(local[first + 1] - local[first], out=starts[1:])
+            gathered = np.concatenate([ids[local[k]:local[k + 1]] for k in first])
+            block[first] = model.embed_token_ids(gathered, starts, batch_size=options.batch_size,
+                                                 normalize=options.normalize)
+        _pwrite_all(fd, block.tobytes(), offset + 4 * hidden * start)
+
+    def _finish(self, rows: int, hidden: int, offset: int) -> None:
+        files, fmt = self.files, self.options.fmt
+        if fmt == "npy":
+            os.replace(files.partial, self.output)
+        else:
+            from .formats import write_npz, write_word2vec
+            from .io import iter_pairs
+
+            vectors = _RowReader(files.partial, offset, rows, hidden)
+            (write_npz if fmt == "npz" else write_word2vec)(vectors, iter_pairs(self.pairs_path), self.output)
+        files.remove()
+
+    def abandon(self) -> None:
+        """After a failure: remove the work files unless they hold resumable progress."""
+        if not self.files.state.is_file():
+            self.files.remove()
+
+    def _done(self) -> set:
+        """Chunks finished so far, merged from every rank's own progress file."""
+        done = set()
+        for path in self.files.rank_files():
+            done.update(json.loads(path.read_text()))
+        return done
+
+    def _record_done(self, index: int) -> None:
+        """Add a finished chunk to this rank's progress file (atomically; ranks never share a file)."""
+        path = self.files.state.with_name(f"{self.files.state.name}.rank{self.shard.rank}")
+        done = json.loads(path.read_text()) if path.is_file() else []
+        _write_json_atomic(path, done + [index])
 
 
-def _record_done(state_path: Path, index: int, rank: int) -> None:
-    """Add a finished chunk to this rank's progress file (atomically; ranks never share a file)."""
-    path = _rank_file(state_path, rank)
-    done = json.loads(path.read_text()) if path.is_file() else []
-    done.append(index)
-    _write_json_atomic(path, done)
+# --- positioned I/O on the .npy -----------------------------------------------------------------
+def _create_npy(path: Path, rows: int, hidden: int) -> None:
+    """An ``.npy`` of ``rows x hidden`` float32 zeros (sparse on disk): header, then the size set."""
+    with open(path, "wb") as handle:
+        np.lib.format.write_array_header_1_0(handle, {"descr": "<f4", "fortran_order": False, "shape": (rows, hidden)})
+        handle.truncate(handle.tell() + 4 * rows * hidden)
+
+
+def _npy_data_offset(path: Path) -> int:
+    with open(path, "rb") as handle:
+        major, _ = np.lib.format.read_magic(handle)
+        read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+        read_header(handle)
+        return handle.tell()
+
+
+def _pwrite_all(fd: int, data: bytes, position: int) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, position)
+        view, position = view[written:], position + written
+
+
+def _copy_duplicates(fd: int, offset: int, plan_path: Path, rows: int, hidden: int, block: int) -> None:
+    """Each duplicate row gets its first occurrence's bytes (positioned reads and writes)."""
+    width = 4 * hidden
+    for start in range(0, rows, block):
+        sources = np.fromfile(plan_path, dtype=np.int64, count=min(block, rows - start), offset=8 * start)
+        for k in np.flatnonzero(sources != np.arange(start, start + len(sources))):
+            row = os.pread(fd, width, offset + width * int(sources[k]))
+            _pwrite_all(fd, row, offset + width * (start + int(k)))
+
+
+class _RowReader:
+    """Rows of the finished ``.npy`` read on demand (``reader[a:b]``), never mapped."""
+
+    def __init__(self, path: Path, offset: int, rows: int, hidden: int):
+        self.path, self.offset, self.shape = path, offset, (rows, hidden)
+
+    def __getitem__(self, index: slice) -> np.ndarray:
+        start, stop, _ = index.indices(self.shape[0])
+        count = max(0, stop - start) * self.shape[1]
+        data = np.fromfile(self.path, dtype=np.float32, count=count, offset=self.offset + 4 * self.shape[1] * start)
+        return data.reshape(-1, self.shape[1])
+
+    def __array__(self, dtype=None, copy=None):
+        return self[:]

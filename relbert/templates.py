@@ -26,6 +26,10 @@ AGGREGATIONS = ("mask", "average", "average_no_mask")
 _MARKER_RE = re.compile("(" + "|".join(re.escape(m) for m in MARKERS) + ")")
 
 
+
+class OptionError(ValueError):
+    """A model option the user gave is invalid (template, aggregation, precision, runtime): one line."""
+
 def resolve_template(template: str) -> str:
     """Return the template string for a paper template name or a custom template.
 
@@ -42,7 +46,7 @@ def resolve_template(template: str) -> str:
         raise TypeError(f"template must be a string, got {type(template).__name__}")
     missing = [m for m in MARKERS if m not in template]
     if missing:
-        raise ValueError(
+        raise OptionError(
             f"template {template!r} is neither a paper template name ({', '.join(TEMPLATES)}) "
             f"nor a custom template: it lacks {', '.join(missing)} (a custom template needs "
             f"{', '.join(MARKERS)})"
@@ -61,7 +65,7 @@ def template_name(template: str) -> str | None:
 def check_aggregation(aggregation: str) -> str:
     """Validate an aggregation mode name and return it."""
     if aggregation not in AGGREGATIONS:
-        raise ValueError(f"unknown aggregation {aggregation!r}: choose one of {', '.join(AGGREGATIONS)}")
+        raise OptionError(f"unknown aggregation {aggregation!r}: choose one of {', '.join(AGGREGATIONS)}")
     return aggregation
 
 

@@ -26,6 +26,9 @@ from .templates import MASK, OBJ, SUBJ, check_aggregation, fill_template, resolv
 
 Pair = Tuple[str, str]
 
+#: Bound of the per-slot word caches (distinct words, all slots together).
+MAX_CACHED_WORDS = 1 << 17
+
 # Pairs used to derive and verify the template's token runs (plain lowercase words that
 # every vocabulary splits cleanly at the slot boundaries).
 _PROBES = (("dog", "cat"), ("natural selection", "evolution"), ("paris", "france"))
@@ -55,14 +58,18 @@ def _boundary_splits(left: Optional[str], right: Optional[str]) -> bool:
     return (_is_alnum(left) and _is_punct(right)) or (_is_punct(left) and _is_alnum(right))
 
 
+class ModelLoadError(OSError):
+    """A model name or folder cannot be loaded (base of relbert.model.ModelNotFoundError)."""
+
+
 def _hf_tokenizer(name_or_path: str, **kwargs):
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(name_or_path, **kwargs)
     if not getattr(tok, "is_fast", False):
-        raise ValueError(f"{name_or_path}: a fast (tokenizers-backed) tokenizer is required")
+        raise ModelLoadError(f"{name_or_path}: a fast (tokenizers-backed) tokenizer is required")
     if tok.mask_token is None:
-        raise ValueError(f"{name_or_path}: the tokenizer has no mask token; RelBERT needs a masked LM tokenizer")
+        raise ModelLoadError(f"{name_or_path}: the tokenizer has no mask token; RelBERT needs a masked LM tokenizer")
     return tok
 
 
@@ -88,6 +95,9 @@ class PythonPairEncoder:
         # Added-token texts, lowercased: a word containing one is tokenized as a full prompt.
         self._special_texts = sorted({t.content.lower() for t in hf_tokenizer.added_tokens_decoder.values()})
         self._cache: List[Dict[str, List[int]]] = []
+        #: Most distinct words cached over all slots; when full the cache starts over (bounded
+        #: memory for any vocabulary; the C++ core has the same bound).
+        self.max_words = MAX_CACHED_WORDS
         self.program = self._build_program()
         if self.program is None:
             warnings.warn(
@@ -153,6 +163,9 @@ class PythonPairEncoder:
 
     def _fast_ids(self, program, head: str, tail: str) -> Optional[List[int]]:
         runs, slots = program
+        if sum(map(len, self._cache)) + len(slots) > self.max_words:
+            for cache in self._cache:
+                cache.clear()
         ids = list(runs[0])
         for k, slot in enumerate(slots):
             word = tail if slot.word else head
@@ -197,6 +210,10 @@ class PairTokenizer:
         self.max_length = int(max_length)
         self.pad_token_id = hf_tokenizer.pad_token_id if hf_tokenizer.pad_token_id is not None else 0
         self.mask_token_id = hf_tokenizer.mask_token_id
+        from .encoder import Pooling
+
+        #: The pooling: which positions ``pool_mask`` selects (the C++ core selects the same by id).
+        self.pooling = Pooling(self.aggregation, self.mask_token_id, self.pad_token_id)
         self._encoder = PythonPairEncoder(hf_tokenizer, self.template)
         self._cpp = None
         if backend in (None, "cpp"):
@@ -212,6 +229,24 @@ class PairTokenizer:
         elif backend != "python":
             raise ValueError(f"unknown backend {backend!r}: choose 'cpp' or 'python' (None = best available)")
         self.backend = "cpp" if self._cpp is not None else "python"
+
+    @property
+    def cache_size(self) -> int:
+        """Words in the word cache now (at most :attr:`max_cached_words`)."""
+        return self._cpp.cache_size() if self._cpp is not None else sum(map(len, self._encoder._cache))
+
+    @property
+    def max_cached_words(self) -> int:
+        """Bound of the word cache; when full it starts over. Settable."""
+        return self._cpp.max_words if self._cpp is not None else self._encoder.max_words
+
+    @max_cached_words.setter
+    def max_cached_words(self, value: int) -> None:
+        if value < 2:
+            raise ValueError(f"max_cached_words must be at least 2, got {value}")
+        self._encoder.max_words = int(value)
+        if self._cpp is not None:
+            self._cpp.max_words = int(value)
 
     def _verify_cpp(self) -> bool:
         probes = [list(p) for p in _PROBES]
@@ -269,14 +304,39 @@ class PairTokenizer:
                 "lengths": lengths}
 
     def pool_mask(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        """Positions pooled by the aggregation, as the official package selects them by id."""
-        if self.aggregation == "mask":
-            sel = input_ids == self.mask_token_id
-        elif self.aggregation == "average":
-            sel = input_ids != self.pad_token_id
+        """Positions pooled by the aggregation (:meth:`relbert.encoder.Pooling.positions`)."""
+        return self.pooling.positions(input_ids, attention_mask)
+
+    def encode_flat(self, pairs: Sequence[Pair]) -> Tuple[np.ndarray, np.ndarray]:
+        """Every pair's ids, tokenized once and checked against ``max_length``, in one flat array.
+
+        Returns:
+            ``(ids, offsets)``: int32 ids where pair i is ``ids[offsets[i]:offsets[i + 1]]``, and
+            int64 offsets of shape ``(len(pairs) + 1,)``. :meth:`pad_rows` builds batches from them.
+        """
+        pairs = pairs if isinstance(pairs, list) else list(pairs)
+        if self._cpp is not None:
+            ids, offsets = self._cpp.flat_ids(pairs, self._encoder._full_ids)
         else:
-            sel = (input_ids != self.pad_token_id) & (input_ids != self.mask_token_id)
-        return (sel & (attention_mask == 1)).astype(np.int64)
+            rows = self.token_ids(pairs)
+            offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+            np.cumsum([len(r) for r in rows], out=offsets[1:])
+            ids = np.fromiter((t for r in rows for t in r), dtype=np.int32, count=int(offsets[-1]))
+            return ids, offsets
+        self._check_lengths(pairs, np.diff(offsets))
+        return ids, offsets
+
+    def pad_rows(self, ids: np.ndarray, offsets: np.ndarray, rows: np.ndarray) -> Dict[str, np.ndarray]:
+        """A padded batch (as :meth:`encode`) of the given rows of :meth:`encode_flat`'s output."""
+        starts = offsets[rows]
+        lengths = offsets[rows + 1] - starts
+        width = int(lengths.max()) if len(rows) else 0
+        attention = (np.arange(width)[None, :] < lengths[:, None]).astype(np.int64)
+        input_ids = np.full((len(rows), width), self.pad_token_id, dtype=np.int64)
+        where = attention.astype(bool)
+        input_ids[where] = ids[(starts[:, None] + np.arange(width)[None, :])[where]]
+        return {"input_ids": input_ids, "attention_mask": attention, "pool_mask": self.pool_mask(input_ids, attention),
+                "lengths": lengths}
 
     def encode(self, pairs: Sequence[Pair]) -> Dict[str, np.ndarray]:
         """Encode pairs into ``input_ids``, ``attention_mask`` and ``pool_mask``.

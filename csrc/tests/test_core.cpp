@@ -88,6 +88,18 @@ static void test_pair_encoder() {
   const int32_t row[6] = {1, 4, 6, 3, 5, 2};
   enc.fill_row(row, 6, in, att, pool);
   CHECK(pool[3] == 0 && pool[0] == 1 && att[5] == 1 && in[1] == 4);
+
+  // the word cache is bounded: it starts over when full, and ids stay the same
+  enc.set_max_words(4);
+  const char* words[] = {"dog", "cat", "is", "dogcat", "catdog", "isdog"};
+  for (const char* head : words) {
+    for (const char* tail : words) {
+      std::vector<int32_t> pair;
+      enc.ids(head, tail, pair);
+      CHECK(enc.cache_size() <= 4);
+    }
+  }
+  CHECK(enc.ids("dog", "cat", out) && (out == std::vector<int32_t>{1, 4, 6, 3, 5, 2}));
 }
 
 int main() {

@@ -13,9 +13,13 @@ def data_root(explicit: Optional[str] = None) -> Path:
     working directory, then from the source checkout).
 
     Raises:
-        FileNotFoundError: none of them exists.
+        FileNotFoundError: ``explicit`` is given and is no folder, or none of the others exists.
     """
-    candidates = [explicit] if explicit else []
+    if explicit:  # given by the user: that folder or an error, never a silent fallback
+        if not Path(explicit).is_dir():
+            raise FileNotFoundError(f"data folder not found: {explicit}")
+        return Path(explicit)
+    candidates = []
     if os.environ.get(ENV_VAR):
         candidates.append(os.environ[ENV_VAR])
     candidates += [Path.cwd().parent / "shared" / "data", Path(__file__).resolve().parents[3] / "shared" / "data"]
