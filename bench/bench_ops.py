@@ -54,7 +54,7 @@ def test_analogy_official_python(benchmark, analogy_inputs):
     q, c, off = analogy_inputs
     lists = (q.tolist(), c.tolist(), off.tolist())
     best = benchmark.pedantic(official_analogy, args=lists, rounds=2, iterations=1)
-    assert best == ops.analogy_scores(q, c, off, backend="torch")[1].tolist()
+    assert best == ops.analogy_scores(q, c, off, kernel="torch")[1].tolist()
 
 
 @pytest.mark.benchmark(group="analogy_scores")
@@ -63,7 +63,7 @@ def test_analogy_ops(benchmark, analogy_inputs, backend):
     q, c, off = (t.to(DEVICE) for t in analogy_inputs)
 
     def run():
-        out = ops.analogy_scores(q, c, off, backend=backend)
+        out = ops.analogy_scores(q, c, off, kernel=backend)
         sync()
         return out
 
@@ -98,7 +98,7 @@ def test_pool_ops(benchmark, pool_inputs, backend):
     hidden, mask = pool_inputs
 
     def run():
-        out = ops.pool(hidden, mask, backend=backend)
+        out = ops.pool(hidden, mask, kernel=backend)
         sync()
         return out
 
@@ -130,7 +130,7 @@ def test_topk_ops(benchmark, topk_inputs, backend):
     q, keys = topk_inputs
 
     def run():
-        out = ops.topk_cosine(q, keys, 10, backend=backend)
+        out = ops.topk_cosine(q, keys, 10, kernel=backend)
         sync()
         return out
 

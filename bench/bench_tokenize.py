@@ -55,7 +55,7 @@ def test_hf_fast_tokenizer(benchmark, hf, pairs_100k, parallel, results):
 @pytest.mark.parametrize("backend", ["python", "cpp"])
 def test_pair_tokenizer(benchmark, hf, pairs_100k, backend, results):
     def fresh():  # a new tokenizer each round: the word cache starts cold
-        return (PairTokenizer(hf, "a", "average_no_mask", backend=backend),), {}
+        return (PairTokenizer(hf, "a", "average_no_mask", implementation=backend),), {}
 
     benchmark.pedantic(lambda tok: tok.encode(pairs_100k), setup=fresh, rounds=3, iterations=1)
     report(benchmark, N, f"pair_tokenizer_{backend}", results)

@@ -31,12 +31,12 @@ def _model_call(function, *args, **kwargs):
         fail(str(err))
 
 
-def load_model(model, template, aggregation, max_length, device, precision="fp32", compile=False, backend=None):
+def load_model(model, template, aggregation, max_length, device, precision="fp32", compile=False, runtime=None):
     """Load a RelBERT model, turning load failures into one clear line."""
     from .model import RelBERT
 
     return _model_call(RelBERT.from_pretrained, model, template=template, aggregation=aggregation,
-                       max_length=max_length, device=device, precision=precision, compile=compile, backend=backend)
+                       max_length=max_length, device=device, precision=precision, compile=compile, runtime=runtime)
 
 
 def model_options(func):
@@ -53,9 +53,9 @@ def model_options(func):
         click.option("--device", default=None, help="torch device (default: cuda if available, else cpu)."),
         click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16", "int8"]), default="fp32", show_default=True,
                      help="Inference precision: bf16 (CPU with AVX-512 BF16, or GPU), fp16 (GPU), int8 (CPU, dynamic quantization)."),
-        click.option("--backend", type=click.Choice(["torch", "onnx"]), default=None,
-                     help="Inference runtime: torch, or onnx (ONNX Runtime, CPU, fp32/int8; the model is exported at "
-                          "load, a few seconds). Default: onnx for --precision int8 on CPU, else torch."),
+        click.option("--runtime", "--backend", "runtime", type=click.Choice(["torch", "onnx"]), default=None,
+                     help="What runs the encoder: torch, or onnx (ONNX Runtime, CPU, fp32/int8; the model is exported "
+                          "at load). Default: onnx for --precision int8 on CPU, else torch. (--backend: earlier name.)"),
     ]
     for option in reversed(options):
         func = option(func)
@@ -80,7 +80,7 @@ def model_options(func):
 @click.option("--compile", "compile_", is_flag=True,
               help="torch.compile the encoder (first batches pay 10-60 s of compilation; on CPU it helped only bf16 with average pooling).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def embed(pairs, output, model, template, aggregation, max_length, device, precision, backend, batch_size, no_normalize,
+def embed(pairs, output, model, template, aggregation, max_length, device, precision, runtime, batch_size, no_normalize,
           fmt, resume, chunk_size, cache_size, compile_, quiet):
     """Embed the word pairs of PAIRS (head<TAB>tail per line; - for stdin) into OUTPUT.
 
@@ -128,7 +128,7 @@ def embed(pairs, output, model, template, aggregation, max_length, device, preci
         run.plan(_model_call(load_pair_tokenizer, model, template, aggregation, max_length))
         if device is None and distributed.local_device() is not None:
             device = str(distributed.local_device())
-        relbert = load_model(model, template, aggregation, max_length, device, precision, compile_, backend)
+        relbert = load_model(model, template, aggregation, max_length, device, precision, compile_, runtime)
         rows = run.embed(relbert)
     except (InputError, ResumeError) as err:
         run.abandon()
@@ -177,21 +177,28 @@ def _validators(names, data_dir, batch_size):
 @click.option("--data", default="semeval", show_default=True, metavar="semeval|FILE.jsonl",
               help="Training data: SemEval-2012 built from the raw ratings, or RelBERT-format JSONL.")
 @click.option("--model", "-m", default=None, metavar="NAME_OR_PATH", help="Encoder to fine-tune (default: the embedded base MiniLM).")
-@click.option("--template", "-t", default="d", show_default=True)
-@click.option("--aggregation", "-a", type=click.Choice(AGGREGATIONS), default="average_no_mask", show_default=True)
-@click.option("--max-length", type=click.IntRange(min=4), default=64, show_default=True)
-@click.option("--loss", type=click.Choice(["nce", "iloob", "triplet"]), default="nce", show_default=True)
-@click.option("--temperature", type=float, default=0.05, show_default=True)
-@click.option("--num-positive", type=click.IntRange(min=2), default=10, show_default=True)
-@click.option("--num-negative", type=click.IntRange(min=1), default=400, show_default=True)
+@click.option("--template", "-t", default="d", show_default=True,
+              help="Template name a-e or a custom string with <subj>, <obj>, <mask>.")
+@click.option("--aggregation", "-a", type=click.Choice(AGGREGATIONS), default="average_no_mask", show_default=True,
+              help="Pooling of the last hidden layer.")
+@click.option("--max-length", type=click.IntRange(min=4), default=64, show_default=True,
+              help="Longest prompt in tokens; longer training pairs are an error.")
+@click.option("--loss", type=click.Choice(["nce", "iloob", "triplet"]), default="nce", show_default=True,
+              help="Contrastive loss: InfoNCE, InfoLOOB or triplet.")
+@click.option("--temperature", type=float, default=0.05, show_default=True, help="Temperature of InfoNCE/InfoLOOB.")
+@click.option("--num-positive", type=click.IntRange(min=2), default=10, show_default=True,
+              help="Positive pairs sampled per relation and step.")
+@click.option("--num-negative", type=click.IntRange(min=1), default=400, show_default=True,
+              help="Negative pairs sampled per relation and step.")
 @click.option("--margin", type=float, default=1.0, show_default=True, help="Triplet margin.")
 @click.option("--batch", type=click.IntRange(min=1), default=64, show_default=True, help="Triplet: relations per step.")
 @click.option("--classification-loss", is_flag=True, help="Add the SBERT-style 3-way classification head.")
-@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option("--lr", type=float, default=5e-6, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True, help="Passes over the training relations.")
+@click.option("--lr", type=float, default=5e-6, show_default=True, help="AdamW learning rate (no weight decay).")
 @click.option("--warmup", type=click.IntRange(min=0), default=10, show_default=True, help="Linear warmup steps.")
-@click.option("--gradient-accumulation", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--gradient-accumulation", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Relations per optimiser step.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random choice (sampling, dropout).")
 @click.option("--chunk-size", type=click.IntRange(min=1), default=128, show_default=True,
               help="Prompts per forward pass; larger relations use gradient caching (memory does not grow with --num-negative).")
 @click.option("--freeze-embeddings", is_flag=True, help="Keep the word-embedding matrix fixed (smaller checkpoints to ship).")
@@ -203,8 +210,8 @@ def _validators(names, data_dir, batch_size):
               help="Comma-separated validation sets (analogy 'valid' splits; 'semeval' = held-out SemEval pairs); their mean accuracy picks the best epoch.")
 @click.option("--data-dir", default=None, type=click.Path(file_okay=False), help="Data folder (default: $RELBERT_DATA, else ../shared/data).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in the same output folder.")
-@click.option("--device", default=None)
-@click.option("--quiet", "-q", is_flag=True)
+@click.option("--device", default=None, help="torch device (default: cuda if available, else cpu).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def train(output, data, model, template, aggregation, max_length, loss, temperature, num_positive, num_negative, margin,
           batch, classification_loss, epochs, lr, warmup, gradient_accumulation, seed, chunk_size, freeze_embeddings,
           bf16, lora_rank, lora_alpha, validation, data_dir, resume, device, quiet):
@@ -262,10 +269,11 @@ def _query_pair(text):
 @click.argument("vectors", type=click.Path(exists=True, dir_okay=False))
 @click.option("--pairs", "-p", "pairs_file", type=click.Path(exists=True, dir_okay=False, allow_dash=False),
               help="The pairs file VECTORS was embedded from (not needed for --format npz output).")
-@click.option("--query", "-q", "queries", multiple=True, required=True, help="head<TAB>tail; repeatable.")
-@click.option("-k", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--query", "-Q", "queries", multiple=True, required=True, help="head<TAB>tail; repeatable.")
+@click.option("-k", type=click.IntRange(min=1), default=10, show_default=True, help="Results per query.")
+@click.option("--quiet", "-q", is_flag=True, help="No timing line on stderr.")
 @model_options
-def search(vectors, pairs_file, queries, k, model, template, aggregation, max_length, device, precision, backend):
+def search(vectors, pairs_file, queries, k, quiet, model, template, aggregation, max_length, device, precision, runtime):
     """The K pairs of an embedded collection most similar to each query (TSV: query, rank, score, head, tail).
 
     A query pair found in the collection uses its stored vector; any other is embedded with
@@ -286,8 +294,8 @@ def search(vectors, pairs_file, queries, k, model, template, aggregation, max_le
         fail(str(err))
     relbert = None
     if any(index.row_of(p) is None for p in parsed):
-        relbert = load_model(model, template, aggregation, max_length, device, precision, backend=backend)
-    import torch  # noqa: F401  (imported before timing the query itself)
+        relbert = load_model(model, template, aggregation, max_length, device, precision, runtime=runtime)
+    import torch  # noqa: F401 - imported before the timed query, so the timing is the query's
 
     start = time.perf_counter()
     results = index.query(parsed, k, model=relbert)
@@ -295,7 +303,9 @@ def search(vectors, pairs_file, queries, k, model, template, aggregation, max_le
     for (qh, qt), hits in zip(parsed, results):
         for rank, ((h, t), score, _) in enumerate(hits, start=1):
             click.echo(f"{qh}:{qt}\t{rank}\t{score:.4f}\t{h}\t{t}")
-    click.echo(f"{len(parsed)} quer{'y' if len(parsed) == 1 else 'ies'} over {len(index.pairs)} pairs in {elapsed:.3f} s", err=True)
+    if not quiet:
+        click.echo(f"{len(parsed)} quer{'y' if len(parsed) == 1 else 'ies'} over {len(index.pairs)} pairs in "
+                   f"{elapsed:.3f} s", err=True)
 
 
 # --- relbert-eval ----------------------------------------------------------------------------
@@ -310,16 +320,16 @@ def _data_dir(data_dir):
         return None
 
 
-def _embedder(model, template, aggregation, max_length, device, baseline, precision="fp32", backend=None):
+def _embedder(model, template, aggregation, max_length, device, baseline, precision="fp32", runtime=None):
     """The model to evaluate, or a baseline built on the *base* encoder (--model, else the
     packaged MiniLM without the shipped fine-tuning)."""
     from .model import default_model_path
 
     if baseline is None:
-        return load_model(model, template, aggregation, max_length, device, precision, backend=backend)
+        return load_model(model, template, aggregation, max_length, device, precision, runtime=runtime)
     base = model or default_model_path()
     relbert = load_model(base, template or "a", aggregation or "average_no_mask", max_length, device, precision,
-                         backend=backend)
+                         runtime=runtime)
     if model is None:
         relbert.display_name = "all-MiniLM-L6-v2 (packaged base)"
     if baseline == "diff":
@@ -364,7 +374,8 @@ eval_options = [
                       "the untrained encoder with the template; diff = word-vector difference."),
     click.option("--data-dir", default=None, type=click.Path(file_okay=False),
                  help="Data folder (default: $RELBERT_DATA, else ../shared/data)."),
-    click.option("--batch-size", "-b", type=click.IntRange(min=1), default=128, show_default=True),
+    click.option("--batch-size", "-b", type=click.IntRange(min=1), default=128, show_default=True,
+                 help="Prompts per encoder call."),
     click.option("--output", "-o", default=None, type=click.Path(dir_okay=False), help="Write the JSON report here."),
     click.option("--quiet", "-q", is_flag=True, help="No progress bars."),
 ]
@@ -384,12 +395,13 @@ def evaluate():
 @evaluate.command("analogy")
 @click.option("--dataset", "-d", "datasets", multiple=True, metavar="NAME_OR_PATH",
               help="Dataset name under DATA/analogy (u2, u4, google, bats, ...) or a JSONL file; repeatable (default: all).")
-@click.option("--split", type=click.Choice(["valid", "test"]), default="test", show_default=True)
+@click.option("--split", type=click.Choice(["valid", "test"]), default="test", show_default=True,
+              help="Which split to score (choose models on valid; report test).")
 @click.option("--reverse-pair", is_flag=True, help="Score the reversed pairs (tail, head).")
 @click.option("--bidirectional", is_flag=True, help="Score = forward cosine x reversed-pair cosine.")
 @with_eval_options
 def evaluate_analogy_cmd(datasets, split, reverse_pair, bidirectional, model, template, aggregation, max_length, device,
-                         precision, backend, baseline, data_dir, batch_size, output, quiet):
+                         precision, runtime, baseline, data_dir, batch_size, output, quiet):
     """Analogy accuracy: the candidate pair most cosine-similar to the stem pair."""
     from .data.analogy import available_analogy, resolve_analogy
     from .evaluation.analogy import evaluate_analogy
@@ -397,7 +409,7 @@ def evaluate_analogy_cmd(datasets, split, reverse_pair, bidirectional, model, te
     if reverse_pair and bidirectional:
         fail("choose --reverse-pair or --bidirectional, not both")
     loaded = _load_datasets(datasets, data_dir, available_analogy, lambda d, root: resolve_analogy(d, split, root))
-    embedder = _embedder(model, template, aggregation, max_length, device, baseline, precision, backend)
+    embedder = _embedder(model, template, aggregation, max_length, device, baseline, precision, runtime)
     report = {"task": "analogy", **embedder.describe(), "split": split,
               "options": {"reverse_pair": reverse_pair, "bidirectional": bidirectional}, "datasets": {}}
     for dataset in loaded:
@@ -416,14 +428,14 @@ def evaluate_analogy_cmd(datasets, split, reverse_pair, bidirectional, model, te
               help="Dataset under DATA/lexical_relation (BLESS, CogALexV, EVALution, K&H+N, ROOT09) or a folder; repeatable (default: all).")
 @click.option("--seed", type=int, default=0, show_default=True, help="random_state of the MLP classifier.")
 @with_eval_options
-def evaluate_classification_cmd(datasets, seed, model, template, aggregation, max_length, device, precision, backend, baseline,
+def evaluate_classification_cmd(datasets, seed, model, template, aggregation, max_length, device, precision, runtime, baseline,
                                 data_dir, batch_size, output, quiet):
     """Lexical relation classification: an MLP on concat(emb(h, t), emb(t, h))."""
     from .data.lexical import available_lexical, resolve_lexical
     from .evaluation.classification import evaluate_classification
 
     loaded = _load_datasets(datasets, data_dir, available_lexical, resolve_lexical)
-    embedder = _embedder(model, template, aggregation, max_length, device, baseline, precision, backend)
+    embedder = _embedder(model, template, aggregation, max_length, device, baseline, precision, runtime)
     report = {"task": "classification", **embedder.describe(), "split": "test", "datasets": {}}
     for name, splits in loaded:
         if not quiet:
@@ -444,14 +456,14 @@ def evaluate_classification_cmd(datasets, seed, model, template, aggregation, ma
 @click.option("--dataset", "-d", "dataset", default="relation_mapping", show_default=True, metavar="NAME_OR_FILE",
               help="Dataset folder name under DATA (holding data.jsonl) or a JSONL file.")
 @with_eval_options
-def evaluate_mapping_cmd(dataset, model, template, aggregation, max_length, device, precision, backend, baseline,
+def evaluate_mapping_cmd(dataset, model, template, aggregation, max_length, device, precision, runtime, baseline,
                          data_dir, batch_size, output, quiet):
     """Relation mapping problem (Turney 2008): the exact best bijection of every problem."""
     from .data.mapping import resolve_mapping
     from .evaluation.mapping import evaluate_mapping
 
     (problems,) = _load_datasets([dataset], data_dir, None, resolve_mapping)
-    embedder = _embedder(model, template, aggregation, max_length, device, baseline, precision, backend)
+    embedder = _embedder(model, template, aggregation, max_length, device, baseline, precision, runtime)
     report = {"task": "mapping", **embedder.describe(), "split": "test", "datasets": {}}
     scores = evaluate_mapping(embedder, problems, batch_size=batch_size, show_progress=not quiet)
     report["datasets"][Path(dataset).stem if dataset.endswith(".jsonl") else dataset] = scores

@@ -9,8 +9,8 @@
 
 Both runtimes answer ``run(batch, normalize) -> (B, H) float32 numpy`` for a batch from
 :meth:`relbert.PairTokenizer.encode` and say how many batches may run at once (``workers``);
-:func:`build_encoder` picks and builds one from (precision, runtime, device, compile) and checks
-the mask shortcut on the encoder that will actually run.
+:func:`relbert.runtime.build_encoder` picks and builds one from (precision, runtime, device,
+compile) and checks the mask shortcut on the encoder that will actually run.
 """
 from __future__ import annotations
 
@@ -167,37 +167,3 @@ def shortcut_holds(run_short, run_full, batch: Dict[str, np.ndarray], precision:
                      "(scale %.3g); the full forward runs", error, scale)
         return False
     return True
-
-
-def build_encoder(model: nn.Module, probe: Dict[str, np.ndarray], *, aggregation: str, precision: str,
-                  runtime: str, device: torch.device, compile: bool = False):
-    """The encoder that will run: :class:`TorchEncoder` or :class:`~relbert.onnx_backend.OnnxEncoder`.
-
-    Args:
-        model: the fp32 Hugging Face encoder on ``device`` (converted in place for torch
-            precisions; left fp32 for ONNX Runtime, which exports it).
-        probe: an encoded batch (two rows of different lengths, one mask each) to trace and to
-            check the mask shortcut on.
-        aggregation: the pooling; ``mask`` enables the shortcut where it holds.
-        precision, runtime, device, compile: as :meth:`relbert.RelBERT.from_pretrained`
-            (``runtime`` is its ``backend``).
-
-    Returns:
-        ``(encoder, hf_module)``: the runtime object and the (possibly converted) HF module.
-    """
-    shortcut = MaskShortcut(model) if aggregation == "mask" and not compile else None
-    if shortcut is not None and not shortcut.available:
-        shortcut = None
-    if runtime == "onnx":
-        from .onnx_backend import OnnxEncoder
-
-        return OnnxEncoder(model, probe, precision, shortcut), model
-    module = apply_precision(model, precision, device)
-    if compile:
-        module = compile_encoder(module)
-    encoder = TorchEncoder(module, MaskShortcut(module) if shortcut is not None else None, device=device)
-    if encoder.shortcut is not None:
-        full = TorchEncoder(module, None, mode="full", device=device)
-        if not shortcut_holds(encoder.run, full.run, probe, precision):
-            encoder.shortcut = None
-    return encoder, module

@@ -9,7 +9,8 @@ token (about 14% of a 6-layer MiniLM's encoder FLOPs, 3.5% of a 24-layer model's
 The shortcut re-implements one post-LayerNorm BERT-family layer (BERT, RoBERTa, XLM-R,
 ELECTRA, MiniLM share it) from the layer's own submodules, so it works unchanged on fp32,
 bf16 and int8-quantized encoders. It is switched on only after a self-check on a probe batch
-matches the full forward; any other architecture keeps the full forward.
+matches the full forward of the encoder that runs (:func:`relbert.encoder.shortcut_holds`); any
+other architecture keeps the full forward.
 """
 from __future__ import annotations
 
@@ -109,23 +110,3 @@ class MaskShortcut:
         """Last hidden state at ``positions``: ``(B, 1, H)``, as the full forward would give it."""
         with self._swapped(positions, attention_mask):
             return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-
-    def check(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, positions: torch.Tensor,
-              tolerance: float) -> bool:
-        """Whether the shortcut reproduces the full forward on a probe batch (within ``tolerance``)."""
-        if not self.available:
-            return False
-        with torch.inference_mode():
-            full = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-            full = full[torch.arange(len(positions)), positions].float()
-            try:
-                short = self.hidden_at(input_ids, attention_mask, positions)[:, 0].float()
-            except Exception as err:  # an unforeseen variant of the layout: keep the full forward
-                _LOG.debug("mask shortcut disabled: %s", err)
-                return False
-        error = (full - short).abs().max().item()
-        scale = full.abs().max().item()
-        if error > tolerance * max(scale, 1.0):
-            _LOG.debug("mask shortcut disabled: differs from the full forward by %.3g", error)
-            return False
-        return True

@@ -9,10 +9,9 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
-from .encoder import build_encoder
 from .mask_shortcut import MaskShortcut
-from .onnx_backend import PRECISIONS as ONNX_PRECISIONS
 from .onnx_backend import OnnxEncoder
+from .runtime import BACKENDS, PRECISIONS, RUNTIMES, build_encoder, resolve_backend, resolve_runtime  # noqa: F401 - earlier home
 from .templates import OptionError, check_aggregation, resolve_template, template_name
 from .tokenization import ModelLoadError, PairTokenizer, _check_pair, _hf_tokenizer
 
@@ -66,25 +65,7 @@ def _looks_like_path(name: str) -> bool:
     return name.startswith((".", "/", "~")) or name.count("/") > 1 or os.path.exists(name)
 
 
-PRECISIONS = ("fp32", "bf16", "fp16", "int8")
-#: Inference backends: torch (every precision and device) or ONNX Runtime (CPU, fp32 and int8).
-BACKENDS = ("torch", "onnx")
 
-
-def resolve_backend(backend: Optional[str], precision: str, device: torch.device, compile: bool) -> str:
-    """The backend to run: ``backend``, or by default ONNX Runtime for int8 and torch otherwise."""
-    if backend is None:
-        backend = "onnx" if precision == "int8" and device.type == "cpu" and not compile else "torch"
-    if backend not in BACKENDS:
-        raise OptionError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
-    if backend == "onnx":
-        if device.type != "cpu":
-            raise OptionError("backend='onnx' runs on CPU only (use backend='torch' on GPUs)")
-        if precision not in ONNX_PRECISIONS:
-            raise OptionError(f"backend='onnx' runs fp32 or int8, not {precision!r} (use backend='torch')")
-        if compile:
-            raise OptionError("compile=True is for backend='torch' (the ONNX graph is optimised by ONNX Runtime)")
-    return backend
 
 
 class ModelNotFoundError(ModelLoadError):
@@ -290,6 +271,7 @@ class RelBERT:
         device: Optional[str] = None,
         precision: str = "fp32",
         compile: bool = False,
+        runtime: Optional[str] = None,
         backend: Optional[str] = None,
     ):
         from .shipping import apply_delta
@@ -305,7 +287,8 @@ class RelBERT:
         if precision not in PRECISIONS:
             raise OptionError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
         self.precision = precision
-        self.backend = resolve_backend(backend, precision, self.device, compile)
+        #: ``"torch"`` or ``"onnx"``: what runs the encoder (``backend`` is its earlier name).
+        self.runtime = resolve_runtime(runtime or backend, precision, self.device, compile)
 
         self.hf_tokenizer = _hf_tokenizer(path)
         self.tokenizer = PairTokenizer(self.hf_tokenizer, self.template, self.aggregation, self.max_length)
@@ -316,8 +299,14 @@ class RelBERT:
         probe = self.tokenizer.encode([("paris", "france"), ("a washing machine", "laundry")])
         #: What runs: a :class:`relbert.encoder.TorchEncoder` or an ONNX Runtime
         #: :class:`relbert.onnx_backend.OnnxEncoder` (``backend="onnx"``); both give pooled vectors.
-        self.runtime, self.encoder = build_encoder(encoder, probe, aggregation=self.aggregation, precision=precision,
-                                                   runtime=self.backend, device=self.device, compile=compile)
+        self.pooled_encoder, self.encoder = build_encoder(
+            encoder, probe, aggregation=self.aggregation, precision=precision, runtime=self.runtime, device=self.device,
+            compile=compile)
+
+    @property
+    def backend(self) -> str:
+        """Earlier name of :attr:`runtime`."""
+        return self.runtime
 
     @property
     def model(self):
@@ -327,22 +316,22 @@ class RelBERT:
     @property
     def onnx(self) -> Optional[OnnxEncoder]:
         """The ONNX Runtime encoder when ``backend="onnx"``, else None."""
-        return self.runtime if isinstance(self.runtime, OnnxEncoder) else None
+        return self.pooled_encoder if isinstance(self.pooled_encoder, OnnxEncoder) else None
 
     @property
     def mask_shortcut(self) -> Optional[MaskShortcut]:
         """The last encoder layer evaluated at the mask token only (``mask`` pooling, BERT-family
         encoders, checked at load on the encoder that runs), or None for the full forward. Same
         vectors, fewer FLOPs. Setting None switches it off (torch runtime)."""
-        if isinstance(self.runtime, OnnxEncoder):
-            return MaskShortcut(self.encoder) if self.runtime.has_shortcut else None
-        return self.runtime.shortcut
+        if isinstance(self.pooled_encoder, OnnxEncoder):
+            return MaskShortcut(self.encoder) if self.pooled_encoder.has_shortcut else None
+        return self.pooled_encoder.shortcut
 
     @mask_shortcut.setter
     def mask_shortcut(self, value: Optional[MaskShortcut]) -> None:
-        if isinstance(self.runtime, OnnxEncoder):
-            raise AttributeError("the ONNX Runtime graph is fixed at export; load with backend='torch' to change it")
-        self.runtime.shortcut = value
+        if isinstance(self.pooled_encoder, OnnxEncoder):
+            raise AttributeError("the ONNX Runtime graph is fixed at export; load with runtime='torch' to change it")
+        self.pooled_encoder.shortcut = value
 
     @classmethod
     def from_pretrained(
@@ -355,6 +344,7 @@ class RelBERT:
         device: Optional[str] = None,
         precision: str = "fp32",
         compile: bool = False,
+        runtime: Optional[str] = None,
         backend: Optional[str] = None,
     ) -> "RelBERT":
         """Load an encoder as a RelBERT model.
@@ -372,24 +362,23 @@ class RelBERT:
                 AVX-512 BF16 / AMX or GPU); ``"fp16"`` (GPU); ``"int8"`` (dynamic int8
                 quantization of the linear layers, CPU). Pooling always accumulates in fp32.
             compile: run the encoder through ``torch.compile`` (dynamic shapes, inductor with
-                frozen weights). Opt-in: the first batches pay 10-60 s of compilation (logged
-                when it starts), and the compiled encoder runs the full forward (no mask
-                shortcut). Measured on a 2-core CPU it is slower than the default eager path
-                with mask pooling (fp32 0.97x, bf16 0.96x, int8 0.71x) and helped only bf16
-                with average pooling (1.11x); see the README's speed table.
-            backend: ``"torch"`` or ``"onnx"`` (ONNX Runtime, CPU, fp32 or int8: the encoder and
+                frozen weights). Opt-in: the first batches pay the compilation (logged when it
+                starts), and the compiled encoder runs the full forward (no mask shortcut);
+                whether it pays depends on the machine (see the README's speed table).
+            runtime: ``"torch"`` or ``"onnx"`` (ONNX Runtime, CPU, fp32 or int8: the encoder and
                 pooling are exported once at load, a few seconds, logged). Default: ``"onnx"``
                 for ``precision="int8"`` on CPU (its int8 GEMMs are faster than torch's, and its
                 vectors closer to fp32), ``"torch"`` otherwise.
+            backend: the earlier name of ``runtime``.
         """
         return cls(name_or_path, template=template, aggregation=aggregation, max_length=max_length, device=device,
-                   precision=precision, compile=compile, backend=backend)
+                   precision=precision, compile=compile, runtime=runtime, backend=backend)
 
     @property
     def default_batch_size(self) -> int:
         """Prompts per encoder call when ``embed`` is given none: 64 on torch, 32 on ONNX Runtime
-        (int8 on 2 CPU cores: 1,118-1,144 pairs/s at 32 against 1,067-1,092 at 64)."""
-        return 32 if isinstance(self.runtime, OnnxEncoder) else 64
+        (the faster of the sizes measured for each; the README's speed section has the figures)."""
+        return 32 if isinstance(self.pooled_encoder, OnnxEncoder) else 64
 
     @property
     def hidden_size(self) -> int:
@@ -399,7 +388,7 @@ class RelBERT:
     def describe(self) -> Dict[str, Optional[str]]:
         """Metadata for evaluation reports."""
         return {"model": self.display_name, "baseline": None, "template": self.template, "aggregation": self.aggregation,
-                "precision": self.precision, "backend": self.backend}
+                "precision": self.precision, "backend": self.runtime}
 
     def relbert_config(self) -> Dict[str, str]:
         """The ``relbert_config`` block in the official package's current form."""
@@ -486,7 +475,7 @@ class RelBERT:
 
         def run(start):  # pad and encode one length-sorted batch
             rows = order[start : start + batch_size]
-            return rows, self.runtime.run(self.tokenizer.pad_rows(ids, offsets, rows), normalize=normalize)
+            return rows, self.pooled_encoder.run(self.tokenizer.pad_rows(ids, offsets, rows), normalize=normalize)
 
         from concurrent.futures import ThreadPoolExecutor
 
@@ -494,7 +483,7 @@ class RelBERT:
 
         # ONNX Runtime runs several batches at once (one thread each); torch one at a time on all
         # threads. Results are taken in order either way.
-        with ThreadPoolExecutor(max_workers=self.runtime.workers) as pool, \
+        with ThreadPoolExecutor(max_workers=self.pooled_encoder.workers) as pool, \
                 tqdm(total=n, unit="pair", desc="embedding", disable=not show_progress) as bar:
             for rows, vectors in pool.map(run, range(0, n, batch_size)):
                 out[rows] = vectors

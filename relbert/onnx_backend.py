@@ -1,24 +1,23 @@
-"""ONNX Runtime backend: the encoder and the pooling exported once at load, run by ONNX Runtime.
+"""ONNX Runtime runtime: the encoder and the pooling exported once at load, run by ONNX Runtime.
 
-Why it exists: on CPU, ONNX Runtime's int8 GEMMs (MLAS, u8 x s8 with VNNI) ran 4.2x torch's
-fp32 GEMMs on the encoder's shapes on the 2-core AVX-512 machine this was measured on, where
-torch's own int8 path (fbgemm, ``torch.ao`` eager quantization, which torch now points away
-from) ran 3.3-3.6x. ``precision="int8"`` therefore runs here by default; ``backend="onnx"``
-also runs fp32 through it.
+Why it exists: on CPUs with int8 dot-product instructions (VNNI), ONNX Runtime's int8 GEMMs
+(MLAS, u8 x s8) are faster than torch's fp32 and than torch's own eager int8 path (which torch
+now points away from). ``precision="int8"`` therefore runs here by default; ``runtime="onnx"``
+also runs fp32 through it. The measured figures are in the README's speed section.
 
-What is exported: ``input_ids (B, L) int64, attention_mask (B, L) int64, pool_mask (B, L)
-float32 -> vectors (B, H) float32``, the raw masked sum of :func:`relbert.ops.pool_torch`.
-With ``mask`` pooling and the mask shortcut available (see :mod:`relbert.mask_shortcut`) the
-graph evaluates the last layer at the mask position only, as the torch path does.
+What is exported: :class:`relbert.encoder.TorchEncoder`, ``input_ids (B, L) int64,
+attention_mask (B, L) int64, pool_mask (B, L) float32 -> vectors (B, H) float32``, the raw
+masked sum. With ``mask`` pooling and the mask shortcut available (see
+:mod:`relbert.mask_shortcut`) a second graph evaluates the last layer at the mask position only.
 
-Two measured choices (2-core AMD EPYC, MiniLM, 2,000 pairs):
+Two measured choices (README, "Speed"):
 
 - ONNX Runtime's fused ``SkipLayerNormalization`` and ``Attention`` kernels are switched off:
-  on this CPU the fused SkipLayerNormalization ran 7x slower than Add + LayerNormalization,
-  and the int8 model ran 1,091 pairs/s with both fusions off against 834 with them on.
+  on the machine measured, the fused SkipLayerNormalization was several times slower than
+  Add + LayerNormalization, and the int8 model faster with both fusions off.
 - Batches run in parallel on ``workers`` threads with one ONNX Runtime thread each (one
-  session, whose ``run`` is thread-safe): 1.1x one batch at a time on all threads, since
-  these small matrices leave threads idle at every synchronisation.
+  session, whose ``run`` is thread-safe): these small matrices leave threads idle at every
+  synchronisation when one batch uses all of them.
 
 Nothing is written to disk beyond a temporary folder during the export; the quantized graph
 lives in memory.

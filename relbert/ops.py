@@ -1,26 +1,27 @@
-"""Tensor ops of the embedding and evaluation path, with backend dispatch.
+"""Tensor ops of the embedding and evaluation path, with kernel dispatch.
 
 Each op has a PyTorch reference (``*_torch``) that runs anywhere and a Triton kernel in
-``relbert.kernels`` used for CUDA tensors. ``backend="auto"`` picks Triton for CUDA tensors
+``relbert.kernels`` used for CUDA tensors. ``kernel="auto"`` picks Triton for CUDA tensors
 and PyTorch otherwise; ``"triton"`` forces the kernel (on CPU only under
 ``TRITON_INTERPRET=1``), ``"torch"`` forces the reference. Triton is imported lazily, so
 ``import relbert`` on a CPU-only machine never imports it.
 """
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 
-BACKENDS = ("auto", "triton", "torch")
+KERNELS = ("auto", "triton", "torch")
+BACKENDS = KERNELS  # earlier name
 
 
-def _use_triton(backend: str, *tensors: torch.Tensor) -> bool:
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
-    if backend == "auto":
+def _use_triton(kernel: str, *tensors: torch.Tensor) -> bool:
+    if kernel not in KERNELS:
+        raise ValueError(f"unknown kernel {kernel!r}: choose one of {', '.join(KERNELS)}")
+    if kernel == "auto":
         return all(t.is_cuda for t in tensors) and _triton_available()
-    return backend == "triton"
+    return kernel == "triton"
 
 
 def _triton_available() -> bool:
@@ -36,8 +37,8 @@ def _kernels():
         from . import kernels
     except ImportError as err:  # pragma: no cover - depends on the install
         raise ImportError(
-            "backend='triton' needs the Triton package: pip install triton (GPU machines), "
-            "or use backend='torch'"
+            "kernel='triton' needs the Triton package: pip install triton (GPU machines), "
+            "or use kernel='torch'"
         ) from err
     return kernels
 
@@ -65,7 +66,8 @@ def normalize_rows(vectors: torch.Tensor) -> torch.Tensor:
     return vectors / torch.where(norm > 0, norm, torch.ones_like(norm))
 
 
-def pool(hidden: torch.Tensor, pool_mask: torch.Tensor, normalize: bool = True, backend: str = "auto") -> torch.Tensor:
+def pool(hidden: torch.Tensor, pool_mask: torch.Tensor, normalize: bool = True, kernel: str = "auto", *,
+         backend: Optional[str] = None) -> torch.Tensor:
     """Pool hidden states into one float32 vector per row (see :func:`pool_torch`).
 
     The paper's aggregations are masked sums: ``pool_mask`` selects the mask position
@@ -74,7 +76,8 @@ def pool(hidden: torch.Tensor, pool_mask: torch.Tensor, normalize: bool = True, 
     """
     if hidden.dim() != 3 or pool_mask.shape != hidden.shape[:2]:
         raise ValueError(f"pool: hidden must be (B, L, H) and pool_mask (B, L); got {tuple(hidden.shape)} and {tuple(pool_mask.shape)}")
-    if _use_triton(backend, hidden, pool_mask):
+    kernel = backend or kernel  # ``backend``: this parameter's earlier name
+    if _use_triton(kernel, hidden, pool_mask):
         return _kernels().pool_normalize(hidden, pool_mask, normalize)
     return pool_torch(hidden, pool_mask, normalize)
 
@@ -111,8 +114,9 @@ def analogy_scores(
     queries: torch.Tensor,
     candidates: torch.Tensor,
     offsets: torch.Tensor,
-    backend: str = "auto",
+    kernel: str = "auto",
     *,
+    backend: Optional[str] = None,
     reversed_queries: torch.Tensor | None = None,
     reversed_candidates: torch.Tensor | None = None,
 ) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -122,7 +126,7 @@ def analogy_scores(
         queries: (Q, H) one vector per question (the stem pair).
         candidates: (C, H) every question's candidate vectors, concatenated.
         offsets: (Q + 1,) question q owns ``candidates[offsets[q]:offsets[q+1]]``.
-        backend: ``"auto"``, ``"triton"`` or ``"torch"``.
+        kernel: ``"auto"``, ``"triton"`` or ``"torch"`` (``backend``: the earlier name).
         reversed_queries, reversed_candidates: vectors of the reversed pairs (tail, head);
             when given, each score is the forward cosine times the reversed cosine (the
             official ``bi_direction_pair``).
@@ -137,7 +141,8 @@ def analogy_scores(
         raise ValueError(f"analogy_scores: offsets must have Q + 1 = {queries.shape[0] + 1} entries, got {tuple(offsets.shape)}")
     if (reversed_queries is None) != (reversed_candidates is None):
         raise ValueError("analogy_scores: give both reversed_queries and reversed_candidates, or neither")
-    if _use_triton(backend, queries, candidates):
+    kernel = backend or kernel
+    if _use_triton(kernel, queries, candidates):
         return _kernels().analogy_scores(queries, candidates, offsets, reversed_queries, reversed_candidates)
     return analogy_scores_torch(queries, candidates, offsets, reversed_queries, reversed_candidates)
 
@@ -153,7 +158,8 @@ def _cosine_tile_torch(queries: torch.Tensor, keys: torch.Tensor) -> torch.Tenso
 
 
 def topk_cosine(
-    queries: torch.Tensor, keys: torch.Tensor, k: int, backend: str = "auto", chunk: int = 65536
+    queries: torch.Tensor, keys: torch.Tensor, k: int, kernel: str = "auto", chunk: int = 65536, *,
+    backend: Optional[str] = None
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """The ``k`` keys most cosine-similar to each query.
 
@@ -164,7 +170,7 @@ def topk_cosine(
         queries: (Q, H).
         keys: (N, H) the collection (may be a CPU tensor over a memory-mapped array).
         k: results per query; ``k > N`` returns N.
-        backend: ``"auto"``, ``"triton"`` or ``"torch"`` (the tile kernel).
+        kernel: ``"auto"``, ``"triton"`` or ``"torch"`` (the tile kernel; ``backend``: the earlier name).
         chunk: keys per tile.
 
     Returns:
@@ -174,7 +180,8 @@ def topk_cosine(
         raise ValueError(f"topk_cosine: queries (Q, H) and keys (N, H) expected; got {tuple(queries.shape)}, {tuple(keys.shape)}")
     if k < 1:
         raise ValueError(f"topk_cosine: k must be positive, got {k}")
-    tile_fn = _kernels().cosine_tile if _use_triton(backend, queries, keys) else _cosine_tile_torch
+    kernel = backend or kernel
+    tile_fn = _kernels().cosine_tile if _use_triton(kernel, queries, keys) else _cosine_tile_torch
     k = min(k, keys.shape[0])
     device = queries.device
     best_scores = torch.empty((queries.shape[0], 0), dtype=torch.float32, device=device)

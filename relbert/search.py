@@ -53,7 +53,7 @@ class RelationIndex:
                 self._rows.setdefault(p, i)
         return self._rows.get(tuple(pair))
 
-    def search(self, queries: np.ndarray, k: int = 10, backend: str = "auto") -> List[List[Tuple[Pair, float, int]]]:
+    def search(self, queries: np.ndarray, k: int = 10, kernel: str = "auto") -> List[List[Tuple[Pair, float, int]]]:
         """The ``k`` most cosine-similar rows for each query vector: ``[(pair, score, row), ...]`` per query."""
         import torch
 
@@ -63,7 +63,7 @@ class RelationIndex:
             warnings.simplefilter("ignore", UserWarning)
             keys = torch.from_numpy(np.asarray(self.vectors))
         q = torch.as_tensor(np.atleast_2d(queries), dtype=keys.dtype)
-        scores, index = ops.topk_cosine(q, keys, k, backend=backend)
+        scores, index = ops.topk_cosine(q, keys, k, kernel=kernel)
         return [[(self.pairs[int(i)], float(s), int(i)) for s, i in zip(srow, irow)]
                 for srow, irow in zip(scores.tolist(), index.tolist())]
 

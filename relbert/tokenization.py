@@ -196,14 +196,15 @@ class PairTokenizer:
     """Turns word pairs into padded model inputs for one template and aggregation.
 
     Attributes:
-        backend: ``"cpp"`` when the compiled ``relbert._C`` encoder is used, else ``"python"``.
+        implementation: ``"cpp"`` when the compiled ``relbert._C`` encoder is used, else ``"python"``.
         template: the template string.
         aggregation: ``"mask"``, ``"average"`` or ``"average_no_mask"``.
         max_length: prompts longer than this are an error (never truncated).
     """
 
     def __init__(self, hf_tokenizer, template: str = "a", aggregation: str = "average_no_mask", max_length: int = 64,
-                 backend: Optional[str] = None):
+                 implementation: Optional[str] = None, *, backend: Optional[str] = None):
+        implementation = implementation or backend  # ``backend``: this parameter's earlier name
         self.hf_tokenizer = hf_tokenizer
         self.template = resolve_template(template)
         self.aggregation = check_aggregation(aggregation)
@@ -216,19 +217,26 @@ class PairTokenizer:
         self.pooling = Pooling(self.aggregation, self.mask_token_id, self.pad_token_id)
         self._encoder = PythonPairEncoder(hf_tokenizer, self.template)
         self._cpp = None
-        if backend in (None, "cpp"):
-            from ._backend import pair_encoder
+        if implementation in (None, "cpp"):
+            from ._cpp_tokenizer import pair_encoder
 
             self._cpp = pair_encoder(self._encoder, self.aggregation, self.pad_token_id, self.mask_token_id)
             if self._cpp is not None and not self._verify_cpp():
                 warnings.warn("relbert: the C++ tokenizer disagrees with the reference on probe pairs; "
-                              "using the Python backend", stacklevel=2)
+                              "using the Python tokenizer", stacklevel=2)
                 self._cpp = None
-            if backend == "cpp" and self._cpp is None:
-                raise RuntimeError("backend='cpp' requested but relbert._C is unavailable for this tokenizer")
-        elif backend != "python":
-            raise ValueError(f"unknown backend {backend!r}: choose 'cpp' or 'python' (None = best available)")
-        self.backend = "cpp" if self._cpp is not None else "python"
+            if implementation == "cpp" and self._cpp is None:
+                raise RuntimeError("implementation='cpp' requested but relbert._C is unavailable for this tokenizer")
+        elif implementation != "python":
+            raise ValueError(f"unknown tokenizer implementation {implementation!r}: choose 'cpp' or 'python' "
+                             "(None = the compiled one where available)")
+        #: Which implementation tokenizes: ``"cpp"`` (``relbert._C``) or ``"python"`` (same ids).
+        self.implementation = "cpp" if self._cpp is not None else "python"
+
+    @property
+    def backend(self) -> str:
+        """Earlier name of :attr:`implementation`."""
+        return self.implementation
 
     @property
     def cache_size(self) -> int:
@@ -256,7 +264,7 @@ class PairTokenizer:
     @classmethod
     def from_pretrained(
         cls, name_or_path: str, template: str = "a", aggregation: str = "average_no_mask", max_length: int = 64,
-        backend: Optional[str] = None, **kwargs
+        implementation: Optional[str] = None, **kwargs
     ) -> "PairTokenizer":
         """Load the tokenizer files of a Hugging Face model name or folder.
 
@@ -265,10 +273,12 @@ class PairTokenizer:
             template: paper template name (``"a"``..``"e"``) or custom template string.
             aggregation: pooling mode, decides ``pool_mask``.
             max_length: longest allowed prompt in tokens.
-            backend: ``"cpp"``, ``"python"``, or None for the compiled one where available.
+            implementation: ``"cpp"``, ``"python"``, or None for the compiled one where available.
             **kwargs: passed to ``transformers.AutoTokenizer.from_pretrained``.
         """
-        return cls(_hf_tokenizer(str(name_or_path), **kwargs), template, aggregation, max_length, backend)
+        backend = kwargs.pop("backend", None)  # the earlier name of ``implementation``
+        return cls(_hf_tokenizer(str(name_or_path), **kwargs), template, aggregation, max_length,
+                   implementation or backend)
 
     def token_ids(self, pairs: Sequence[Pair]) -> List[List[int]]:
         """Unpadded ids of each pair's prompt; raises ValueError for prompts over ``max_length``."""

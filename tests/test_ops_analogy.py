@@ -42,7 +42,7 @@ def test_reference_matches_python(bidirectional):
     c[3] = 0  # a zero candidate scores 0
     c[7] = c[6]  # a tie: the first wins
     kw = {"reversed_queries": -q + 0.5, "reversed_candidates": c * 2 - 1} if bidirectional else {}
-    scores, best = ops.analogy_scores(q, c, off, backend="torch", **kw)
+    scores, best = ops.analogy_scores(q, c, off, kernel="torch", **kw)
     rs, rb = python_scores(q.tolist(), c.tolist(), off.tolist(),
                            *(kw["reversed_queries"].tolist(), kw["reversed_candidates"].tolist()) if bidirectional else ())
     np.testing.assert_allclose(scores.cpu().numpy(), rs, atol=1e-5)
@@ -56,9 +56,9 @@ def test_reference_matches_python(bidirectional):
 def test_triton_matches_reference(counts, H, dtype, bidirectional):
     q, c, off = make(counts, H, seed=len(counts) + H, dtype=dtype)
     kw = {"reversed_queries": q.flip(1), "reversed_candidates": c.roll(1, dims=1)} if bidirectional else {}
-    ref_s, ref_b = ops.analogy_scores(q, c, off, backend="torch", **kw)
-    got_s, got_b = ops.analogy_scores(q, c, off, backend="triton", **kw)
-    exact = ops.analogy_scores(q.double(), c.double(), off, backend="torch",
+    ref_s, ref_b = ops.analogy_scores(q, c, off, kernel="torch", **kw)
+    got_s, got_b = ops.analogy_scores(q, c, off, kernel="triton", **kw)
+    exact = ops.analogy_scores(q.double(), c.double(), off, kernel="torch",
                                **{k: v.double() for k, v in kw.items()})[0]
     assert float((got_s - ref_s).abs().max()) <= tolerance(dtype, float((ref_s - exact).abs().max()))
     if dtype == torch.float32:

@@ -24,7 +24,7 @@ def test_reference_matches_numpy(normalize):
     hidden = rng.standard_normal((5, 9, 33)).astype(np.float32)
     mask = (rng.random((5, 9)) > 0.4).astype(np.int64)
     mask[2] = 0
-    got = ops.pool(torch.from_numpy(hidden), torch.from_numpy(mask), normalize=normalize, backend="torch")
+    got = ops.pool(torch.from_numpy(hidden), torch.from_numpy(mask), normalize=normalize, kernel="torch")
     np.testing.assert_allclose(got.numpy(), numpy_pool(hidden, mask, normalize), atol=1e-5)
     assert not got[2].any()  # empty mask -> zero vector
 
@@ -43,10 +43,10 @@ def test_triton_matches_reference(shape, dtype, normalize):
     mask[0, 0] = 1  # the single-token row case below keeps at least one position
     if B > 1:
         mask[-1] = 0  # an empty row
-    ref = ops.pool(hidden, mask, normalize=normalize, backend="torch")
-    got = ops.pool(hidden, mask, normalize=normalize, backend="triton")
+    ref = ops.pool(hidden, mask, normalize=normalize, kernel="torch")
+    got = ops.pool(hidden, mask, normalize=normalize, kernel="triton")
     assert got.dtype == torch.float32 and got.shape == (B, H)
-    exact = ops.pool(hidden.double(), mask, normalize=normalize, backend="torch")
+    exact = ops.pool(hidden.double(), mask, normalize=normalize, kernel="torch")
     scale = 1.0 if normalize else float(exact.abs().max().clamp(min=1))
     err = float((ref - exact).abs().max()) / scale
     assert float((got - ref).abs().max()) / scale <= tolerance(dtype, err)
@@ -57,11 +57,11 @@ def test_triton_matches_reference(shape, dtype, normalize):
 def test_bool_mask_and_strided_hidden():
     hidden = torch.randn(3, 10, 64, device=DEVICE).transpose(0, 1)[:, :3]  # non-contiguous view
     mask = torch.rand(10, 3, device=DEVICE) > 0.5
-    torch.testing.assert_close(ops.pool(hidden, mask, backend="triton"), ops.pool(hidden, mask, backend="torch"), atol=1e-5, rtol=0)
+    torch.testing.assert_close(ops.pool(hidden, mask, kernel="triton"), ops.pool(hidden, mask, kernel="torch"), atol=1e-5, rtol=0)
 
 
-def test_bad_shapes_and_backend():
+def test_bad_shapes_and_kernel():
     with pytest.raises(ValueError, match="pool_mask"):
         ops.pool(torch.zeros(2, 3, 4), torch.zeros(2, 4))
-    with pytest.raises(ValueError, match="backend"):
-        ops.pool(torch.zeros(2, 3, 4), torch.zeros(2, 3), backend="cuda")
+    with pytest.raises(ValueError, match="kernel"):
+        ops.pool(torch.zeros(2, 3, 4), torch.zeros(2, 3), kernel="cuda")

@@ -22,7 +22,7 @@ def numpy_topk(q, k, n):
 def test_reference_matches_numpy_across_tiles(chunk):
     rng = np.random.default_rng(1)
     q, keys = rng.standard_normal((3, 24)), rng.standard_normal((250, 24))
-    scores, index = ops.topk_cosine(torch.from_numpy(q), torch.from_numpy(keys), 10, backend="torch", chunk=chunk)
+    scores, index = ops.topk_cosine(torch.from_numpy(q), torch.from_numpy(keys), 10, kernel="torch", chunk=chunk)
     ref_s, ref_i = numpy_topk(q, keys, 10)
     np.testing.assert_allclose(scores.numpy(), ref_s, atol=1e-5)
     assert index.tolist() == ref_i.tolist()
@@ -35,10 +35,10 @@ def test_triton_matches_reference(Q, N, H, k, dtype):
     q = torch.randn(Q, H, device=DEVICE).to(dtype)
     keys = torch.randn(N, H, device=DEVICE).to(dtype)
     keys[1] = 0  # a zero key scores 0
-    ref_s, ref_i = ops.topk_cosine(q, keys, k, backend="torch", chunk=64)
-    got_s, got_i = ops.topk_cosine(q, keys, k, backend="triton", chunk=64)
+    ref_s, ref_i = ops.topk_cosine(q, keys, k, kernel="torch", chunk=64)
+    got_s, got_i = ops.topk_cosine(q, keys, k, kernel="triton", chunk=64)
     assert got_s.shape == (Q, min(k, N))  # k > N returns N
-    exact = ops.topk_cosine(q.double(), keys.double(), k, backend="torch")[0]
+    exact = ops.topk_cosine(q.double(), keys.double(), k, kernel="torch")[0]
     assert float((got_s - ref_s).abs().max()) <= tolerance(dtype, float((ref_s - exact).abs().max()))
     if dtype == torch.float32:
         assert got_i.tolist() == ref_i.tolist()

@@ -43,7 +43,7 @@ def unpadded(batch):
 @pytest.fixture(params=["python", "cpp"])
 def backend(request):
     if request.param == "cpp":
-        from relbert._backend import compiled_module
+        from relbert._cpp_tokenizer import compiled_module
 
         if compiled_module() is None:
             pytest.skip("relbert._C is not built")
@@ -55,10 +55,10 @@ def test_ids_equal_hf_on_data_and_adversarial_words(tokenizer_path, template, da
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         tok = PairTokenizer.from_pretrained(tokenizer_path, template=template, max_length=4096)
-    if backend == "cpp" and tok.backend != "cpp":
+    if backend == "cpp" and tok.implementation != "cpp":
         pytest.skip("this template cannot be split into fixed runs for this tokenizer (full-prompt path only)")
     if backend == "python":
-        tok = PairTokenizer.from_pretrained(tokenizer_path, template=template, max_length=4096, backend="python")
+        tok = PairTokenizer.from_pretrained(tokenizer_path, template=template, max_length=4096, implementation="python")
     pairs = analogy_pairs(data_dir, limit=1500)
     pairs = pairs + [(t, h) for h, t in pairs] + adversarial_pairs()
     got = unpadded(tok.encode(pairs))
@@ -71,8 +71,8 @@ def test_ids_equal_hf_on_data_and_adversarial_words(tokenizer_path, template, da
 def test_encode_arrays_padding_and_pool_masks(minilm_path, backend):
     pairs = [("dog", "cat"), ("natural selection", "evolution"), ("a", "b")]
     for aggregation in ("mask", "average", "average_no_mask"):
-        tok = PairTokenizer.from_pretrained(minilm_path, template="a", aggregation=aggregation, backend=backend)
-        assert tok.backend == backend
+        tok = PairTokenizer.from_pretrained(minilm_path, template="a", aggregation=aggregation, implementation=backend)
+        assert tok.implementation == backend
         hf = tok.hf_tokenizer
         enc = tok.encode(pairs)
         ref = reference_ids(hf, "a", pairs)
@@ -97,7 +97,7 @@ def test_encode_arrays_padding_and_pool_masks(minilm_path, backend):
 
 
 def test_too_long_prompt_is_an_error_naming_the_pair(minilm_path, backend):
-    tok = PairTokenizer.from_pretrained(minilm_path, template="a", max_length=24, backend=backend)
+    tok = PairTokenizer.from_pretrained(minilm_path, template="a", max_length=24, implementation=backend)
     with pytest.raises(PromptTooLongError, match="supercalifragilistic"):
         tok.encode([("dog", "cat"), ("supercalifragilisticexpialidocious " * 3, "cat")])
     assert tok.encode([("dog", "cat")])["input_ids"].shape[1] <= 24
@@ -105,7 +105,7 @@ def test_too_long_prompt_is_an_error_naming_the_pair(minilm_path, backend):
 
 @pytest.mark.parametrize("bad", [("", "cat"), ("dog", "  "), ("dog",), "dogcat", ("dog", 3)])
 def test_bad_pairs_are_clear_errors(minilm_path, bad, backend):
-    tok = PairTokenizer.from_pretrained(minilm_path, backend=backend)
+    tok = PairTokenizer.from_pretrained(minilm_path, implementation=backend)
     with pytest.raises(ValueError, match="pair"):
         tok.encode([bad])
 
@@ -123,7 +123,7 @@ def test_cpp_word_tokenizers_match_hf_on_words(tokenizer_path, backend):
         pytest.skip("C++ core only")
     from transformers import AutoTokenizer
 
-    from relbert._backend import word_tokenizer
+    from relbert._cpp_tokenizer import word_tokenizer
 
     hf = AutoTokenizer.from_pretrained(tokenizer_path)
     core, reason = word_tokenizer(hf)
@@ -139,7 +139,7 @@ def test_cpp_word_tokenizers_match_hf_on_words(tokenizer_path, backend):
 
 
 def test_gpt2_pattern_split_matches_hf():
-    from relbert._backend import compiled_module
+    from relbert._cpp_tokenizer import compiled_module
 
     _C = compiled_module()
     if _C is None:
@@ -158,3 +158,8 @@ def test_gpt2_pattern_split_matches_hf():
                  "café 東京 😀😀", " \u00a0nbsp", "a\u2003b", "end ", "¿qué?"]:
         expected = [piece for piece, _ in ref.pre_tokenize_str(text)]
         assert [byte_level(p) for p in _C.ByteLevelBPE.split(text)] == expected, text
+
+
+def test_backend_is_the_earlier_name_of_implementation(minilm_path):
+    tok = PairTokenizer.from_pretrained(minilm_path, backend="python")
+    assert tok.implementation == "python" and tok.backend == "python"

@@ -27,13 +27,13 @@ def tokenizer_path(request, tmp_path_factory, minilm_path):
 @pytest.mark.parametrize("template", list(TEMPLATES))
 def test_every_data_pair_both_backends(tokenizer_path, template, every_pair):
     cpp = PairTokenizer.from_pretrained(tokenizer_path, template=template, max_length=512)
-    python = PairTokenizer.from_pretrained(tokenizer_path, template=template, max_length=512, backend="python")
+    python = PairTokenizer.from_pretrained(tokenizer_path, template=template, max_length=512, implementation="python")
     hf = python.hf_tokenizer
     reference = hf([fill_template(template, h, t, hf.mask_token) for h, t in every_pair])["input_ids"]
-    backends = [python] + ([cpp] if cpp.backend == "cpp" else [])
+    backends = [python] + ([cpp] if cpp.implementation == "cpp" else [])
     for tok in backends:
         batch = tok.encode(every_pair)
         got = [row[:n].tolist() for row, n in zip(batch["input_ids"], batch["lengths"])]
         bad = [(p, g, r) for p, g, r in zip(every_pair, got, reference) if g != r]
-        assert not bad, f"{tok.backend}: {len(bad)} of {len(every_pair)} differ, first {bad[:2]}"
+        assert not bad, f"{tok.implementation}: {len(bad)} of {len(every_pair)} differ, first {bad[:2]}"
     assert len(every_pair) > 100_000

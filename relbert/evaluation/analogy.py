@@ -27,7 +27,7 @@ def evaluate_analogy(
     bidirectional: bool = False,
     batch_size: int = 64,
     show_progress: bool = False,
-    backend: str = "auto",
+    kernel: str = "auto",
 ) -> dict:
     """Accuracy of an embedder on one analogy dataset.
 
@@ -41,7 +41,7 @@ def evaluate_analogy(
         bidirectional: score = forward cosine x reversed cosine (official ``bi_direction_pair``).
         batch_size: embedding batch size.
         show_progress: progress bar while embedding.
-        backend: ops backend.
+        kernel: ops kernel ("auto", "triton", "torch").
 
     Returns:
         ``{"accuracy", "n_questions", "per_prefix": {prefix: {"accuracy", "n_questions"}}, "predictions"}``
@@ -68,7 +68,7 @@ def evaluate_analogy(
     if bidirectional:
         kwargs = {"reversed_queries": gather(stems, True), "reversed_candidates": gather(choices, True)}
     scores, best = ops.analogy_scores(gather(stems, reverse_pair), gather(choices, reverse_pair), offsets,
-                                      backend=backend, **kwargs)
+                                      kernel=kernel, **kwargs)
     predictions = best.tolist()
     correct = [p == q.answer for p, q in zip(predictions, questions)]
     groups: Dict[str, List[bool]] = defaultdict(list)

@@ -34,7 +34,7 @@ class WordDiffBaseline:
             keep = (enc["attention_mask"].astype(bool) & ~enc["special_tokens_mask"].astype(bool)).astype(np.int64)
             batch = {"input_ids": enc["input_ids"].astype(np.int64), "attention_mask": enc["attention_mask"].astype(np.int64),
                      "pool_mask": keep}
-            summed = self.model.runtime.run(batch)  # the encoder -> masked-sum path every embedding takes
+            summed = self.model.pooled_encoder.run(batch)  # the encoder -> masked-sum path every embedding takes
             out[rows] = summed / np.maximum(keep.sum(1, keepdims=True), 1)
         return out
 

@@ -1,4 +1,4 @@
-"""Builds the compiled backend (``relbert._C``) of PairTokenizer from a Hugging Face tokenizer.
+"""Builds PairTokenizer's C++ implementation (``relbert._C``) from a Hugging Face tokenizer.
 
 The tokenizer's own ``tokenizer.json`` (its serialized backend) is read here and the C++
 WordPiece or byte-level BPE is configured from it. Configurations the C++ core does not
@@ -74,7 +74,12 @@ def pair_encoder(python_encoder, aggregation: str, pad_id: int, mask_id: int):
     tok, reason = word_tokenizer(python_encoder.tok)
     if tok is None:
         if compiled_module() is not None:
-            warnings.warn(f"relbert: using the Python tokenizer backend: {reason}", stacklevel=4)
+            warnings.warn(f"relbert: using the Python tokenizer: {reason}", stacklevel=4)
+        else:
+            warnings.warn("relbert: the C++ tokenizer (relbert._C) was not built, so the Python tokenizer runs "
+                          "(same ids, slower); reinstall with a C++17 compiler and pybind11 present: "
+                          "pip install --force-reinstall --no-deps -e . (RELBERT_REQUIRE_EXT=1 makes a failed "
+                          "build an error)", stacklevel=4)
         return None
     runs, slots = python_encoder.program
     encoder = compiled_module().PairEncoder(

@@ -1,0 +1,79 @@
+"""Which runtime runs the encoder, and the one factory that builds it.
+
+``runtime`` is ``"torch"`` (every precision and device; eager, with the mask shortcut, optionally
+compiled) or ``"onnx"`` (ONNX Runtime on CPU, fp32 and int8). :func:`build_encoder` returns a
+:class:`relbert.encoder.TorchEncoder` or a :class:`relbert.onnx_backend.OnnxEncoder`; both run
+the same function (``run(batch, normalize) -> pooled vectors``).
+"""
+from __future__ import annotations
+
+from typing import Dict, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from .encoder import TorchEncoder, apply_precision, compile_encoder, shortcut_holds
+from .mask_shortcut import MaskShortcut
+from .onnx_backend import PRECISIONS as ONNX_PRECISIONS
+from .templates import OptionError
+
+PRECISIONS = ("fp32", "bf16", "fp16", "int8")
+#: Inference runtimes: torch (every precision and device) or ONNX Runtime (CPU, fp32 and int8).
+RUNTIMES = ("torch", "onnx")
+BACKENDS = RUNTIMES  # earlier name
+
+
+
+
+def resolve_runtime(runtime: Optional[str], precision: str, device: torch.device, compile: bool) -> str:
+    """The runtime to run: ``runtime``, or by default ONNX Runtime for int8 on CPU and torch otherwise."""
+    if runtime is None:
+        runtime = "onnx" if precision == "int8" and device.type == "cpu" and not compile else "torch"
+    if runtime not in RUNTIMES:
+        raise OptionError(f"unknown runtime {runtime!r}: choose one of {', '.join(RUNTIMES)}")
+    if runtime == "onnx":
+        if device.type != "cpu":
+            raise OptionError("runtime 'onnx' runs on CPU only (use 'torch' on GPUs)")
+        if precision not in ONNX_PRECISIONS:
+            raise OptionError(f"runtime 'onnx' runs fp32 or int8, not {precision!r} (use 'torch')")
+        if compile:
+            raise OptionError("compile=True is for the torch runtime (the ONNX graph is optimised by ONNX Runtime)")
+    return runtime
+
+
+resolve_backend = resolve_runtime  # earlier name
+
+
+def build_encoder(model: nn.Module, probe: Dict[str, np.ndarray], *, aggregation: str, precision: str,
+                  runtime: str, device: torch.device, compile: bool = False):
+    """The encoder that will run: :class:`TorchEncoder` or :class:`~relbert.onnx_backend.OnnxEncoder`.
+
+    Args:
+        model: the fp32 Hugging Face encoder on ``device`` (converted in place for torch
+            precisions; left fp32 for ONNX Runtime, which exports it).
+        probe: an encoded batch (two rows of different lengths, one mask each) to trace and to
+            check the mask shortcut on.
+        aggregation: the pooling; ``mask`` enables the shortcut where it holds.
+        precision, runtime, device, compile: as :meth:`relbert.RelBERT.from_pretrained`
+            (``runtime`` is its ``backend``).
+
+    Returns:
+        ``(encoder, hf_module)``: the runtime object and the (possibly converted) HF module.
+    """
+    shortcut = MaskShortcut(model) if aggregation == "mask" and not compile else None
+    if shortcut is not None and not shortcut.available:
+        shortcut = None
+    if runtime == "onnx":
+        from .onnx_backend import OnnxEncoder
+
+        return OnnxEncoder(model, probe, precision, shortcut), model
+    module = apply_precision(model, precision, device)
+    if compile:
+        module = compile_encoder(module)
+    encoder = TorchEncoder(module, MaskShortcut(module) if shortcut is not None else None, device=device)
+    if encoder.shortcut is not None:
+        full = TorchEncoder(module, None, mode="full", device=device)
+        if not shortcut_holds(encoder.run, full.run, probe, precision):
+            encoder.shortcut = None
+    return encoder, module
