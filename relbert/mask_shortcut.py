@@ -14,7 +14,6 @@ other architecture keeps the full forward.
 """
 from __future__ import annotations
 
-import logging
 from contextlib import contextmanager
 from typing import Optional
 
@@ -22,7 +21,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-_LOG = logging.getLogger("relbert")
 
 
 def _bert_layers(encoder) -> Optional[nn.ModuleList]:

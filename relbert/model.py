@@ -96,10 +96,33 @@ def resolve_model_folder(name_or_path: str) -> str:
         return name_or_path
     from huggingface_hub import snapshot_download
 
+    from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
+
     try:
         return snapshot_download(name_or_path, local_files_only=True)
-    except Exception:  # noqa: BLE001 - not cached (or not a valid repo id): transformers decides
+    except (LocalEntryNotFoundError, HFValidationError, OSError):  # not cached: fetched by transformers
+        check_hub_reachable(name_or_path)
         return name_or_path
+
+
+def check_hub_reachable(name: str, timeout: float = 3.0) -> None:
+    """Fail at once (one line) when a hub name must be fetched but cannot be: offline mode, or no
+    connection to the hub within ``timeout`` seconds (instead of transformers' retries)."""
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    where = f"not in the Hugging Face cache ({constants.HF_HUB_CACHE})"
+    if constants.HF_HUB_OFFLINE:
+        raise ModelNotFoundError(f"cannot load model {name!r}: {where}, and HF_HUB_OFFLINE is set")
+    endpoint = urlparse(constants.ENDPOINT)
+    host, port = endpoint.hostname or "huggingface.co", endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as err:
+        raise ModelNotFoundError(f"cannot load model {name!r}: {where}, and the hub ({host}) is unreachable "
+                                 f"({err.strerror or err})") from None
 
 
 def locate_model(name: Optional[str]) -> Tuple[str, Optional[Path], Optional[dict]]:

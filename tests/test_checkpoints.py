@@ -244,3 +244,11 @@ def test_every_architecture_runs_through_onnx_runtime(architecture):
     onnx_model = RelBERT.from_pretrained(folder, template="a", aggregation="mask", max_length=128, backend="onnx")
     np.testing.assert_allclose(onnx_model.embed(PAIRS), torch_model.embed(PAIRS), atol=2e-5)
     assert (torch_model.mask_shortcut is not None) == (name.split("-")[0] in ("bert", "roberta", "xlmr"))
+
+
+def test_unreachable_hub_fails_with_one_line_and_no_retries(tmp_path):
+    script = "from relbert import RelBERT\nRelBERT.from_pretrained('relbert/relbert-roberta-large')\n"
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "empty"), "HF_ENDPOINT": "http://127.0.0.1:9"}
+    env.pop("HF_HUB_OFFLINE", None)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode != 0 and "unreachable" in proc.stderr and "Retrying" not in proc.stderr

@@ -91,3 +91,21 @@ def test_published_bin_checkpoint_written_by_the_official_package_embeds_identic
     np.testing.assert_allclose(raw, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
     cosine = (unit(raw) * unit(ref)).sum(1)
     assert cosine.min() >= 0.99999
+
+
+def test_relbert_mpnet_saves_a_checkpoint_the_official_package_embeds_identically(tmp_path):
+    from relbert.named_models import MARKER, RELBERT_MPNET, relbert_home
+    from relbert.shipping import read_delta_meta
+
+    if read_delta_meta(RELBERT_MPNET.delta) is None:
+        pytest.skip("this package ships no relbert-mpnet delta")
+    if not (relbert_home() / "relbert-mpnet" / MARKER).is_file():
+        pytest.skip("the relbert-mpnet base is not fetched (run: relbert-download relbert-mpnet)")
+    model = RelBERT.from_pretrained("relbert-mpnet")
+    model.save_pretrained(tmp_path / "mpnet")
+    pairs = [("paris", "france"), ("puppy", "dog"), ("natural selection", "evolution"), ("café", "crème brûlée")]
+    ref, used = official_vectors(tmp_path, tmp_path / "mpnet", pairs)
+    assert used == f"{model.template!r} {model.aggregation}"
+    ours = model.embed(pairs, normalize=False)
+    np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
+    assert (unit(ours) * unit(ref)).sum(1).min() >= 0.99999

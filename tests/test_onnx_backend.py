@@ -133,7 +133,7 @@ def test_rows_follow_the_input_order_with_several_workers(encoders):
 
 def test_backend_choices_are_checked(encoders):
     path = encoders["tiny-bert"]
-    with pytest.raises(ValueError, match="unknown backend"):
+    with pytest.raises(ValueError, match="unknown runtime"):
         RelBERT.from_pretrained(path, backend="tensorrt")
     with pytest.raises(ValueError, match="fp32 or int8"):
         RelBERT.from_pretrained(path, backend="onnx", precision="bf16", device="cpu")

@@ -1,0 +1,72 @@
+"""relbert-mpnet: the shipped delta (small, described) and, where `relbert-download relbert-mpnet`
+has fetched the base, the model it gives (parity with the official package is in
+test_official_parity.py)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from relbert import RelBERT
+from relbert.named_models import MARKER, RELBERT_MPNET, relbert_home
+from relbert.shipping import META, WEIGHTS, read_delta_meta
+
+PACKAGE = Path(__file__).resolve().parents[1] / "relbert"
+DELTA = RELBERT_MPNET.delta
+shipped = read_delta_meta(DELTA)
+needs_delta = pytest.mark.skipif(shipped is None, reason="this package ships no relbert-mpnet delta")
+needs_base = pytest.mark.skipif(not (relbert_home() / "relbert-mpnet" / MARKER).is_file(),
+                                reason="the relbert-mpnet base is not fetched (run: relbert-download relbert-mpnet)")
+
+
+@needs_delta
+def test_delta_is_small_and_described():
+    assert (DELTA / WEIGHTS).stat().st_size <= 25 * 10**6
+    assert {"base", "relbert_config", "command", "validation"} <= set(shipped)
+    assert shipped["base"] == "all-mpnet-base-v2"
+
+
+def test_installed_package_stays_under_50_mb():
+    """Everything setup.py installs from relbert/ (code and both shipped models)."""
+    total = sum(p.stat().st_size for p in PACKAGE.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+                and not p.name.endswith(".so"))
+    assert total < 50 * 10**6, total
+
+
+@needs_delta
+@needs_base
+def test_relbert_mpnet_loads_offline_with_its_config_and_delta(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    model = RelBERT.from_pretrained("relbert-mpnet")
+    assert model.is_trained and model.display_name == "relbert-mpnet"
+    assert model.template == shipped["relbert_config"]["template"]
+    assert model.aggregation == shipped["relbert_config"]["aggregation_mode"]
+    assert model.encoder.config._attn_implementation == "eager"  # MPNet has no SDPA
+    base = RelBERT.from_pretrained(str(relbert_home() / "relbert-mpnet"), template=model.template,
+                                   aggregation=model.aggregation)
+    pairs = [("paris", "france"), ("tokyo", "japan"), ("puppy", "dog"), ("kitten", "cat")]
+    tuned, plain = model.embed(pairs), base.embed(pairs)
+    assert np.abs(tuned - plain).max() > 1e-2  # the delta is applied
+
+    def margin(v):  # same-relation pairs closer than other-relation pairs
+        sims = v @ v.T
+        return (sims[0, 1] + sims[2, 3]) / 2 - sims[:2, 2:].mean()
+
+    assert margin(tuned) > margin(plain)
+
+
+@needs_delta
+@needs_base
+def test_relbert_mpnet_runs_every_precision_close_to_fp32():
+    import torch
+
+    pairs = [("paris", "france"), ("natural selection", "evolution"), ("[MASK]", "x"), ("dog", "bark")]
+    fp32 = RelBERT.from_pretrained("relbert-mpnet").embed(pairs)
+    onnx = RelBERT.from_pretrained("relbert-mpnet", runtime="onnx").embed(pairs)
+    assert np.abs(onnx - fp32).max() <= 2e-5
+    runs = [("int8", "onnx", 0.95)] + ([("bf16", "torch", 0.99)] if torch.cpu._is_avx512_bf16_supported() else [])
+    for precision, runtime, bound in runs:
+        got = RelBERT.from_pretrained("relbert-mpnet", precision=precision, runtime=runtime).embed(pairs)
+        assert (got * fp32).sum(1).min() >= bound, (precision, runtime)
