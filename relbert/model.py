@@ -309,6 +309,11 @@ class RelBERT:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         if precision not in PRECISIONS:
             raise OptionError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+        from .named_models import NAMED_MODELS
+
+        named = NAMED_MODELS.get(str(name_or_path)) if name_or_path is not None else None
+        if named is not None and precision in dict(named.refused_precisions):
+            raise OptionError(f"{named.name}: {dict(named.refused_precisions)[precision]}")
         self.precision = precision
         #: ``"torch"`` or ``"onnx"``: what runs the encoder (``backend`` is its earlier name).
         self.runtime = resolve_runtime(runtime or backend, precision, self.device, compile)

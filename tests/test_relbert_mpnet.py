@@ -38,6 +38,9 @@ def test_installed_package_stays_under_50_mb():
 @needs_delta
 @needs_base
 def test_relbert_mpnet_loads_offline_with_its_config_and_delta(monkeypatch):
+    from conftest import DATA
+
+    data_dir = DATA if DATA.is_dir() else None
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     model = RelBERT.from_pretrained("relbert-mpnet")
     assert model.is_trained and model.display_name == "relbert-mpnet"
@@ -47,14 +50,14 @@ def test_relbert_mpnet_loads_offline_with_its_config_and_delta(monkeypatch):
     base = RelBERT.from_pretrained(str(relbert_home() / "relbert-mpnet"), template=model.template,
                                    aggregation=model.aggregation)
     pairs = [("paris", "france"), ("tokyo", "japan"), ("puppy", "dog"), ("kitten", "cat")]
-    tuned, plain = model.embed(pairs), base.embed(pairs)
-    assert np.abs(tuned - plain).max() > 1e-2  # the delta is applied
+    assert np.abs(model.embed(pairs) - base.embed(pairs)).max() > 1e-2  # the delta is applied
+    if data_dir is None:
+        return
+    from relbert.data.analogy import resolve_analogy
+    from relbert.evaluation import evaluate_analogy
 
-    def margin(v):  # same-relation pairs closer than other-relation pairs
-        sims = v @ v.T
-        return (sims[0, 1] + sims[2, 3]) / 2 - sims[:2, 2:].mean()
-
-    assert margin(tuned) > margin(plain)
+    questions = resolve_analogy("google", "valid", data_dir)  # validation split: fine-tuning must help
+    assert evaluate_analogy(model, questions)["accuracy"] > evaluate_analogy(base, questions)["accuracy"] + 10
 
 
 @needs_delta
@@ -66,7 +69,11 @@ def test_relbert_mpnet_runs_every_precision_close_to_fp32():
     fp32 = RelBERT.from_pretrained("relbert-mpnet").embed(pairs)
     onnx = RelBERT.from_pretrained("relbert-mpnet", runtime="onnx").embed(pairs)
     assert np.abs(onnx - fp32).max() <= 2e-5
-    runs = [("int8", "onnx", 0.95)] + ([("bf16", "torch", 0.99)] if torch.cpu._is_avx512_bf16_supported() else [])
-    for precision, runtime, bound in runs:
-        got = RelBERT.from_pretrained("relbert-mpnet", precision=precision, runtime=runtime).embed(pairs)
-        assert (got * fp32).sum(1).min() >= bound, (precision, runtime)
+    if torch.cpu._is_avx512_bf16_supported():
+        bf16 = RelBERT.from_pretrained("relbert-mpnet", precision="bf16").embed(pairs)
+        assert (bf16 * fp32).sum(1).min() >= 0.99
+    # int8 is not offered for relbert-mpnet: it lost more than 1 point of validation accuracy
+    from relbert.templates import OptionError
+
+    with pytest.raises(OptionError, match="int8 loses more than 1 point"):
+        RelBERT.from_pretrained("relbert-mpnet", precision="int8")
