@@ -93,9 +93,13 @@ class WorkFiles:
 
 
 # --- 1. plan ------------------------------------------------------------------------------------
-def plan_input(path: Path, tokenizer, files: WorkFiles, cache_size: int, source_name: Optional[str] = None,
-               progress=None) -> Tuple[int, str]:
+def plan_input(path: Path, tokenizer, files: WorkFiles, cache_size: int, source_name: Optional[str] = None
+               ) -> Tuple[int, str]:
     """Validate, count, fingerprint, dedupe and tokenize ``path`` in one read; returns (rows, sha256).
+
+    Writes, block by block: the plan (int64 source row per row), the token ids of first
+    occurrences (int32) and the offsets of each row's ids (int64, rows + 1; duplicates have an
+    empty span). Memory is one block of lines plus the bounded duplicate cache.
 
     Raises:
         InputError: ``FILE:LINE: why`` for a malformed line or a prompt over ``max_length``
@@ -107,60 +111,46 @@ def plan_input(path: Path, tokenizer, files: WorkFiles, cache_size: int, source_
     digest = hashlib.sha256()
     lru: "OrderedDict[Pair, int]" = OrderedDict()
     rows = 0
-    id_count = 0
-    pending: List[Tuple[int, Pair]] = []  # (row, pair) of first occurrences not yet tokenized
     with open(path, "rb") as handle, open(files.plan, "wb") as plan_out, open(files.ids, "wb") as ids_out, \
             open(files.offsets, "wb") as offsets_out:
-        lengths = np.zeros(0, np.int64)
-        row_lengths: List[np.ndarray] = []
+        id_count = 0
+        offsets_out.write(np.zeros(1, np.int64).tobytes())
 
-        def flush(block_end: int) -> None:
-            """Tokenize the pending first occurrences; write the ids and every row's span length."""
-            nonlocal pending, id_count
-            pairs = [p for _, p in pending]
+        def flush(start: int, sources: List[int], pending: List[Tuple[int, Pair]]) -> None:
+            """Tokenize a block's first occurrences; write its plan, ids and offsets."""
+            nonlocal id_count
             try:
-                ids, offsets = tokenizer.encode_flat(pairs)
+                ids, offsets = tokenizer.encode_flat([p for _, p in pending])
             except PromptTooLongError as err:
                 row = next(r for r, p in pending if p in err.lengths)
                 raise InputError(name, row + 1, str(err)) from None
+            span = np.zeros(len(sources), np.int64)  # duplicates: empty spans
+            span[[r - start for r, _ in pending]] = np.diff(offsets)
+            plan_out.write(np.asarray(sources, np.int64).tobytes())
             ids_out.write(ids.astype(np.int32).tobytes())
+            offsets_out.write((id_count + np.cumsum(span)).tobytes())
             id_count += len(ids)
-            span = np.zeros(block_end - block_start, np.int64)  # duplicates: empty spans
-            span[[r - block_start for r, _ in pending]] = np.diff(offsets)
-            row_lengths.append(span)
-            pending = []
 
-        block_start = 0
-        plan_block: List[int] = []
+        start, sources, pending = 0, [], []  # this block: first row, every row's source, first occurrences
         for row, raw in enumerate(handle):
             pair = parse_pair_line(raw, name, row + 1)
             digest.update(raw)
             first = lru.get(pair)
             if first is None:
-                plan_block.append(row)
+                sources.append(row)
                 pending.append((row, pair))
                 lru[pair] = row
                 if len(lru) > cache_size:
                     lru.popitem(last=False)
             else:
-                plan_block.append(first)
+                sources.append(first)
                 lru.move_to_end(pair)
             rows = row + 1
-            if rows - block_start == _PLAN_BLOCK:
-                flush(rows)
-                plan_out.write(np.asarray(plan_block, np.int64).tobytes())
-                plan_block = []
-                block_start = rows
-                if progress is not None:
-                    progress.set_postfix_str(f"planned {rows:,} lines", refresh=True)
-        if rows > block_start:
-            flush(rows)
-            plan_out.write(np.asarray(plan_block, np.int64).tobytes())
-        lengths = np.concatenate(row_lengths) if row_lengths else lengths
-        offsets = np.zeros(rows + 1, np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        offsets_out.write(offsets.tobytes())
-    assert offsets[-1] == id_count
+            if rows - start == _PLAN_BLOCK:
+                flush(start, sources, pending)
+                start, sources, pending = rows, [], []
+        if sources:
+            flush(start, sources, pending)
     return rows, digest.hexdigest()
 
 
