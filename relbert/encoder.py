@@ -100,12 +100,9 @@ class TorchEncoder(nn.Module):
         # input_ids, attention_mask: (B, L) int64; pool_mask: (B, L) 0/1 -> (B, H) float32
         if self.shortcut is not None and (self.mode == "shortcut" or bool((pool_mask.sum(1) == 1).all())):
             positions = pool_mask.argmax(1)
-            at_mask = self.shortcut.hidden_at(input_ids, attention_mask, positions)  # (B, 1, H)
-            if self.mode == "shortcut":  # traced: no data-dependent call below
-                vectors = at_mask[:, 0].float()
-                return ops.normalize_rows(vectors) if normalize else vectors
-            return Pooling.sum(at_mask, torch.ones(at_mask.shape[:2], dtype=pool_mask.dtype, device=at_mask.device),
-                               normalize)
+            # one pooled position per row: its hidden state is the masked sum
+            vectors = self.shortcut.hidden_at(input_ids, attention_mask, positions)[:, 0].float()  # (B, H)
+            return ops.normalize_rows(vectors) if normalize else vectors
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         return Pooling.sum(hidden, pool_mask, normalize)
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
@@ -63,9 +64,6 @@ def read_relbert_config(config) -> Dict[str, Optional[str]]:
 def _looks_like_path(name: str) -> bool:
     """A name that can only mean a local folder (hub ids are ``name`` or ``org/name``)."""
     return name.startswith((".", "/", "~")) or name.count("/") > 1 or os.path.exists(name)
-
-
-
 
 
 class ModelNotFoundError(ModelLoadError):
@@ -200,19 +198,28 @@ def load_encoder(path: str, config):
     with ``weights_only=True``). Attention: :func:`attention_implementation`.
     """
     from transformers import AutoModel
-    from transformers.utils import logging as hf_logging
 
     if os.path.isdir(path):
         check_pickled_weights(path)
-    bars_were_on = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()  # "Loading weights" per tensor: noise for a relation model
     try:
-        return AutoModel.from_pretrained(path, config=config, weights_only=True,
-                                         attn_implementation=attention_implementation(config))
+        with quiet_transformers():  # "Loading weights" per tensor: noise for a relation model
+            return AutoModel.from_pretrained(path, config=config, weights_only=True,
+                                             attn_implementation=attention_implementation(config))
     except UnsafeCheckpointError:
         raise
     except (OSError, ValueError) as err:
         raise ModelNotFoundError(f"cannot load weights of {path!r}: {str(err).splitlines()[0]}") from None
+
+
+@contextmanager
+def quiet_transformers():
+    """transformers' progress bars off inside the block (restored after, if they were on)."""
+    from transformers.utils import logging as hf_logging
+
+    bars_were_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
     finally:
         if bars_were_on:
             hf_logging.enable_progress_bar()
@@ -312,8 +319,9 @@ class RelBERT:
         from .named_models import NAMED_MODELS
 
         named = NAMED_MODELS.get(str(name_or_path)) if name_or_path is not None else None
-        if named is not None and precision in dict(named.refused_precisions):
-            raise OptionError(f"{named.name}: {dict(named.refused_precisions)[precision]}")
+        refused = dict(named.refused_precisions) if named is not None else {}
+        if precision in refused:
+            raise OptionError(f"{named.name}: {refused[precision]}")
         self.precision = precision
         #: ``"torch"`` or ``"onnx"``: what runs the encoder (``backend`` is its earlier name).
         self.runtime = resolve_runtime(runtime or backend, precision, self.device, compile)
@@ -439,15 +447,8 @@ class RelBERT:
         save_directory.mkdir(parents=True, exist_ok=True)
         encoder = getattr(self.encoder, "_orig_mod", self.encoder)  # the module behind torch.compile
         encoder.config.relbert_config = self.relbert_config()
-        from transformers.utils import logging as hf_logging
-
-        bars_were_on = hf_logging.is_progress_bar_enabled()
-        hf_logging.disable_progress_bar()  # no "Writing model shards" bar
-        try:
+        with quiet_transformers():  # no "Writing model shards" bar
             encoder.save_pretrained(save_directory, state_dict=state_dict)
-        finally:
-            if bars_were_on:
-                hf_logging.enable_progress_bar()
         self.hf_tokenizer.save_pretrained(save_directory)
 
     # -- embedding ------------------------------------------------------------------------

@@ -190,17 +190,14 @@ class OnnxEncoder:
             single = np.asarray(batch["pool_mask"]).sum(1) == 1
             if single.all():
                 vectors = self._run(self.short, batch)
-            else:
-                vectors = np.empty((len(single), 0), np.float32)
-                parts = {}
+            else:  # one-mask rows through the shortcut graph, the others through the full one
+                vectors = None
                 for rows, session in ((np.flatnonzero(single), self.short), (np.flatnonzero(~single), self.full)):
                     if len(rows):
-                        sub = {k: np.asarray(batch[k])[rows] for k in INPUTS}
-                        parts[session is self.short] = (rows, self._run(session, sub))
-                width = next(iter(parts.values()))[1].shape[1]
-                vectors = np.empty((len(single), width), np.float32)
-                for rows, part in parts.values():
-                    vectors[rows] = part
+                        part = self._run(session, {k: np.asarray(batch[k])[rows] for k in INPUTS})
+                        if vectors is None:
+                            vectors = np.empty((len(single), part.shape[1]), np.float32)
+                        vectors[rows] = part
         return Pooling.normalize(vectors) if normalize else vectors
 
     __call__ = run

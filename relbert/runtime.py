@@ -16,14 +16,13 @@ from torch import nn
 from .encoder import TorchEncoder, apply_precision, compile_encoder, shortcut_holds
 from .mask_shortcut import MaskShortcut
 from .onnx_backend import PRECISIONS as ONNX_PRECISIONS
+from .onnx_backend import OnnxEncoder
 from .templates import OptionError
 
 PRECISIONS = ("fp32", "bf16", "fp16", "int8")
 #: Inference runtimes: torch (every precision and device) or ONNX Runtime (CPU, fp32 and int8).
 RUNTIMES = ("torch", "onnx")
 BACKENDS = RUNTIMES  # earlier name
-
-
 
 
 def resolve_runtime(runtime: Optional[str], precision: str, device: torch.device, compile: bool) -> str:
@@ -55,8 +54,7 @@ def build_encoder(model: nn.Module, probe: Dict[str, np.ndarray], *, aggregation
         probe: an encoded batch (two rows of different lengths, one mask each) to trace and to
             check the mask shortcut on.
         aggregation: the pooling; ``mask`` enables the shortcut where it holds.
-        precision, runtime, device, compile: as :meth:`relbert.RelBERT.from_pretrained`
-            (``runtime`` is its ``backend``).
+        precision, runtime, device, compile: as :meth:`relbert.RelBERT.from_pretrained`.
 
     Returns:
         ``(encoder, hf_module)``: the runtime object and the (possibly converted) HF module.
@@ -65,8 +63,6 @@ def build_encoder(model: nn.Module, probe: Dict[str, np.ndarray], *, aggregation
     if shortcut is not None and not shortcut.available:
         shortcut = None
     if runtime == "onnx":
-        from .onnx_backend import OnnxEncoder
-
         return OnnxEncoder(model, probe, precision, shortcut), model
     module = apply_precision(model, precision, device)
     if compile:

@@ -303,15 +303,8 @@ class PairTokenizer:
 
     def pad(self, ids: Sequence[Sequence[int]]) -> Dict[str, np.ndarray]:
         """Pad unpadded id lists to the longest and derive the attention and pool masks."""
-        longest = max((len(x) for x in ids), default=0)
-        lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
-        input_ids = np.full((len(ids), longest), self.pad_token_id, dtype=np.int64)
-        attention = np.zeros((len(ids), longest), dtype=np.int64)
-        for i, x in enumerate(ids):
-            input_ids[i, : len(x)] = x
-            attention[i, : len(x)] = 1
-        return {"input_ids": input_ids, "attention_mask": attention, "pool_mask": self.pool_mask(input_ids, attention),
-                "lengths": lengths}
+        flat, offsets = _flatten(ids)
+        return self.pad_rows(flat, offsets, np.arange(len(ids)))
 
     def pool_mask(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         """Positions pooled by the aggregation (:meth:`relbert.encoder.Pooling.positions`)."""
@@ -327,14 +320,9 @@ class PairTokenizer:
         pairs = pairs if isinstance(pairs, list) else list(pairs)
         if self._cpp is not None:
             ids, offsets = self._cpp.flat_ids(pairs, self._encoder._full_ids)
-        else:
-            rows = self.token_ids(pairs)
-            offsets = np.zeros(len(rows) + 1, dtype=np.int64)
-            np.cumsum([len(r) for r in rows], out=offsets[1:])
-            ids = np.fromiter((t for r in rows for t in r), dtype=np.int32, count=int(offsets[-1]))
+            self._check_lengths(pairs, np.diff(offsets))
             return ids, offsets
-        self._check_lengths(pairs, np.diff(offsets))
-        return ids, offsets
+        return _flatten(self.token_ids(pairs))  # token_ids checks the lengths
 
     def pad_rows(self, ids: np.ndarray, offsets: np.ndarray, rows: np.ndarray) -> Dict[str, np.ndarray]:
         """A padded batch (as :meth:`encode`) of the given rows of :meth:`encode_flat`'s output."""
@@ -364,6 +352,14 @@ class PairTokenizer:
             self._check_lengths(pairs, batch["lengths"])
             return batch
         return self.pad(self.token_ids(pairs))
+
+
+def _flatten(rows: Sequence[Sequence[int]]) -> Tuple[np.ndarray, np.ndarray]:
+    """``(ids, offsets)`` of id lists: int32 ids where row i is ``ids[offsets[i]:offsets[i + 1]]``."""
+    offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum([len(r) for r in rows], out=offsets[1:])
+    ids = np.fromiter((t for r in rows for t in r), dtype=np.int32, count=int(offsets[-1]))
+    return ids, offsets
 
 
 class PromptTooLongError(ValueError):
