@@ -142,3 +142,37 @@ def test_cogalex_reader(data_dir):
     splits = read_lexical_dataset(data_dir / "lexical_relation" / "CogALexV")
     assert set(splits) == {"train", "test"} and len(splits["train"]) == 3054
     assert set(splits["train"].labels) == {"SYN", "ANT", "HYPER", "PART_OF", "RANDOM"}
+
+
+class _LookupEmbedder:
+    """Relation vectors from a fixed table: the classifier's input is known exactly."""
+
+    def __init__(self, table):
+        self.table = table
+
+    def embed(self, pairs, batch_size=128, normalize=False, show_progress=False):
+        return np.stack([self.table[p] for p in pairs])
+
+
+def test_classification_is_quiet_and_reports_convergence():
+    # Two separable classes; an MLP stopped after 2 iterations cannot have converged.
+    rng = np.random.default_rng(0)
+    pairs = [(f"h{i}", f"t{i}") for i in range(60)]
+    labels = ["a" if i % 2 else "b" for i in range(60)]
+    table = {}
+    for (h, t), label in zip(pairs, labels):
+        centre = 3.0 if label == "a" else -3.0
+        table[(h, t)] = rng.normal(centre, 0.1, 4).astype(np.float32)
+        table[(t, h)] = rng.normal(-centre, 0.1, 4).astype(np.float32)
+    splits = {"train": LabeledPairs(pairs[:40], labels[:40]), "val": LabeledPairs(pairs[40:50], labels[40:50]),
+              "test": LabeledPairs(pairs[50:], labels[50:])}
+    embedder = _LookupEmbedder(table)
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        stopped = evaluate_classification(embedder, splits, grid=[{"max_iter": 2, "hidden_layer_sizes": (8,)}])
+        settled = evaluate_classification(embedder, splits, grid=[{"learning_rate_init": 1e-2, "hidden_layer_sizes": (8,)}])
+    assert [str(w.message) for w in caught] == []
+    assert stopped["converged"] is False
+    assert settled["converged"] is True and settled["f1_micro"] == 100.0
