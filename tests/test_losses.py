@@ -36,7 +36,7 @@ def test_info_nce_scale_invariant_and_gradients():
     loss = info_nce(p, torch.tensor(N), temperature=0.05)
     loss.backward()
     assert p.grad is not None and torch.isfinite(p.grad).all()
-    assert float(info_nce(torch.tensor(P) * 3, torch.tensor(N) * 7, temperature=0.05)) == pytest.approx(float(loss), rel=1e-5)
+    assert float(info_nce(torch.tensor(P) * 3, torch.tensor(N) * 7, temperature=0.05)) == pytest.approx(loss.item(), rel=1e-5)
 
 
 def test_classifier_head_adds_bce():
@@ -45,7 +45,7 @@ def test_classifier_head_adds_bce():
     p, n = torch.tensor(P), torch.tensor(N)
     base = info_nce(p, n, temperature=0.5)
     with_head = info_nce(p, n, temperature=0.5, classifier=head)
-    w, b = head.linear.weight[0].tolist(), float(head.linear.bias[0])
+    w, b = head.linear.weight[0].tolist(), head.linear.bias[0].item()
 
     def prob(u, v):
         z = sum(wi * xi for wi, xi in zip(w, u + v + [abs(x - y) for x, y in zip(u, v)])) + b
