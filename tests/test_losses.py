@@ -55,7 +55,7 @@ def test_classifier_head_adds_bce():
     for u in P:
         terms = [-math.log(prob(u, v)) for v in P] + [-math.log(1 - prob(u, v)) for v in N]
         extra += sum(terms) / len(terms)
-    assert float(with_head - base) == pytest.approx(extra, rel=1e-5)
+    assert (with_head - base).item() == pytest.approx(extra, rel=1e-5)
 
 
 def dist(a, b):
