@@ -422,9 +422,9 @@ class RelBERT:
         return int(self.encoder.config.hidden_size)
 
     def describe(self) -> Dict[str, Optional[str]]:
-        """Metadata for evaluation reports."""
+        """Metadata for evaluation reports (``backend``: the earlier name of ``runtime``, kept for readers)."""
         return {"model": self.display_name, "baseline": None, "template": self.template, "aggregation": self.aggregation,
-                "precision": self.precision, "backend": self.runtime}
+                "precision": self.precision, "runtime": self.runtime, "backend": self.runtime}
 
     def relbert_config(self) -> Dict[str, str]:
         """The ``relbert_config`` block in the official package's current form."""

@@ -63,7 +63,7 @@ def test_fp32_graph_on_minilm_with_the_mask_shortcut(encoders):
 def test_int8_is_the_default_int8_backend_and_close_to_fp32(default_model):
     model = RelBERT.from_pretrained(device="cpu", precision="int8")
     assert model.backend == "onnx" and model.onnx.precision == "int8"
-    assert model.describe()["backend"] == "onnx"
+    assert model.describe()["runtime"] == model.describe()["backend"] == "onnx"
     full = default_model.embed(PAIRS)
     reduced = model.embed(PAIRS)
     assert reduced.dtype == np.float32 and reduced.shape == full.shape
