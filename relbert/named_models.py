@@ -78,6 +78,11 @@ def relbert_home() -> Path:
     return Path(os.environ.get("RELBERT_HOME") or Path.home() / ".cache" / "relbert").expanduser()
 
 
+def is_fetched(name: str) -> bool:
+    """Whether the named model's base encoder has been fetched completely (its marker exists)."""
+    return (relbert_home() / NAMED_MODELS[name].name / MARKER).is_file()
+
+
 def base_folder(name: str) -> Path:
     """The fetched base encoder's folder for the named model ``name``.
 
@@ -86,9 +91,8 @@ def base_folder(name: str) -> Path:
         BaseNotFetchedError: the base has not been fetched (or its fetch did not finish).
     """
     spec = NAMED_MODELS[name]
-    folder = relbert_home() / spec.name
-    if not (folder / MARKER).is_file():
+    if not is_fetched(name):
         raise BaseNotFetchedError(
             f"{name}: its base encoder ({spec.base}) is not in {relbert_home()}; "
             f"fetch it once with: relbert-download {name}")
-    return folder
+    return relbert_home() / spec.name

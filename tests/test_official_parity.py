@@ -94,12 +94,12 @@ def test_published_bin_checkpoint_written_by_the_official_package_embeds_identic
 
 
 def test_relbert_mpnet_saves_a_checkpoint_the_official_package_embeds_identically(tmp_path):
-    from relbert.named_models import MARKER, RELBERT_MPNET, relbert_home
+    from relbert.named_models import RELBERT_MPNET, is_fetched
     from relbert.shipping import read_delta_meta
 
     if read_delta_meta(RELBERT_MPNET.delta) is None:
         pytest.skip("this package ships no relbert-mpnet delta")
-    if not (relbert_home() / "relbert-mpnet" / MARKER).is_file():
+    if not is_fetched("relbert-mpnet"):
         pytest.skip("the relbert-mpnet base is not fetched (run: relbert-download relbert-mpnet)")
     model = RelBERT.from_pretrained("relbert-mpnet")
     model.save_pretrained(tmp_path / "mpnet")

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 
 from relbert import RelBERT
-from relbert.named_models import MARKER, RELBERT_MPNET, relbert_home
+from relbert.named_models import RELBERT_MPNET, base_folder, is_fetched
 from relbert.shipping import META, WEIGHTS, read_delta_meta
 
 PACKAGE = Path(__file__).resolve().parents[1] / "relbert"
 DELTA = RELBERT_MPNET.delta
 shipped = read_delta_meta(DELTA)
 needs_delta = pytest.mark.skipif(shipped is None, reason="this package ships no relbert-mpnet delta")
-needs_base = pytest.mark.skipif(not (relbert_home() / "relbert-mpnet" / MARKER).is_file(),
+needs_base = pytest.mark.skipif(not is_fetched("relbert-mpnet"),
                                 reason="the relbert-mpnet base is not fetched (run: relbert-download relbert-mpnet)")
 
 
@@ -47,7 +47,7 @@ def test_relbert_mpnet_loads_offline_with_its_config_and_delta(monkeypatch):
     assert model.template == shipped["relbert_config"]["template"]
     assert model.aggregation == shipped["relbert_config"]["aggregation_mode"]
     assert model.encoder.config._attn_implementation == "eager"  # MPNet has no SDPA
-    base = RelBERT.from_pretrained(str(relbert_home() / "relbert-mpnet"), template=model.template,
+    base = RelBERT.from_pretrained(str(base_folder("relbert-mpnet")), template=model.template,
                                    aggregation=model.aggregation)
     pairs = [("paris", "france"), ("tokyo", "japan"), ("puppy", "dog"), ("kitten", "cat")]
     assert np.abs(model.embed(pairs) - base.embed(pairs)).max() > 1e-2  # the delta is applied
