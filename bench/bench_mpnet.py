@@ -56,6 +56,5 @@ def test_mpnet_embed_other(benchmark, mpnet, pairs_1k, precision, runtime, resul
                                         aggregation=mpnet.aggregation, precision="int8", runtime="onnx", device="cpu")
     else:
         model = load(precision=precision, runtime=runtime)
-    backend = runtime
     benchmark.pedantic(model.embed, args=(pairs_1k,), rounds=2, iterations=1, warmup_rounds=1)
-    report(benchmark, len(pairs_1k), f"mpnet_embed_{precision}_{backend}", results)
+    report(benchmark, len(pairs_1k), f"mpnet_embed_{precision}_{runtime}", results)

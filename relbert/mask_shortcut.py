@@ -22,7 +22,6 @@ import torch.nn.functional as F
 from torch import nn
 
 
-
 def _bert_layers(encoder) -> Optional[nn.ModuleList]:
     """The encoder's layer list when it has the BERT-family layout this module knows, else None."""
     config = getattr(encoder, "config", None)

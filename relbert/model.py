@@ -93,7 +93,6 @@ def resolve_model_folder(name_or_path: str) -> str:
     if os.path.isdir(name_or_path) or _looks_like_path(name_or_path):
         return name_or_path
     from huggingface_hub import snapshot_download
-
     from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
 
     try:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -167,8 +168,6 @@ def test_classification_is_quiet_and_reports_convergence():
     splits = {"train": LabeledPairs(pairs[:40], labels[:40]), "val": LabeledPairs(pairs[40:50], labels[40:50]),
               "test": LabeledPairs(pairs[50:], labels[50:])}
     embedder = _LookupEmbedder(table)
-    import warnings
-
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         stopped = evaluate_classification(embedder, splits, grid=[{"max_iter": 2, "hidden_layer_sizes": (8,)}])

@@ -3,7 +3,6 @@ has fetched the base, the model it gives (parity with the official package is in
 test_official_parity.py)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +10,7 @@ import pytest
 
 from relbert import RelBERT
 from relbert.named_models import RELBERT_MPNET, base_folder, is_fetched
-from relbert.shipping import META, WEIGHTS, read_delta_meta
+from relbert.shipping import WEIGHTS, read_delta_meta
 
 PACKAGE = Path(__file__).resolve().parents[1] / "relbert"
 DELTA = RELBERT_MPNET.delta
