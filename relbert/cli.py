@@ -167,8 +167,21 @@ def _validators(names, data_dir, batch_size):
                 dataset = resolve_analogy(name, "valid", root)
             except FileNotFoundError as err:
                 fail(f"validation set {name}: {err}")
-        validators[f"{name}/valid"] = lambda model, d=dataset: evaluate_analogy(model, d, batch_size=batch_size)["accuracy"]
+        validators[f"{name}/valid"] = _Validator(dataset, batch_size)
     return validators
+
+
+class _Validator:
+    """Accuracy of a model on one validation set; ``questions`` weighs it in the weighted selection."""
+
+    def __init__(self, dataset, batch_size):
+        self.dataset, self.batch_size = dataset, batch_size
+        self.questions = len(dataset.questions)
+
+    def __call__(self, model):
+        from .evaluation.analogy import evaluate_analogy
+
+        return evaluate_analogy(model, self.dataset, batch_size=self.batch_size)["accuracy"]
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -208,13 +221,23 @@ def _validators(names, data_dir, batch_size):
 @click.option("--lora-alpha", type=float, default=None, help="LoRA scale numerator (default: 2 x rank).")
 @click.option("--validation", default="semeval,u2,u4,google,bats", show_default=True,
               help="Comma-separated validation sets (analogy 'valid' splits; 'semeval' = held-out SemEval pairs); their mean accuracy picks the best epoch.")
+@click.option("--selection", type=click.Choice(["mean", "weighted"]), default="mean", show_default=True,
+              help="How the validation sets pick the best epoch: their plain mean, or weighted by their number of questions.")
+@click.option("--lr-schedule", type=click.Choice(["constant", "linear", "cosine"]), default="constant", show_default=True,
+              help="Learning rate after the warmup: constant, or a linear / cosine decay to 0 at the last epoch.")
+@click.option("--patience", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Stop after this many epochs without a validation gain (0 = run every epoch).")
+@click.option("--min-epochs", type=click.IntRange(min=0), default=0, show_default=True,
+              help="With --patience: run at least this many epochs, unless validation fell twice in a row.")
+@click.option("--keep-epochs", is_flag=True, help="Also save every epoch's model in OUTPUT/epochs/N (for checkpoint averaging).")
 @click.option("--data-dir", default=None, type=click.Path(file_okay=False), help="Data folder (default: $RELBERT_DATA, else ../shared/data).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in the same output folder.")
 @click.option("--device", default=None, help="torch device (default: cuda if available, else cpu).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def train(output, data, model, template, aggregation, max_length, loss, temperature, num_positive, num_negative, margin,
           batch, classification_loss, epochs, lr, warmup, gradient_accumulation, seed, chunk_size, freeze_embeddings,
-          bf16, lora_rank, lora_alpha, validation, data_dir, resume, device, quiet):
+          bf16, lora_rank, lora_alpha, validation, selection, lr_schedule, patience, min_epochs, keep_epochs, data_dir,
+          resume, device, quiet):
     """Fine-tune a RelBERT model with contrastive losses (launch under torchrun for several processes)."""
     from transformers.utils import logging as hf_logging
 
@@ -235,8 +258,8 @@ def train(output, data, model, template, aggregation, max_length, loss, temperat
                          batch=batch, classification_loss=classification_loss, epochs=epochs, lr=lr, warmup=warmup,
                          gradient_accumulation=gradient_accumulation, seed=seed, chunk_size=chunk_size,
                          freeze_embeddings=freeze_embeddings, bf16=bf16, lora_rank=lora_rank, lora_alpha=lora_alpha,
-                         data=data,
-                         validation=[v for v in validation.split(",") if v])
+                         data=data, validation=[v for v in validation.split(",") if v], selection=selection,
+                         lr_schedule=lr_schedule, patience=patience, min_epochs=min_epochs, keep_epochs=keep_epochs)
     try:
         if data == "semeval":
             root = _data_dir(data_dir)

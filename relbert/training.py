@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import random
 import time
@@ -37,6 +38,41 @@ from .data.relsim import Relation
 
 Pair = Tuple[str, str]
 LOSSES = ("nce", "iloob", "triplet")
+SELECTIONS = ("mean", "weighted")
+LR_SCHEDULES = ("constant", "linear", "cosine")
+
+
+def lr_factor(step: int, warmup: int, total: int, schedule: str) -> float:
+    """The learning-rate multiplier at optimiser step ``step`` (0-based): linear warmup over
+    ``warmup`` steps, then constant, or a linear / cosine decay reaching 0 at ``total`` steps."""
+    if step < warmup:
+        return (step + 1) / warmup
+    if schedule == "constant" or total <= warmup:
+        return 1.0
+    done = min(1.0, (step - warmup) / (total - warmup))
+    if schedule == "linear":
+        return 1.0 - done
+    return 0.5 * (1.0 + math.cos(math.pi * done))
+
+
+def selection_score(scores: Dict[str, float], sizes: Dict[str, int], selection: str) -> float:
+    """The number that chooses the epoch: the plain mean of the validation accuracies, or their
+    mean weighted by each set's number of questions (the steadier signal)."""
+    if selection == "weighted":
+        total = sum(sizes.get(name, 1) for name in scores)
+        return float(sum(scores[name] * sizes.get(name, 1) for name in scores) / total)
+    return float(np.mean(list(scores.values())))
+
+
+def should_stop(history: List[float], best_index: int, patience: int, min_epochs: int) -> bool:
+    """Early stopping on the per-epoch selection scores: after ``patience`` epochs without a
+    gain over the best, once ``min_epochs`` have run or validation fell twice in a row."""
+    if patience <= 0:
+        return False
+    if len(history) - 1 - best_index < patience:
+        return False
+    fell_twice = len(history) >= 3 and history[-1] < history[-2] < history[-3]
+    return len(history) >= min_epochs or fell_twice
 
 
 @dataclass
@@ -67,6 +103,11 @@ class TrainConfig:
     lora_alpha: Optional[float] = None  # LoRA scale numerator; default 2 x rank
     data: str = "semeval"  # "semeval" or a RelBERT-format JSONL path
     validation: List[str] = field(default_factory=lambda: ["semeval", "u2", "u4", "google", "bats"])
+    selection: str = "mean"  # "mean" of the validation sets, or "weighted" by their number of questions
+    lr_schedule: str = "constant"  # after the warmup: "constant", "linear" decay to 0, or "cosine" decay to 0
+    patience: int = 0  # > 0: stop after this many epochs without a validation gain (see min_epochs)
+    min_epochs: int = 0  # early stopping waits for this many epochs, unless validation fell twice in a row
+    keep_epochs: bool = False  # also save every epoch's model in epochs/N (for checkpoint averaging)
 
     def check(self) -> "TrainConfig":
         if self.loss not in LOSSES:
@@ -78,6 +119,12 @@ class TrainConfig:
             raise ValueError(f"lora_rank must be 0 (full fine-tuning) or positive, got {self.lora_rank}")
         if self.temperature <= 0 or self.lr <= 0:
             raise ValueError("temperature and lr must be positive")
+        if self.selection not in SELECTIONS:
+            raise ValueError(f"unknown selection {self.selection!r}: choose one of {', '.join(SELECTIONS)}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"unknown lr_schedule {self.lr_schedule!r}: choose one of {', '.join(LR_SCHEDULES)}")
+        if self.patience < 0 or self.min_epochs < 0:
+            raise ValueError("patience and min_epochs must be 0 or positive")
         return self
 
 
@@ -208,14 +255,15 @@ class Trainer:
             params += list(self.classifier.parameters())
         self.params = params
         self.optimizer = torch.optim.AdamW([{"params": params, "weight_decay": 0.0}], lr=config.lr)
-        warmup = config.warmup
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda step: min(1.0, (step + 1) / max(1, warmup)))
         self.relations = relations
         self.validators = validators or {}
         self.rng = random.Random(config.seed)
         self._ids: Dict[Pair, List[int]] = {}
         self._prepare_relations()
+        total = config.epochs * self.steps_per_epoch()
+        warmup = max(1, config.warmup)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: lr_factor(step, warmup, total, config.lr_schedule))
         self._tokenize_all()
         self.log = self._logger()
 
@@ -296,6 +344,17 @@ class Trainer:
         return float(loss.detach())
 
     # -- one epoch ---------------------------------------------------------------------------
+    def steps_per_epoch(self) -> int:
+        """Optimiser steps in one epoch (what the learning-rate decay counts)."""
+        names = sorted(self.positives)
+        if self.config.loss == "triplet":
+            n_pos = min(len(self.positives[k]) for k in names)
+            n_neg = min(len(self.negatives[k]) for k in names)
+            items = n_pos * (n_pos - 1) // 2 * n_neg * math.ceil(len(names) / self.config.batch)
+        else:
+            items = len(names)
+        return math.ceil(items / self.config.gradient_accumulation)
+
     def _nce_items(self) -> List[Tuple[List[Pair], int]]:
         """(pairs, number of positives) per relation for one epoch, in the epoch's order."""
         names = sorted(self.positives)
@@ -412,7 +471,8 @@ class Trainer:
         if resume:
             if not (state_dir / "state.json").is_file():
                 raise FileNotFoundError(f"--resume: no saved state in {state_dir}")
-            saved = json.loads((self.output_dir / "training_config.json").read_text())
+            # options added since the interrupted run was started take their defaults
+            saved = {**asdict(TrainConfig()), **json.loads((self.output_dir / "training_config.json").read_text())}
             if saved != asdict(self.config):
                 changed = sorted(k for k in saved if saved[k] != asdict(self.config).get(k))
                 raise ValueError(f"--resume: the options differ from the interrupted run ({', '.join(changed)})")
@@ -429,11 +489,17 @@ class Trainer:
             if self.rank == 0:
                 scores = self.validate()
                 record["validation"] = scores
-                score = float(np.mean(list(scores.values()))) if scores else -loss
+                sizes = {name: getattr(fn, "questions", 1) for name, fn in self.validators.items()}
+                score = selection_score(scores, sizes, self.config.selection) if scores else -loss
                 record["score"] = score
+                if scores:
+                    record["mean"] = selection_score(scores, sizes, "mean")
+                    record["weighted"] = selection_score(scores, sizes, "weighted")
                 if progress["best_score"] is None or score > progress["best_score"]:
                     progress["best_score"], progress["best_epoch"] = score, epoch + 1
                     self.save_model(self.output_dir / "model", record)
+                if self.config.keep_epochs:
+                    self.save_model(self.output_dir / "epochs" / str(epoch + 1), record)
                 progress["history"].append(record)
                 progress["epoch"] = epoch + 1
                 save_state(state_dir, self.encoder, self.classifier, self.optimizer, self.scheduler, self.rng, progress)
@@ -443,7 +509,24 @@ class Trainer:
             distributed.barrier()
             if on_epoch_end is not None:
                 on_epoch_end(epoch)
+            if self._stop_early(progress):
+                self.log.info("stopped early after epoch %d (best epoch %s)", epoch + 1, progress["best_epoch"])
+                progress["stopped_early"] = epoch + 1
+                break
         return progress
+
+    def _stop_early(self, progress: dict) -> bool:
+        """The same decision on every rank: rank 0 decides and broadcasts it."""
+        stop = False
+        if self.rank == 0:
+            history = [r["score"] for r in progress["history"]]
+            stop = should_stop(history, progress["best_epoch"] - 1, self.config.patience, self.config.min_epochs)
+        dist = distributed.active()
+        if dist is not None:
+            flag = torch.tensor([1.0 if stop else 0.0])
+            dist.broadcast(flag, 0)
+            stop = bool(flag.item())
+        return stop
 
     def save_model(self, folder: Path, record: dict) -> None:
         if self.config.lora_rank:

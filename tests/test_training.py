@@ -191,3 +191,73 @@ def test_bf16_autocast_training_runs_the_encoder_in_bf16_with_fp32_weights(tiny_
     assert all(p.dtype == torch.float32 and p.grad is not None and p.grad.dtype == torch.float32
                for p in trainer.params if p.requires_grad and p.grad is not None)
     assert trainer._embed(pairs[:2], seed=0).dtype == torch.float32  # pooled vectors and losses in fp32
+
+
+# --- recipe options: learning-rate schedule, weighted selection, early stopping, kept epochs -------
+def test_lr_schedules_by_hand():
+    from relbert.training import lr_factor
+
+    # warmup 4 of 14 steps: (s+1)/4 during warmup, then the decay over the 10 steps left
+    assert [lr_factor(s, 4, 14, "linear") for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
+    assert lr_factor(4, 4, 14, "linear") == 1.0 and lr_factor(9, 4, 14, "linear") == pytest.approx(0.5)
+    assert lr_factor(13, 4, 14, "linear") == pytest.approx(0.1)
+    assert lr_factor(9, 4, 14, "cosine") == pytest.approx(0.5)  # half way: cos(pi/2)
+    assert lr_factor(6, 4, 14, "cosine") == pytest.approx((1 + 0.8090169943749475) / 2)  # cos(pi/5)
+    assert lr_factor(13, 4, 14, "constant") == 1.0
+
+
+def test_weighted_selection_by_hand():
+    from relbert.training import selection_score
+
+    scores = {"u2/valid": 50.0, "conceptnet/valid": 20.0}
+    sizes = {"u2/valid": 24, "conceptnet/valid": 1112}
+    assert selection_score(scores, sizes, "mean") == 35.0
+    assert selection_score(scores, sizes, "weighted") == pytest.approx((50 * 24 + 20 * 1112) / 1136)
+
+
+@pytest.mark.parametrize("history, best, patience, min_epochs, stop", [
+    ([1, 2, 3], 2, 2, 0, False),           # still improving
+    ([3, 2, 2.5], 0, 2, 0, True),          # two epochs without a gain
+    ([3, 2, 2.5], 0, 2, 8, False),         # ... but fewer than min_epochs, and it did not fall twice in a row
+    ([3, 2, 1], 0, 2, 8, True),            # fell twice in a row: stop before min_epochs
+    ([1, 2, 3, 2, 2.5, 1, 1, 1], 2, 2, 8, True),
+    ([3, 2, 1], 0, 0, 0, False),           # patience 0: never
+])
+def test_early_stopping_rule(history, best, patience, min_epochs, stop):
+    from relbert.training import should_stop
+
+    assert should_stop(history, best, patience, min_epochs) is stop
+
+
+def test_linear_schedule_reaches_zero_and_epochs_are_kept(tiny_model_path, relsim_file, tmp_path):
+    relations = read_relsim_file(relsim_file)
+    config = tiny_config(tiny_model_path, epochs=3, warmup=1, lr_schedule="linear", keep_epochs=True)
+    trainer = Trainer(config, relations, tmp_path, show_progress=False)
+    assert trainer.steps_per_epoch() == 6  # 4 relations and their 2 parent classes, one per step
+    trainer.train()
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(0.0)
+    assert trainer.scheduler.last_epoch == 18
+    for epoch in (1, 2, 3):
+        assert (tmp_path / "epochs" / str(epoch) / "model.safetensors").is_file()
+    last = load_file(str(tmp_path / "epochs" / "3" / "model.safetensors"))
+    first = load_file(str(tmp_path / "epochs" / "1" / "model.safetensors"))
+    assert any(not torch.equal(first[k], last[k]) for k in first)
+
+
+def test_training_stops_early_on_weighted_validation(tiny_model_path, relsim_file, tmp_path):
+    class Falling:
+        """A validator whose score falls every epoch, weighing `questions`."""
+
+        def __init__(self, start, questions):
+            self.value, self.questions = start, questions
+
+        def __call__(self, model):
+            self.value -= 1.0
+            return self.value
+
+    validators = {"small": Falling(90.0, 1), "big": Falling(10.0, 99)}
+    config = tiny_config(tiny_model_path, epochs=6, selection="weighted", patience=2, min_epochs=5)
+    progress = Trainer(config, read_relsim_file(relsim_file), tmp_path, validators, show_progress=False).train()
+    assert progress["stopped_early"] == 3 and progress["best_epoch"] == 1
+    first = progress["history"][0]
+    assert first["score"] == pytest.approx((89 * 1 + 9 * 99) / 100) and first["mean"] == pytest.approx(49.0)
