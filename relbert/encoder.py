@@ -96,9 +96,17 @@ class TorchEncoder(nn.Module):
         self.device = device
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, pool_mask: torch.Tensor,
-                normalize: bool = False) -> torch.Tensor:
-        # input_ids, attention_mask: (B, L) int64; pool_mask: (B, L) 0/1 -> (B, H) float32
-        if self.shortcut is not None and (self.mode == "shortcut" or bool((pool_mask.sum(1) == 1).all())):
+                normalize: bool = False, one_position: Optional[bool] = None) -> torch.Tensor:
+        # input_ids, attention_mask: (B, L) int64; pool_mask: (B, L) 0/1 -> (B, H) float32.
+        # one_position: every row pools exactly one position (the caller knows it from the host
+        # copy of the mask; None = find out on the device, which waits for it)
+        with attention_backends(input_ids.device):
+            return self._forward(input_ids, attention_mask, pool_mask, normalize, one_position)
+
+    def _forward(self, input_ids, attention_mask, pool_mask, normalize, one_position):
+        if one_position is None and self.shortcut is not None and self.mode != "shortcut":
+            one_position = bool((pool_mask.sum(1) == 1).all())
+        if self.shortcut is not None and (self.mode == "shortcut" or one_position):
             positions = pool_mask.argmax(1)
             # one pooled position per row: its hidden state is the masked sum
             vectors = self.shortcut.hidden_at(input_ids, attention_mask, positions)[:, 0].float()  # (B, H)
@@ -114,8 +122,22 @@ class TorchEncoder(nn.Module):
 
     def run(self, batch: Dict[str, np.ndarray], normalize: bool = False) -> np.ndarray:
         """Pooled vectors ``(B, H)`` float32 of an encoded batch, without gradients."""
+        one = bool((batch["pool_mask"].sum(1) == 1).all())
         with torch.inference_mode():
-            return self(*self.tensors(batch), normalize=normalize).cpu().numpy()
+            return self(*self.tensors(batch), normalize=normalize, one_position=one).cpu().numpy()
+
+
+def attention_backends(device: torch.device):
+    """On CUDA, scaled-dot-product attention restricted to the flash / memory-efficient / math
+    kernels: cuDNN's attention builds a plan for every new sequence length (seconds at the
+    first batches of each width) and was slower warm too (README, GPU). Elsewhere nothing."""
+    import contextlib
+
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH])
 
 
 def compile_encoder(encoder):

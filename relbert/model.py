@@ -13,6 +13,7 @@ import torch
 from .mask_shortcut import MaskShortcut
 from .onnx_backend import OnnxEncoder
 from .runtime import BACKENDS, PRECISIONS, RUNTIMES, build_encoder, resolve_backend, resolve_runtime  # noqa: F401 - earlier home
+from .pipeline import CUDA_TOKEN_BUDGET, CUDA_WIDTH_MULTIPLE, EmbedLoop, batch_rows, plan_batches
 from .templates import OptionError, check_aggregation, resolve_template, template_name
 from .tokenization import ModelLoadError, PairTokenizer, _check_pair, _hf_tokenizer
 
@@ -275,6 +276,43 @@ def load_pair_tokenizer(name_or_path=None, template: Optional[str] = None, aggre
     return PairTokenizer(_hf_tokenizer(spec.path), spec.template, spec.aggregation, max_length)
 
 
+def resolve_device(device: Optional[str]) -> torch.device:
+    """``device`` as a torch device (default: CUDA when available, else CPU); a CUDA device that
+    this torch cannot use is an :class:`OptionError` (one line), not torch's assertion."""
+    try:
+        resolved = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    except RuntimeError as err:
+        raise OptionError(f"unknown device {device!r}: {err}") from None
+    if resolved.type == "cuda":
+        if not torch.backends.cuda.is_built():
+            raise OptionError(f"device {device!r}: this torch ({torch.__version__}) was built without CUDA; "
+                              "install a CUDA build of torch, or use --device cpu")
+        if not torch.cuda.is_available():
+            raise OptionError(f"device {device!r}: no CUDA GPU is visible to torch; use --device cpu")
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise OptionError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s) visible")
+    return resolved
+
+
+def start_cuda(device: torch.device):
+    """On CUDA, a started thread that creates the device's context (seconds on a cold start),
+    so that it overlaps the tokenizer and weight loading; None elsewhere. A failure there is
+    left to the first real use of the device, which reports it."""
+    if device.type != "cuda":
+        return None
+    import threading
+
+    def create():
+        try:
+            torch.empty(1, device=device)
+        except Exception:  # noqa: BLE001 - reported by the first real use
+            pass
+
+    thread = threading.Thread(target=create, name="relbert-cuda-init", daemon=True)
+    thread.start()
+    return thread
+
+
 class RelBERT:
     """Relation embeddings from a masked language model (Ushio et al., RelBERT).
 
@@ -312,7 +350,7 @@ class RelBERT:
         self.name_or_path = spec.name
         #: Name shown in reports: the given name, or the embedded default's.
         self.display_name = spec.display_name
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = resolve_device(device)
         if precision not in PRECISIONS:
             raise OptionError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
         from .named_models import NAMED_MODELS
@@ -325,11 +363,14 @@ class RelBERT:
         #: ``"torch"`` or ``"onnx"``: what runs the encoder (``backend`` is its earlier name).
         self.runtime = resolve_runtime(runtime or backend, precision, self.device, compile)
 
+        cuda_ready = start_cuda(self.device)  # the CUDA context is created while the tokenizer and weights load
         self.hf_tokenizer = _hf_tokenizer(path)
         self.tokenizer = PairTokenizer(self.hf_tokenizer, self.template, self.aggregation, self.max_length)
         encoder = load_encoder(path, spec.config)
         if shipped:
             apply_delta(encoder, spec.delta_dir)  # the fine-tuned tensors shipped in the package
+        if cuda_ready is not None:
+            cuda_ready.join()
         encoder.to(self.device).eval()
         probe = self.tokenizer.encode([("paris", "france"), ("a washing machine", "laundry")])
         #: What runs: a :class:`relbert.encoder.TorchEncoder` or an ONNX Runtime
@@ -410,10 +451,13 @@ class RelBERT:
                    precision=precision, compile=compile, runtime=runtime, backend=backend)
 
     @property
-    def default_batch_size(self) -> int:
-        """Prompts per encoder call when ``embed`` is given none: 64 on torch, 32 on ONNX Runtime
-        (the faster of the sizes measured for each; the README's speed section has the figures)."""
-        return 32 if isinstance(self.pooled_encoder, OnnxEncoder) else 64
+    def default_batch_size(self) -> Optional[int]:
+        """Prompts per encoder call when ``embed`` is given none: 64 on torch on CPU, 32 on ONNX
+        Runtime (the faster of the sizes measured for each; README, Speed), and None on CUDA:
+        there batches are filled up to :data:`relbert.pipeline.CUDA_TOKEN_BUDGET` padded tokens."""
+        if isinstance(self.pooled_encoder, OnnxEncoder):
+            return 32
+        return None if self.device.type == "cuda" else 64
 
     @property
     def hidden_size(self) -> int:
@@ -477,8 +521,7 @@ class RelBERT:
         Raises:
             ValueError: a pair is not two non-empty strings, or a prompt exceeds ``max_length``.
         """
-        batch_size = self.default_batch_size if batch_size is None else batch_size
-        if batch_size < 1:
+        if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         pairs = [_check_pair(p) for p in pairs]
         index: Dict[Pair, int] = {}
@@ -495,27 +538,40 @@ class RelBERT:
         of the result belongs to prompt i (``ids[offsets[i]:offsets[i + 1]]``).
         """
         batch_size = self.default_batch_size if batch_size is None else batch_size
-        if batch_size < 1:
+        if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         n = len(offsets) - 1
-        order = np.argsort(np.diff(offsets), kind="stable")
+        lengths = np.diff(offsets)
+        order = np.argsort(lengths, kind="stable")
         out = np.empty((n, self.hidden_size), dtype=np.float32)
+        onnx = isinstance(self.pooled_encoder, OnnxEncoder)
+        width_multiple = CUDA_WIDTH_MULTIPLE if self.device.type == "cuda" else 1
+        ranges = plan_batches(lengths[order], batch_size, CUDA_TOKEN_BUDGET, width_multiple)
 
-        def run(start):  # pad and encode one length-sorted batch
-            rows = order[start : start + batch_size]
-            return rows, self.pooled_encoder.run(self.tokenizer.pad_rows(ids, offsets, rows), normalize=normalize)
-
-        from concurrent.futures import ThreadPoolExecutor
+        def prepare(rows):  # pad one length-sorted batch
+            return self.tokenizer.pad_rows(ids, offsets, rows, width_multiple)
 
         from tqdm.auto import tqdm
 
-        # ONNX Runtime runs several batches at once (one thread each); torch one at a time on all
-        # threads. Results are taken in order either way.
-        with ThreadPoolExecutor(max_workers=self.pooled_encoder.workers) as pool, \
-                tqdm(total=n, unit="pair", desc="embedding", disable=not show_progress) as bar:
-            for rows, vectors in pool.map(run, range(0, n, batch_size)):
-                out[rows] = vectors
-                bar.update(len(rows))
+        with tqdm(total=n, unit="pair", desc="embedding", disable=not show_progress) as bar:
+            if onnx:
+                from concurrent.futures import ThreadPoolExecutor
+
+                # ONNX Runtime runs several batches at once (one thread each); results in order.
+                def run(rows):
+                    return rows, self.pooled_encoder.run(prepare(rows), normalize=normalize)
+
+                with ThreadPoolExecutor(max_workers=self.pooled_encoder.workers) as pool:
+                    for rows, vectors in pool.map(run, batch_rows(order, ranges)):
+                        out[rows] = vectors
+                        bar.update(len(rows))
+                return out
+
+            def forward(input_ids, attention_mask, pool_mask, one_position):
+                return self.pooled_encoder(input_ids, attention_mask, pool_mask, normalize=normalize,
+                                           one_position=one_position)
+
+            EmbedLoop(prepare, forward, self.device).run(batch_rows(order, ranges), out, bar.update)
         return out
 
     def get_embedding(self, x, batch_size: Optional[int] = None) -> np.ndarray:

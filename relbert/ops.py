@@ -157,8 +157,20 @@ def _cosine_tile_torch(queries: torch.Tensor, keys: torch.Tensor) -> torch.Tenso
     return (q @ k.T) / torch.where(kn > 0, kn, torch.ones_like(kn))
 
 
+#: Scores per tile on CUDA (Q x chunk fp32, 256 MB): few large tiles keep the matrix units busy
+#: and the per-tile top-k and merge rare.
+CUDA_TILE_SCORES = 1 << 26
+
+
+def topk_chunk(n_queries: int, device: torch.device) -> int:
+    """Keys per tile: 65,536 on CPU; on CUDA as many as fit :data:`CUDA_TILE_SCORES` scores."""
+    if device.type == "cuda":
+        return max(65536, CUDA_TILE_SCORES // max(1, n_queries))
+    return 65536
+
+
 def topk_cosine(
-    queries: torch.Tensor, keys: torch.Tensor, k: int, kernel: str = "auto", chunk: int = 65536, *,
+    queries: torch.Tensor, keys: torch.Tensor, k: int, kernel: str = "auto", chunk: Optional[int] = None, *,
     backend: Optional[str] = None
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """The ``k`` keys most cosine-similar to each query.
@@ -170,8 +182,11 @@ def topk_cosine(
         queries: (Q, H).
         keys: (N, H) the collection (may be a CPU tensor over a memory-mapped array).
         k: results per query; ``k > N`` returns N.
-        kernel: ``"auto"``, ``"triton"`` or ``"torch"`` (the tile kernel; ``backend``: the earlier name).
-        chunk: keys per tile.
+        kernel: ``"auto"``, ``"triton"`` or ``"torch"`` (the tile kernel; ``backend``: the earlier
+            name). ``"auto"`` takes the torch tile (one matrix product) everywhere: on CUDA the
+            Triton tile kernel measured slower than it at every shape tried (README, GPU), so it
+            runs only when asked for.
+        chunk: keys per tile (default :func:`topk_chunk`).
 
     Returns:
         ``(scores, indices)``: (Q, min(k, N)) float32 cosines, descending, and int64 key indices.
@@ -181,9 +196,12 @@ def topk_cosine(
     if k < 1:
         raise ValueError(f"topk_cosine: k must be positive, got {k}")
     kernel = backend or kernel
-    tile_fn = _kernels().cosine_tile if _use_triton(kernel, queries, keys) else _cosine_tile_torch
+    if kernel not in KERNELS:
+        raise ValueError(f"unknown kernel {kernel!r}: choose one of {', '.join(KERNELS)}")
+    tile_fn = _kernels().cosine_tile if kernel == "triton" else _cosine_tile_torch
     k = min(k, keys.shape[0])
     device = queries.device
+    chunk = chunk or topk_chunk(queries.shape[0], device)
     best_scores = torch.empty((queries.shape[0], 0), dtype=torch.float32, device=device)
     best_index = torch.empty((queries.shape[0], 0), dtype=torch.int64, device=device)
     for start in range(0, keys.shape[0], chunk):

@@ -324,11 +324,16 @@ class PairTokenizer:
             return ids, offsets
         return _flatten(self.token_ids(pairs))  # token_ids checks the lengths
 
-    def pad_rows(self, ids: np.ndarray, offsets: np.ndarray, rows: np.ndarray) -> Dict[str, np.ndarray]:
-        """A padded batch (as :meth:`encode`) of the given rows of :meth:`encode_flat`'s output."""
+    def pad_rows(self, ids: np.ndarray, offsets: np.ndarray, rows: np.ndarray,
+                 width_multiple: int = 1) -> Dict[str, np.ndarray]:
+        """A padded batch (as :meth:`encode`) of the given rows of :meth:`encode_flat`'s output;
+        the width is the longest row rounded up to ``width_multiple`` (never past ``max_length``
+        unless the longest row already is)."""
         starts = offsets[rows]
         lengths = offsets[rows + 1] - starts
         width = int(lengths.max()) if len(rows) else 0
+        if width_multiple > 1 and width:
+            width = max(width, min(-(-width // width_multiple) * width_multiple, self.max_length))
         attention = (np.arange(width)[None, :] < lengths[:, None]).astype(np.int64)
         input_ids = np.full((len(rows), width), self.pad_token_id, dtype=np.int64)
         where = attention.astype(bool)

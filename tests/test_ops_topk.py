@@ -49,3 +49,23 @@ def test_argument_checks():
         ops.topk_cosine(torch.zeros(1, 4), torch.zeros(3, 4), 0)
     with pytest.raises(ValueError, match="keys"):
         ops.topk_cosine(torch.zeros(1, 4), torch.zeros(3, 5), 1)
+
+
+def test_auto_takes_the_torch_tile_and_triton_only_when_asked(monkeypatch):
+    """kernel='auto' never runs the Triton tile (slower than the torch tile on CUDA, README GPU)."""
+    calls = []
+    import relbert.ops as ops_module
+
+    monkeypatch.setattr(ops_module, "_kernels", lambda: calls.append("triton") or pytest.fail("triton tile used"))
+    q, keys = torch.randn(3, 8), torch.randn(100, 8)
+    ref = ops.topk_cosine(q, keys, 5, kernel="torch")
+    got = ops.topk_cosine(q, keys, 5, kernel="auto")
+    assert torch.equal(ref[1], got[1]) and not calls
+    with pytest.raises(ValueError, match="unknown kernel"):
+        ops.topk_cosine(q, keys, 5, kernel="cuda")
+
+
+def test_tile_size_by_device():
+    assert ops.topk_chunk(16, torch.device("cpu")) == 65536
+    assert ops.topk_chunk(16, torch.device("cuda")) == ops.CUDA_TILE_SCORES // 16
+    assert ops.topk_chunk(100_000, torch.device("cuda")) == 65536
