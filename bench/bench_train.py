@@ -35,7 +35,7 @@ def config():
     return TrainConfig(template="d", aggregation="mask", num_negative=100, lr=5e-5, epochs=1, validation=[])
 
 
-def official_epoch(trainer: Trainer, items):
+def official_epoch(trainer: Trainer, items, device="cpu"):
     model, tok = trainer.encoder, trainer.relbert.hf_tokenizer
     optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5, weight_decay=0)
     model.train()
@@ -45,8 +45,8 @@ def official_epoch(trainer: Trainer, items):
         vectors = []
         for start in range(0, len(enc), 64):
             chunk = enc[start : start + 64]
-            ids = torch.tensor([e["input_ids"] for e in chunk])
-            att = torch.tensor([e["attention_mask"] for e in chunk], dtype=torch.float32)
+            ids = torch.tensor([e["input_ids"] for e in chunk]).to(device)
+            att = torch.tensor([e["attention_mask"] for e in chunk], dtype=torch.float32).to(device)
             labels = (ids == tok.mask_token_id).float()
             hidden = model(input_ids=ids, attention_mask=att).last_hidden_state
             vectors.append((hidden * labels.unsqueeze(-1)).sum(1))

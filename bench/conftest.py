@@ -58,6 +58,12 @@ def results():
 
 
 def pytest_terminal_summary(terminalreporter):
+    import sys
+
+    gpu = sys.modules.get("bench_gpu")
+    if gpu is not None and gpu.ROWS:
+        terminalreporter.write_sep("=", "GPU figures (bench_gpu.py)")
+        gpu.write_report(terminalreporter.write_line)
     if not RESULTS:
         return
     terminalreporter.write_sep("=", "throughput (best round)")
