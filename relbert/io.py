@@ -31,6 +31,8 @@ class InputError(ValueError):
 def parse_pair_line(raw: bytes, source: str, lineno: int) -> Pair:
     """Parse one line (bytes, line end included or not) of a pairs file."""
     text = decode_line(raw, source, lineno).rstrip("\n")
+    if lineno == 1 and text.startswith("\ufeff"):
+        text = text[1:]  # a UTF-8 byte-order mark (some editors write one) is not part of the head word
     if text.endswith("\r"):
         text = text[:-1]
     if not text.strip():
@@ -96,6 +98,18 @@ def _open_binary(source: str) -> Iterator[BinaryIO]:
             yield handle
 
 
+def default_file_mode() -> int:
+    """The mode a plain ``open(path, "w")`` gives a new file: 0o666 less the user's umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def give_default_mode(path: Union[str, Path]) -> None:
+    """Give a file made by ``mkstemp`` (always 0600) the mode of any other new file of the user."""
+    os.chmod(path, default_file_mode())
+
+
 @contextlib.contextmanager
 def atomic_output(path: Union[str, Path], mode: str = "wb"):
     """Open a temporary file beside ``path``; rename it over ``path`` only on success.
@@ -109,6 +123,7 @@ def atomic_output(path: Union[str, Path], mode: str = "wb"):
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        give_default_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -148,6 +148,12 @@ def locate_model(name: Optional[str]) -> Tuple[str, Optional[Path], Optional[dic
             return str(base_folder(name)), spec.delta, shipped
         except BaseNotFetchedError as err:
             raise ModelNotFoundError(str(err)) from None
+    if not os.path.exists(name) and "/" not in name:
+        import difflib
+
+        close = difflib.get_close_matches(name, list(NAMED_MODELS), n=1, cutoff=0.75)
+        if close:  # a misspelt named model would otherwise end in the hub's message
+            raise ModelNotFoundError(f"unknown model {name!r}: did you mean {close[0]!r}?")
     return resolve_model_folder(name), None, None
 
 
@@ -493,6 +499,10 @@ class RelBERT:
         with quiet_transformers():  # no "Writing model shards" bar
             encoder.save_pretrained(save_directory, state_dict=state_dict)
         self.hf_tokenizer.save_pretrained(save_directory)
+        from .io import give_default_mode
+
+        for written in save_directory.glob("model*.safetensors*"):  # transformers writes them 0600
+            give_default_mode(written)
 
     # -- embedding ------------------------------------------------------------------------
     def embed(
@@ -551,9 +561,9 @@ class RelBERT:
         def prepare(rows):  # pad one length-sorted batch
             return self.tokenizer.pad_rows(ids, offsets, rows, width_multiple)
 
-        from tqdm.auto import tqdm
+        from .progress import progress_bar
 
-        with tqdm(total=n, unit="pair", desc="embedding", disable=not show_progress) as bar:
+        with progress_bar(show_progress, total=n, unit="pair", desc="embedding") as bar:
             if onnx:
                 from concurrent.futures import ThreadPoolExecutor
 

@@ -37,21 +37,42 @@ class RelationIndex:
         """Open ``vectors`` (``.npy``, memory-mapped; or ``.npz`` from ``relbert-embed --format npz``,
         which carries its pairs) with the pairs file it was embedded from."""
         vectors = Path(vectors)
-        if vectors.suffix == ".npz":
-            data = np.load(vectors, allow_pickle=False)
-            stored = [tuple(p) for p in data["pairs"].tolist()]
-            return cls(data["vectors"], read_pairs(pairs) if pairs else stored)
-        if pairs is None:
-            raise ValueError("an .npy collection needs its pairs file (--pairs)")
-        return cls(np.load(vectors, mmap_mode="r", allow_pickle=False), read_pairs(pairs))
+        if vectors.suffix not in (".npy", ".npz"):
+            raise ValueError(f"{vectors}: expected the .npy or .npz file written by relbert-embed, not a "
+                             f"{vectors.suffix or 'suffix-less'} file (the pairs file goes to --pairs)")
+        try:
+            if vectors.suffix == ".npz":
+                data = np.load(vectors, allow_pickle=False)
+                if "vectors" not in data.files:
+                    raise ValueError("no 'vectors' array in it")
+                matrix = data["vectors"]
+                stored = [tuple(p) for p in data["pairs"].tolist()] if "pairs" in data.files else None
+            else:
+                matrix = np.load(vectors, mmap_mode="r", allow_pickle=False)
+                stored = None
+        except (ValueError, OSError, EOFError) as err:
+            raise ValueError(f"{vectors}: not a readable relbert-embed output ({str(err).splitlines()[0]})") from None
+        if matrix.ndim != 2:
+            raise ValueError(f"{vectors}: expected a (rows, dimension) matrix, found shape {matrix.shape}")
+        if pairs is None and stored is None:
+            raise ValueError(f"{vectors}: an .npy collection needs its pairs file (--pairs)")
+        return cls(matrix, read_pairs(pairs) if pairs else stored)
+
+    @property
+    def dimension(self) -> int:
+        """The dimension of the collection's vectors."""
+        return int(self.vectors.shape[1])
 
     def row_of(self, pair: Pair) -> Optional[int]:
         """Row of ``pair`` in the collection (first occurrence), or None."""
+        return self._first_rows().get(tuple(pair))
+
+    def _first_rows(self) -> dict:
         if self._rows is None:
             self._rows = {}
             for i, p in enumerate(self.pairs):
                 self._rows.setdefault(p, i)
-        return self._rows.get(tuple(pair))
+        return self._rows
 
     def search(self, queries: np.ndarray, k: int = 10, kernel: str = "auto") -> List[List[Tuple[Pair, float, int]]]:
         """The ``k`` most cosine-similar rows for each query vector: ``[(pair, score, row), ...]`` per query."""
@@ -63,9 +84,22 @@ class RelationIndex:
             warnings.simplefilter("ignore", UserWarning)
             keys = torch.from_numpy(np.asarray(self.vectors))
         q = torch.as_tensor(np.atleast_2d(queries), dtype=keys.dtype)
-        scores, index = ops.topk_cosine(q, keys, k, kernel=kernel)
-        return [[(self.pairs[int(i)], float(s), int(i)) for s, i in zip(srow, irow)]
-                for srow, irow in zip(scores.tolist(), index.tolist())]
+        if q.shape[1] != self.dimension:
+            raise ValueError(f"query vectors have dimension {q.shape[1]}, the collection {self.dimension}: "
+                             "embed queries with the model that embedded the collection")
+        # a repeated pair is listed once (at its first row): fetch enough rows to skip its repeats
+        repeats = len(self.pairs) - len(self._first_rows())
+        scores, index = ops.topk_cosine(q, keys, k + repeats, kernel=kernel)
+        results = []
+        for srow, irow in zip(scores.tolist(), index.tolist()):
+            hits, listed = [], set()
+            for score, i in zip(srow, irow):
+                pair = self.pairs[i]
+                if pair not in listed:
+                    listed.add(pair)
+                    hits.append((pair, float(score), int(i)))
+            results.append(hits[:k])
+        return results
 
     def query(self, pairs: Sequence[Pair], k: int = 10, model=None) -> List[List[Tuple[Pair, float, int]]]:
         """Search with query *pairs*: a pair of the collection uses its stored vector; any other
@@ -75,6 +109,10 @@ class RelationIndex:
         missing = [p for p, r in zip(pairs, rows) if r is None]
         if missing and model is None:
             raise ValueError(f"{missing[0]!r} is not in the collection: pass the model that embedded it to embed queries")
+        if missing and model.hidden_size != self.dimension:
+            raise ValueError(f"the collection holds {self.dimension}-dimensional vectors but the model "
+                             f"{getattr(model, 'display_name', '')!s} gives {model.hidden_size}: pass the model that "
+                             "embedded the collection (--model)")
         fresh = iter(model.embed(missing) if missing else [])
         vectors = np.stack([np.asarray(self.vectors[r]) if r is not None else next(fresh) for r in rows])
         return self.search(vectors, k)

@@ -271,10 +271,10 @@ class EmbedRun:
         mine = [c for c in range(n_chunks) if c % shard.world_size == shard.rank and c not in done]
         bar = None
         if self.show_progress:
-            from tqdm.auto import tqdm
+            from .progress import progress_bar
 
             finished = sum(min(chunk, rows - c * chunk) for c in done)
-            bar = tqdm(total=rows, initial=finished, unit="pair", desc="embedding", dynamic_ncols=True)
+            bar = progress_bar(total=rows, initial=finished, unit="pair", desc="embedding", dynamic_ncols=True)
         try:
             offset = _npy_data_offset(files.partial)
             fd = os.open(files.partial, os.O_RDWR)
@@ -327,7 +327,10 @@ class EmbedRun:
             from .io import iter_pairs
 
             vectors = _RowReader(files.partial, offset, rows, hidden)
-            (write_npz if fmt == "npz" else write_word2vec)(vectors, iter_pairs(self.pairs_path), self.output)
+            if fmt == "npz":
+                write_npz(vectors, iter_pairs(self.pairs_path), self.output)
+            else:
+                self.repeated_keys = write_word2vec(vectors, iter_pairs(self.pairs_path), self.output)
         files.remove()
 
     def abandon(self) -> None:

@@ -426,9 +426,10 @@ class Trainer:
         total, count = 0.0, 0
         progress = None
         if self.show_progress:
-            from tqdm.auto import tqdm
+            from .progress import progress_bar
 
-            progress = tqdm(total=len(items), desc=f"epoch {epoch + 1}/{self.config.epochs}", unit="rel", leave=False)
+            progress = progress_bar(total=len(items), desc=f"epoch {epoch + 1}/{self.config.epochs}", unit="rel",
+                                    leave=False)
         self.optimizer.zero_grad(set_to_none=True)
         for index, (pairs, n) in enumerate(items):
             if (index % group) % self.world == self.rank:  # this rank's share of the step

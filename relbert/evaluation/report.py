@@ -34,7 +34,8 @@ def table(report: dict) -> str:
     """A plain-text table of one report."""
     task = report["task"]
     metric = "micro-F1" if task == "classification" else "accuracy"
-    lines = [f"{task} ({report.get('split', 'test')}) — {label(report)}",
+    split = f" ({report['split']})" if report.get("split", "test") else ""  # mapping has no split
+    lines = [f"{task}{split} — {label(report)}",
              f"{'dataset':<24}{'size':>8}{metric:>12}"]
     for name, scores in report["datasets"].items():
         size = scores.get("n_questions") or scores.get("n_problems") or scores.get("sizes", {}).get("test")
