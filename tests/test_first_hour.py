@@ -39,3 +39,183 @@ def test_a_cuda_device_on_a_cpu_torch_is_one_line(tmp_path, good_tsv, tiny_model
     result = CliRunner().invoke(embed, [str(good_tsv), "-o", str(out), "--model", tiny_model_path, "--device", device])
     assert says in one_error_line(result)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["good.tsv"]
+
+
+# --- 1. relbert-search ------------------------------------------------------------------------------
+@pytest.fixture()
+def collection(tmp_path, tiny_model_path):
+    """A tiny-model collection with a repeated pair."""
+    tsv = tmp_path / "c.tsv"
+    tsv.write_text("paris\tfrance\ntokyo\tjapan\nparis\tfrance\ndog\tbark\ncat\tmeow\n", encoding="utf-8")
+    out = tmp_path / "c.npy"
+    result = CliRunner().invoke(embed, [str(tsv), "-o", str(out), "--model", tiny_model_path, "-q"])
+    assert result.exit_code == 0, result.output
+    return tsv, out
+
+
+def test_search_lists_a_repeated_pair_once(collection, tiny_model_path):
+    from relbert.cli import search
+
+    tsv, out = collection
+    result = CliRunner().invoke(search, [str(out), "--pairs", str(tsv), "--query", "paris\\tfrance", "-k", "4", "-q"])
+    assert result.exit_code == 0, result.output
+    listed = [tuple(line.split("\t")[3:5]) for line in result.output.splitlines()]
+    assert listed[0] == ("paris", "france") and len(listed) == 4 and len(set(listed)) == 4
+
+
+def test_search_of_a_collection_from_another_model_is_one_line(collection, tmp_path, tiny_model_path, monkeypatch):
+    import numpy as np
+
+    from relbert.cli import search
+
+    tsv, _ = collection
+    wide = tmp_path / "wide.npy"
+    np.save(wide, np.random.default_rng(0).standard_normal((5, 768)).astype(np.float32))
+    result = CliRunner().invoke(search, [str(wide), "--pairs", str(tsv), "--query", "pig\\toink", "--model",
+                                         tiny_model_path])
+    line = one_error_line(result)
+    assert "768-dimensional" in line and "--model" in line
+
+
+def test_search_given_the_pairs_file_as_vectors_is_one_line(collection):
+    from relbert.cli import search
+
+    tsv, _ = collection
+    line = one_error_line(CliRunner().invoke(search, [str(tsv), "--pairs", str(tsv), "--query", "paris\\tfrance"]))
+    assert str(tsv) in line and ".npy or .npz" in line
+
+
+# --- 2. and 7. output folders --------------------------------------------------------------------------
+@pytest.mark.parametrize("task", ["analogy", "classification", "mapping"])
+def test_eval_output_folder_is_checked_before_anything_runs(tmp_path, tiny_model_path, monkeypatch, task):
+    from relbert.cli import evaluate
+
+    no_model_load(monkeypatch)
+    out = tmp_path / "nodir" / "r.json"
+    result = CliRunner().invoke(evaluate, [task, "-o", str(out), "--model", tiny_model_path, "--data-dir",
+                                           str(tmp_path)])
+    assert f"the output folder {out.parent} does not exist" in one_error_line(result)
+
+
+def test_an_unwritable_output_names_the_output_not_a_work_file(tmp_path, good_tsv, tiny_model_path, monkeypatch):
+    no_model_load(monkeypatch)
+    line = one_error_line(CliRunner().invoke(embed, [str(good_tsv), "-o", "/proc/x.npy", "--model", tiny_model_path]))
+    assert line.startswith("error: /proc/x.npy: cannot write") and "plan" not in line
+
+
+# --- 8. word2vec with repeated pairs loads in gensim without warnings ---------------------------------
+def test_word2vec_with_repeated_pairs_loads_in_gensim(tmp_path, tiny_model_path):
+    import warnings
+
+    gensim = pytest.importorskip("gensim")
+    tsv = tmp_path / "p.tsv"
+    tsv.write_text("paris\tfrance\ntokyo\tjapan\nparis\tfrance\ndog\tbark\nnatural selection\tevolution\n"
+                   "natural_selection\tevolution\n", encoding="utf-8")
+    out = tmp_path / "p.w2v"
+    result = CliRunner().invoke(embed, [str(tsv), "-o", str(out), "--model", tiny_model_path, "--format", "word2vec"])
+    assert result.exit_code == 0 and "2 repeated keys written once" in result.output, result.output
+    assert out.read_text().splitlines()[0].split() == ["4", str(len(out.read_text().splitlines()[1].split()) - 1)]
+    import logging
+
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logging.getLogger("gensim").addHandler(handler)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            kv = gensim.models.KeyedVectors.load_word2vec_format(str(out))
+            similar = kv.most_similar("paris__france", topn=3)
+    finally:
+        logging.getLogger("gensim").removeHandler(handler)
+    assert not [r for r in records if r.levelno >= logging.WARNING], [r.getMessage() for r in records]
+    assert kv.index_to_key == ["paris__france", "tokyo__japan", "dog__bark", "natural_selection__evolution"]
+    assert len(similar) == 3 and all(key is not None for key, _ in similar)
+
+
+# --- 9. a byte-order mark --------------------------------------------------------------------------------
+def test_a_byte_order_mark_is_not_part_of_the_first_word(tmp_path, tiny_model_path):
+    import numpy as np
+
+    with_bom, plain = tmp_path / "bom.tsv", tmp_path / "plain.tsv"
+    with_bom.write_bytes("\ufeffparis\tfrance\ndog\tbark\n".encode("utf-8"))
+    plain.write_text("paris\tfrance\ndog\tbark\n", encoding="utf-8")
+    for source in (with_bom, plain):
+        result = CliRunner().invoke(embed, [str(source), "-o", str(source.with_suffix(".npz")), "--model",
+                                            tiny_model_path, "--format", "npz", "-q"])
+        assert result.exit_code == 0, result.output
+    a, b = np.load(with_bom.with_suffix(".npz")), np.load(plain.with_suffix(".npz"))
+    assert a["pairs"].tolist() == [["paris", "france"], ["dog", "bark"]]
+    np.testing.assert_array_equal(a["vectors"], b["vectors"])
+
+
+# --- 10. a misspelt named model ---------------------------------------------------------------------------
+def test_a_misspelt_named_model_gets_did_you_mean(tmp_path, good_tsv):
+    line = one_error_line(CliRunner().invoke(embed, [str(good_tsv), "-o", str(tmp_path / "x.npy"), "--model",
+                                                     "relbert-mpnett"]))
+    assert "did you mean 'relbert-mpnet'?" in line
+
+
+# --- 11. file modes follow the umask ----------------------------------------------------------------------
+@pytest.mark.parametrize("fmt", ["npy", "npz", "word2vec"])
+def test_outputs_take_the_users_umask(tmp_path, good_tsv, tiny_model_path, fmt):
+    import os
+
+    old = os.umask(0o027)
+    try:
+        out = tmp_path / f"x.{fmt}"
+        result = CliRunner().invoke(embed, [str(good_tsv), "-o", str(out), "--model", tiny_model_path, "--format", fmt,
+                                            "-q"])
+        assert result.exit_code == 0, result.output
+        assert os.stat(out).st_mode & 0o777 == 0o640
+    finally:
+        os.umask(old)
+
+
+def test_save_pretrained_weights_take_the_users_umask(tmp_path, tiny_model_path):
+    import os
+
+    from relbert import RelBERT
+
+    old = os.umask(0o022)
+    try:
+        RelBERT.from_pretrained(tiny_model_path, device="cpu").save_pretrained(tmp_path / "saved")
+    finally:
+        os.umask(old)
+    assert {p.name: os.stat(p).st_mode & 0o777 for p in (tmp_path / "saved").iterdir()}["model.safetensors"] == 0o644
+
+
+# --- 12. small things ---------------------------------------------------------------------------------------
+def test_no_progress_bar_when_stderr_is_not_a_terminal(tmp_path, good_tsv, tiny_model_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "x.npy"
+    proc = subprocess.run([sys.executable, "-m", "relbert.cli_embed", str(good_tsv), "-o", str(out), "--model",
+                           tiny_model_path], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.strip().splitlines() == [f"wrote 2 rows (npy) to {out}"]
+
+
+def test_one_row_is_one_row(tmp_path, tiny_model_path):
+    one = tmp_path / "one.tsv"
+    one.write_text("paris\tfrance\n", encoding="utf-8")
+    result = CliRunner().invoke(embed, [str(one), "-o", str(tmp_path / "o.npy"), "--model", tiny_model_path])
+    assert "wrote 1 row (npy)" in result.output
+
+
+def test_mapping_report_has_no_split_and_eval_help_names_mapping():
+    from relbert.cli import evaluate
+    from relbert.evaluation.report import table
+
+    report = {"task": "mapping", "split": None, "model": "m", "datasets": {}}
+    assert table(report).splitlines()[0].startswith("mapping — ")
+    assert "relation mapping" in CliRunner().invoke(evaluate, ["--help"]).output
+    assert "memory-mapped" not in CliRunner().invoke(embed, ["--help"]).output
+
+
+def test_download_takes_q_and_train_takes_precision():
+    from relbert.cli import download, train
+
+    assert "--quiet" in CliRunner().invoke(download, ["--help"]).output
+    assert "--precision" in CliRunner().invoke(train, ["--help"]).output
