@@ -97,8 +97,9 @@ def real_pairs(n):
         pairs = sorted(pairs | {(t, h) for h, t in pairs})
     rng = random.Random(0)
     rng.shuffle(pairs)
-    if len(pairs) < n:  # recombine real words into further distinct pairs
-        heads, tails, seen = [p[0] for p in pairs], [p[1] for p in pairs], set(pairs)
+    if len(pairs) < n:  # recombine real words into further distinct pairs (as many as there are)
+        heads, tails, seen = sorted({p[0] for p in pairs}), sorted({p[1] for p in pairs}), set(pairs)
+        n = min(n, len(heads) * len(tails))
         while len(pairs) < n:
             pair = (rng.choice(heads), rng.choice(tails))
             if pair not in seen:

@@ -17,11 +17,23 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("RELBERT_DATA", REPO.parent / "shared" / "data"))
 
 
+#: Small files in the same layout, written for the tests (tests/fixtures/make_data.py).
+FIXTURE_DATA = Path(__file__).resolve().parent / "fixtures" / "data"
+FULL_DATA = DATA.is_dir()
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
-    if not DATA.is_dir():
-        pytest.skip(f"shared data not found at {DATA} (set RELBERT_DATA)")
+    """The full benchmark data: for tests of facts of the real sets (sizes, first pairs)."""
+    if not FULL_DATA:
+        pytest.skip(f"full data not found at {DATA} (set RELBERT_DATA); the format tests ran on tests/fixtures/data")
     return DATA
+
+
+@pytest.fixture(scope="session")
+def eval_data() -> Path:
+    """The benchmark data when present, else the small fixture files in the same layout."""
+    return DATA if FULL_DATA else FIXTURE_DATA
 
 
 @pytest.fixture(scope="session")

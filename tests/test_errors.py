@@ -28,9 +28,9 @@ def test_a_missing_data_dir_is_an_error_not_a_fallback(tmp_path, tiny_model_path
     assert str(tmp_path / "nowhere") in one_error_line(result)
 
 
-def test_a_missing_validation_set_is_an_error(tmp_path, tiny_model_path, data_dir):
+def test_a_missing_validation_set_is_an_error(tmp_path, tiny_model_path, eval_data):
     result = CliRunner().invoke(train, ["-o", str(tmp_path / "out"), "--model", tiny_model_path, "--epochs", "1",
-                                        "--data-dir", str(data_dir), "--validation", "u2,no_such_set"])
+                                        "--data-dir", str(eval_data), "--validation", "u2,no_such_set"])
     line = one_error_line(result)
     assert "no_such_set" in line and not (tmp_path / "out" / "model").exists()
 

@@ -45,8 +45,8 @@ def unit(x):
 
 
 @pytest.mark.parametrize("template, aggregation", [("a", "average_no_mask"), ("d", "mask"), ("b", "average")])
-def test_vectors_and_cosines_equal_official(minilm_path, data_dir, tmp_path, template, aggregation):
-    pairs = analogy_pairs(data_dir, limit=300) + [("natural selection", "evolution"), ("café", "crème brûlée")]
+def test_vectors_and_cosines_equal_official(minilm_path, eval_data, tmp_path, template, aggregation):
+    pairs = analogy_pairs(eval_data, limit=300) + [("natural selection", "evolution"), ("café", "crème brûlée")]
     ref, _ = official_vectors(tmp_path, minilm_path, pairs, TEMPLATES[template], aggregation)
     ours = RelBERT.from_pretrained(minilm_path, template=template, aggregation=aggregation)
     raw = ours.embed(pairs, normalize=False)
@@ -74,7 +74,7 @@ def test_shipped_default_saves_a_checkpoint_the_official_package_embeds_identica
     np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
 
 
-def test_published_bin_checkpoint_written_by_the_official_package_embeds_identically(minilm_path, data_dir, tmp_path):
+def test_published_bin_checkpoint_written_by_the_official_package_embeds_identically(minilm_path, eval_data, tmp_path):
     """A checkpoint stored the published way (official package, ``pytorch_model.bin``) loads with its
     relbert_config through the restricted unpickler, and its vectors equal the official package's."""
     folder = tmp_path / "published"
@@ -82,7 +82,7 @@ def test_published_bin_checkpoint_written_by_the_official_package_embeds_identic
                            TEMPLATES["b"], "average", str(folder)], capture_output=True, text=True, cwd="/", timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (folder / "pytorch_model.bin").is_file() and not list(folder.glob("*.safetensors"))
-    pairs = analogy_pairs(data_dir, limit=200) + [("natural selection", "evolution"), ("café", "crème brûlée")]
+    pairs = analogy_pairs(eval_data, limit=200) + [("natural selection", "evolution"), ("café", "crème brûlée")]
     ref, used = official_vectors(tmp_path, folder, pairs)
     assert used == f"{TEMPLATES['b']!r} average"
     ours = RelBERT.from_pretrained(folder)

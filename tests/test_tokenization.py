@@ -51,7 +51,7 @@ def backend(request):
 
 
 @pytest.mark.parametrize("template", list(TEMPLATES) + ["<subj>:<obj> (<mask>)", "<mask> <obj> <subj>"])
-def test_ids_equal_hf_on_data_and_adversarial_words(tokenizer_path, template, data_dir, backend):
+def test_ids_equal_hf_on_data_and_adversarial_words(tokenizer_path, template, eval_data, backend):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         tok = PairTokenizer.from_pretrained(tokenizer_path, template=template, max_length=4096)
@@ -59,7 +59,7 @@ def test_ids_equal_hf_on_data_and_adversarial_words(tokenizer_path, template, da
         pytest.skip("this template cannot be split into fixed runs for this tokenizer (full-prompt path only)")
     if backend == "python":
         tok = PairTokenizer.from_pretrained(tokenizer_path, template=template, max_length=4096, implementation="python")
-    pairs = analogy_pairs(data_dir, limit=1500)
+    pairs = analogy_pairs(eval_data, limit=1500)
     pairs = pairs + [(t, h) for h, t in pairs] + adversarial_pairs()
     got = unpadded(tok.encode(pairs))
     assert tok.lengths(pairs).tolist() == [len(x) for x in got]

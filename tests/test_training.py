@@ -48,6 +48,14 @@ def state_tensors(folder):
     return load_file(str(Path(folder) / "state" / "model.safetensors"))
 
 
+def test_semeval_reader_and_held_out_pairs(eval_data):
+    train, valid = load_semeval(eval_data / "semeval2012_task2")
+    assert all(len(r.positives) == 10 and len(r.negatives) == 10 for r in train)
+    assert all(len(r.positives) == 5 and len(r.negatives) == 5 for r in valid)
+    for t, v in zip(train, valid):  # held-out pairs never train
+        assert t.name == v.name and not set(t.positives) & set(v.positives) and not set(t.negatives) & set(v.negatives)
+
+
 def test_semeval_training_set(data_dir):
     train, valid = load_semeval(data_dir / "semeval2012_task2")
     assert len(train) == 79 and all(len(r.positives) == 10 and len(r.negatives) == 10 for r in train)

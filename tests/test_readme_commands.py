@@ -1,0 +1,115 @@
+"""Every command of the README's ``bash`` blocks runs as printed (from a fresh folder holding the
+repository's examples, on tests/fixtures/data, training shortened to one epoch), and the
+README's usage lines name only options that exist."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+README = REPO / "README.md"
+FIXTURE_DATA = REPO / "tests" / "fixtures" / "data"
+
+#: Commands this test does not run, and why (each is run elsewhere).
+NOT_RUN = {
+    "pip install": "installs the package: CI installs it on a fresh machine with the same commands (.ci/run)",
+    "python -m pytest -q": "the test suite itself (CI runs it)",
+    "cmake ": "the C++ build and its ctest run (CI runs them)",
+    "ctest ": "the C++ build and its ctest run (CI runs them)",
+    "python -m pytest bench/ --benchmark-only": "every benchmark, minutes long (bench_gpu.py's own block runs here)",
+}
+#: Shortened here (the README says so): one epoch of training instead of the recipe's.
+SHORTER = [(re.compile(r"--epochs \d+"), "--epochs 1")]
+
+
+def bash_blocks():
+    """``(first line number, text)`` of every fenced ``bash`` block."""
+    blocks, current, start = [], None, 0
+    for number, line in enumerate(README.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.startswith("```"):
+            if current is None:
+                current, start = ([] if line.strip() == "```bash" else False), number
+            else:
+                if current is not False:
+                    blocks.append((start, "\n".join(current)))
+                current = None
+        elif current:
+            current.append(line)
+        elif current == []:
+            current.append(line)
+    return blocks
+
+
+def runnable(block: str):
+    """The block as a script: continuation lines joined, the parts NOT_RUN names dropped."""
+    script = block.replace("\\\n", " ")
+    kept, dropped = [], []
+    for line in script.splitlines():
+        parts = [p.strip() for p in line.split(" && ")]
+        keep = [p for p in parts if not any(p.startswith(prefix) for prefix in NOT_RUN)]
+        dropped += [p for p in parts if p not in keep]
+        if keep:
+            command = " && ".join(keep)
+            for pattern, replacement in SHORTER:
+                command = pattern.sub(replacement, command)
+            kept.append(command)
+    return "\n".join(kept), dropped
+
+
+BLOCKS = bash_blocks()
+
+
+def test_the_readme_has_its_commands():
+    assert len(BLOCKS) >= 7
+    first, second = BLOCKS[0][1], BLOCKS[1][1]
+    assert "relbert-embed examples/pairs.tsv -o out.npy" in first and "python -m pytest -q" in second
+
+
+@pytest.mark.parametrize("line, block", BLOCKS, ids=[f"line{n}" for n, _ in BLOCKS])
+def test_readme_block_runs_as_printed(line, block, tmp_path):
+    from relbert.named_models import is_fetched
+
+    script, dropped = runnable(block)
+    for part in dropped:
+        assert any(part.startswith(prefix) for prefix in NOT_RUN), part
+    if not script.strip():
+        reasons = dict.fromkeys(NOT_RUN[next(p for p in NOT_RUN if d.startswith(p))] for d in dropped)
+        pytest.skip("nothing to run here: " + "; ".join(reasons))
+    if "relbert-mpnet" in script and not is_fetched("relbert-mpnet"):
+        pytest.skip("needs the relbert-mpnet base (relbert-download relbert-mpnet; CI does not fetch it)")
+    shutil.copytree(REPO / "examples", tmp_path / "examples")
+    (tmp_path / "bench").symlink_to(REPO / "bench")
+    env = {**os.environ, "RELBERT_DATA": str(FIXTURE_DATA),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    proc = subprocess.run(["bash", "-c", "set -euo pipefail\n" + script], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, f"README line {line}:\n{script}\n--- stderr:\n{proc.stderr[-3000:]}"
+
+
+def test_usage_lines_name_only_real_options():
+    """Every --option in the README's usage blocks (```text) exists in that command's --help."""
+    import click
+
+    from relbert import cli
+
+    commands = {"relbert-embed": cli.embed, "relbert-train": cli.train, "relbert-search": cli.search,
+                "relbert-download": cli.download, **{f"relbert-eval {n}": c for n, c in cli.evaluate.commands.items()}}
+    text = README.read_text(encoding="utf-8")
+    usage = re.findall(r"```text\n(.*?)```", text, re.S)
+    checked = 0
+    for block in usage:
+        for entry in re.split(r"\n(?=relbert-)", block):
+            name = next((c for c in sorted(commands, key=len, reverse=True) if entry.startswith(c)), None)
+            if name is None:
+                continue
+            known = {opt for p in commands[name].params if isinstance(p, click.Option) for opt in p.opts}
+            for option in re.findall(r"(?<![\w-])(--?[a-z][\w-]*)", entry):
+                assert option in known, f"{name}: README names {option}, which --help does not list"
+                checked += 1
+    assert checked >= 20
