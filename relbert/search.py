@@ -2,7 +2,9 @@
 
 ``RelationIndex.load("vectors.npy", "pairs.tsv")`` memory-maps the vectors; ``search`` scores
 queries with :func:`relbert.ops.topk_cosine`, which scans the collection in tiles (memory
-O(queries x tile), never O(queries x N)).
+O(queries x tile), never O(queries x N)). With ``index=`` (a file from ``relbert-index``,
+:mod:`relbert.ann`) an approximate index proposes ``k x refine`` candidates and their exact
+vectors, read from the memory map, re-rank them.
 """
 from __future__ import annotations
 
@@ -31,11 +33,39 @@ class RelationIndex:
         self.vectors = vectors
         self.pairs = list(pairs)
         self._rows = None
+        #: The approximate index (:mod:`relbert.ann`) and its record, when loaded with ``index=``.
+        self.ann = None
+        self.ann_record = None
+        #: Candidates per result the approximate index proposes for exact re-ranking.
+        self.refine = 10
 
     @classmethod
-    def load(cls, vectors: Union[str, Path], pairs: Optional[Union[str, Path]] = None) -> "RelationIndex":
+    def load(cls, vectors: Union[str, Path], pairs: Optional[Union[str, Path]] = None, *,
+             index: Optional[Union[str, Path]] = None, refine: int = 10, nprobe: Optional[int] = None,
+             ef_search: Optional[int] = None) -> "RelationIndex":
         """Open ``vectors`` (``.npy``, memory-mapped; or ``.npz`` from ``relbert-embed --format npz``,
-        which carries its pairs) with the pairs file it was embedded from."""
+        which carries its pairs) with the pairs file it was embedded from.
+
+        Args:
+            index: an approximate index built from these vectors by ``relbert-index``; searches then
+                re-rank its ``k x refine`` candidates by exact cosine (a mismatched collection is refused).
+            refine: candidates per result taken from the index.
+            nprobe, ef_search: search breadth of an IVF / HNSW index (default: the index's own).
+        """
+        opened = cls._open(vectors, pairs)
+        if index is not None:
+            from . import ann
+
+            if refine < 1:
+                raise ValueError(f"refine must be positive, got {refine}")
+            opened.ann, opened.ann_record = ann.load_index(index)
+            ann.check_collection(opened.ann_record, opened.vectors, index, vectors)
+            ann.set_search_params(opened.ann, opened.ann_record, nprobe, ef_search)
+            opened.refine = refine
+        return opened
+
+    @classmethod
+    def _open(cls, vectors, pairs, need_pairs: bool = True) -> "RelationIndex":
         vectors = Path(vectors)
         if vectors.suffix not in (".npy", ".npz"):
             raise ValueError(f"{vectors}: expected the .npy or .npz file written by relbert-embed, not a "
@@ -55,6 +85,8 @@ class RelationIndex:
         if matrix.ndim != 2:
             raise ValueError(f"{vectors}: expected a (rows, dimension) matrix, found shape {matrix.shape}")
         if pairs is None and stored is None:
+            if not need_pairs:
+                return cls(matrix, [None] * len(matrix))
             raise ValueError(f"{vectors}: an .npy collection needs its pairs file (--pairs)")
         return cls(matrix, read_pairs(pairs) if pairs else stored)
 
@@ -74,8 +106,26 @@ class RelationIndex:
                 self._rows.setdefault(p, i)
         return self._rows
 
-    def search(self, queries: np.ndarray, k: int = 10, kernel: str = "auto") -> List[List[Tuple[Pair, float, int]]]:
-        """The ``k`` most cosine-similar rows for each query vector: ``[(pair, score, row), ...]`` per query."""
+    def search(self, queries: np.ndarray, k: int = 10, kernel: str = "auto", exact: bool = False
+               ) -> List[List[Tuple[Pair, float, int]]]:
+        """The ``k`` most cosine-similar rows for each query vector: ``[(pair, score, row), ...]`` per query.
+
+        With an approximate index loaded (and ``exact`` False) its candidates are re-ranked by
+        exact cosine; otherwise the whole collection is scanned.
+        """
+        queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
+        if queries.shape[1] != self.dimension:
+            raise ValueError(f"query vectors have dimension {queries.shape[1]}, the collection {self.dimension}: "
+                             "embed queries with the model that embedded the collection")
+        # a repeated pair is listed once (at its first row): fetch enough rows to skip its repeats
+        repeats = len(self.pairs) - len(self._first_rows())
+        if self.ann is not None and not exact:
+            scores, index = self._approximate(queries, k + repeats)
+        else:
+            scores, index = self._exact(queries, k + repeats, kernel)
+        return self._listed(scores, index, k)
+
+    def _exact(self, queries: np.ndarray, k: int, kernel: str):
         import torch
 
         from . import ops
@@ -83,15 +133,29 @@ class RelationIndex:
         with warnings.catch_warnings():  # a read-only memory map is only ever read here
             warnings.simplefilter("ignore", UserWarning)
             keys = torch.from_numpy(np.asarray(self.vectors))
-        q = torch.as_tensor(np.atleast_2d(queries), dtype=keys.dtype)
-        if q.shape[1] != self.dimension:
-            raise ValueError(f"query vectors have dimension {q.shape[1]}, the collection {self.dimension}: "
-                             "embed queries with the model that embedded the collection")
-        # a repeated pair is listed once (at its first row): fetch enough rows to skip its repeats
-        repeats = len(self.pairs) - len(self._first_rows())
-        scores, index = ops.topk_cosine(q, keys, k + repeats, kernel=kernel)
+        scores, index = ops.topk_cosine(torch.as_tensor(queries, dtype=keys.dtype), keys, k, kernel=kernel)
+        return scores.tolist(), index.tolist()
+
+    def _approximate(self, queries: np.ndarray, k: int):
+        """The index's ``k x refine`` candidates, re-ranked by exact cosine from the collection."""
+        norms = np.linalg.norm(queries, axis=1, keepdims=True)
+        unit = queries / np.where(norms > 0, norms, 1.0)
+        wanted = min(len(self.pairs), k * self.refine)
+        _, candidates = self.ann.search(np.ascontiguousarray(unit, dtype=np.float32), wanted)
+        all_scores, all_index = [], []
+        for q, rows in zip(unit, candidates):
+            rows = np.unique(rows[rows >= 0])  # sorted: the memory map is read in file order
+            exact = np.asarray(self.vectors[rows], dtype=np.float32)
+            key_norms = np.linalg.norm(exact, axis=1)
+            cos = exact @ q / np.where(key_norms > 0, key_norms, 1.0)
+            order = np.lexsort((rows, -cos))[:k]  # by score, then row (the exact scan's tie order)
+            all_scores.append(cos[order].tolist())
+            all_index.append(rows[order].tolist())
+        return all_scores, all_index
+
+    def _listed(self, scores, index, k):
         results = []
-        for srow, irow in zip(scores.tolist(), index.tolist()):
+        for srow, irow in zip(scores, index):
             hits, listed = [], set()
             for score, i in zip(srow, irow):
                 pair = self.pairs[i]

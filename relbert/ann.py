@@ -1,0 +1,227 @@
+"""Approximate relation search: a FAISS index over an embedded collection, built out of core.
+
+An index holds compressed codes (IVF-PQ), a graph (HNSW) or the plain vectors (flat) of a
+collection of unit relation vectors (inner product = cosine). It proposes candidates; the exact
+vectors, memory-mapped from the collection, re-rank them (:meth:`relbert.search.RelationIndex.search`).
+
+- Built in chunks: training reads a sample of rows, adding reads ``chunk`` rows at a time from
+  the memory map, so memory is the index plus one chunk, never the collection.
+- One file, written atomically: a header with a JSON record of the collection it was built from
+  (rows, dimension, a checksum of sampled rows, the parameters) and the FAISS index. Loading it
+  beside another collection is refused with one line.
+
+FAISS is imported only here, lazily (``pip install faiss-cpu``, or the user's GPU build).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import struct
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, Optional, Tuple, Union
+
+import numpy as np
+
+KINDS = ("ivfpq", "hnsw", "flat")
+MAGIC = b"RELBERT-ANN\x00"
+FORMAT = 1
+#: Rows of the collection hashed into its checksum (evenly spaced, first and last included).
+CHECKSUM_ROWS = 1024
+#: How far from 1 a row's norm may be for the collection to count as unit vectors.
+UNIT_TOLERANCE = 1e-3
+
+
+class IndexError_(ValueError):
+    """A missing, corrupt or mismatched index (one line for the CLI)."""
+
+
+def import_faiss():
+    try:
+        import faiss
+    except ImportError as err:  # pragma: no cover - depends on the install
+        raise ImportError("approximate search needs FAISS: pip install faiss-cpu (or your GPU build of faiss)") from err
+    return faiss
+
+
+@dataclass
+class IndexRecord:
+    """What an index was built from and how; stored in the index file."""
+
+    rows: int
+    dimension: int
+    checksum: str
+    kind: str
+    params: Dict[str, int] = field(default_factory=dict)
+    search: Dict[str, int] = field(default_factory=dict)  # default search-time settings (nprobe, efSearch)
+    format: int = FORMAT
+
+
+def sample_rows(rows: int, count: int) -> np.ndarray:
+    """``count`` evenly spaced row indices in ``[0, rows)`` (all rows when there are fewer)."""
+    if rows <= count:
+        return np.arange(rows)
+    return np.unique(np.linspace(0, rows - 1, count).round().astype(np.int64))
+
+
+def collection_checksum(vectors: np.ndarray) -> str:
+    """sha256 of the shape and of :data:`CHECKSUM_ROWS` sampled rows (float32 bytes)."""
+    digest = hashlib.sha256(f"{vectors.shape[0]}x{vectors.shape[1]}".encode())
+    for start in range(0, len(picks := sample_rows(len(vectors), CHECKSUM_ROWS)), 256):
+        digest.update(np.ascontiguousarray(vectors[picks[start : start + 256]], dtype=np.float32).tobytes())
+    return digest.hexdigest()
+
+
+def check_unit_rows(vectors: np.ndarray, source: str) -> None:
+    """Refuse a collection whose sampled rows are not unit vectors (the index assumes cosine = inner product)."""
+    picks = sample_rows(len(vectors), 4096)
+    norms = np.linalg.norm(np.asarray(vectors[picks], dtype=np.float32), axis=1)
+    bad = np.flatnonzero(np.abs(norms - 1.0) > UNIT_TOLERANCE)
+    if len(bad):
+        row = int(picks[bad[0]])
+        raise IndexError_(f"{source}: row {row} has norm {norms[bad[0]]:.4g}, not 1: the index needs unit vectors "
+                          "(embed without --no-normalize)")
+
+
+def default_params(kind: str, rows: int, dimension: int) -> Dict[str, int]:
+    """Build parameters when none are given (README, Approximate search, has the measurements)."""
+    if kind == "ivfpq":
+        nlist = int(min(65536, max(16, 2 ** round(math.log2(4 * math.sqrt(max(rows, 1)))))))
+        m = next(m for m in (dimension // 8, dimension // 4, dimension // 2, dimension, 1) if m and dimension % m == 0)
+        return {"nlist": nlist, "m": m, "nbits": 8}
+    if kind == "hnsw":
+        return {"hnsw_m": 32}
+    return {}
+
+
+def default_search(kind: str, params: Dict[str, int]) -> Dict[str, int]:
+    if kind == "ivfpq":
+        return {"nprobe": max(1, min(params["nlist"], params["nlist"] // 16))}
+    if kind == "hnsw":
+        return {"ef_search": 128}
+    return {}
+
+
+def build_index(vectors: np.ndarray, kind: str = "ivfpq", params: Optional[Dict[str, int]] = None,
+                train_size: Optional[int] = None, chunk: int = 65536, source: str = "VECTORS",
+                on_rows: Optional[Callable[[int], None]] = None) -> Tuple[object, IndexRecord]:
+    """A FAISS index of ``vectors`` (N, H) float32 unit rows (a memory map is read chunk by chunk).
+
+    Args:
+        kind: ``"ivfpq"`` (inverted lists of product-quantized codes: the compact default),
+            ``"hnsw"`` (a graph over the full vectors: fastest queries, no compression) or
+            ``"flat"`` (every vector; exact inner products).
+        params: ``nlist``, ``m``, ``nbits`` (ivfpq) or ``hnsw_m`` (hnsw); defaults from
+            :func:`default_params`.
+        train_size: rows sampled (evenly) to train IVF-PQ; default ``max(64 x nlist, 65536)``,
+            at most N.
+        chunk: rows added at a time.
+        on_rows: called with the number of rows after each chunk (a progress bar).
+    """
+    faiss = import_faiss()
+    if kind not in KINDS:
+        raise IndexError_(f"unknown index kind {kind!r}: choose one of {', '.join(KINDS)}")
+    if vectors.ndim != 2 or len(vectors) == 0:
+        raise IndexError_(f"{source}: expected a non-empty (rows, dimension) matrix, found shape {vectors.shape}")
+    rows, dimension = vectors.shape
+    check_unit_rows(vectors, source)
+    params = {**default_params(kind, rows, dimension), **(params or {})}
+    if kind == "ivfpq":
+        if dimension % params["m"]:
+            raise IndexError_(f"--m {params['m']} must divide the dimension {dimension}")
+        if params["nlist"] > rows:
+            raise IndexError_(f"--nlist {params['nlist']} exceeds the collection's {rows} rows")
+        quantizer = faiss.IndexFlatIP(dimension)
+        index = faiss.IndexIVFPQ(quantizer, dimension, params["nlist"], params["m"], params["nbits"],
+                                 faiss.METRIC_INNER_PRODUCT)
+        size = min(rows, train_size or max(64 * params["nlist"], 65536))
+        picks = sample_rows(rows, size)
+        sample = np.empty((len(picks), dimension), np.float32)
+        for start in range(0, len(picks), chunk):
+            sample[start : start + chunk] = vectors[picks[start : start + chunk]]
+        index.train(sample)
+        del sample
+    elif kind == "hnsw":
+        index = faiss.IndexHNSWFlat(dimension, params["hnsw_m"], faiss.METRIC_INNER_PRODUCT)
+    else:
+        index = faiss.IndexFlatIP(dimension)
+    for start in range(0, rows, chunk):
+        index.add(np.ascontiguousarray(vectors[start : start + chunk], dtype=np.float32))
+        if on_rows is not None:
+            on_rows(min(chunk, rows - start))
+    record = IndexRecord(rows=rows, dimension=dimension, checksum=collection_checksum(vectors), kind=kind,
+                         params=params, search=default_search(kind, params))
+    return index, record
+
+
+def save_index(index, record: IndexRecord, path: Union[str, Path]) -> None:
+    """Write the record and the index to ``path`` as one file, atomically (a temporary file renamed)."""
+    faiss = import_faiss()
+    from .io import give_default_mode
+
+    path = Path(path)
+    meta = json.dumps(asdict(record)).encode()
+    blob = faiss.serialize_index(index)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else ".")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(MAGIC + struct.pack("<Q", len(meta)) + meta)
+            handle.write(memoryview(blob))
+            handle.flush()
+            os.fsync(handle.fileno())
+        give_default_mode(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load_index(path: Union[str, Path]) -> Tuple[object, IndexRecord]:
+    """``(index, record)`` from :func:`save_index`'s file; a missing or corrupt file is an :class:`IndexError_`."""
+    faiss = import_faiss()
+    path = Path(path)
+    if not path.is_file():
+        raise IndexError_(f"{path}: no such index file (build one with relbert-index)")
+    data = path.read_bytes()
+    head = len(MAGIC) + 8
+    if not data.startswith(MAGIC) or len(data) < head:
+        raise IndexError_(f"{path}: not a relbert-index file")
+    (size,) = struct.unpack("<Q", data[len(MAGIC) : head])
+    try:
+        record = IndexRecord(**json.loads(data[head : head + size]))
+    except (ValueError, TypeError) as err:
+        raise IndexError_(f"{path}: corrupt index record ({err})") from None
+    if record.format != FORMAT:
+        raise IndexError_(f"{path}: index format {record.format}, this relbert reads {FORMAT}: rebuild it")
+    try:
+        index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8, offset=head + size))
+    except RuntimeError as err:
+        raise IndexError_(f"{path}: corrupt index ({str(err).splitlines()[0][:120]})") from None
+    if index.ntotal != record.rows or index.d != record.dimension:
+        raise IndexError_(f"{path}: corrupt index (it holds {index.ntotal} x {index.d}, its record says "
+                          f"{record.rows} x {record.dimension})")
+    return index, record
+
+
+def check_collection(record: IndexRecord, vectors: np.ndarray, index_path, vectors_path) -> None:
+    """Refuse a collection other than the one the index was built from (one line)."""
+    rows, dimension = vectors.shape
+    if (rows, dimension) != (record.rows, record.dimension):
+        raise IndexError_(f"{index_path} was built from {record.rows} x {record.dimension} vectors, but {vectors_path} "
+                          f"holds {rows} x {dimension}: rebuild the index (relbert-index)")
+    if collection_checksum(vectors) != record.checksum:
+        raise IndexError_(f"{index_path} was built from other vectors than {vectors_path} (checksum of sampled rows "
+                          "differs): rebuild the index (relbert-index)")
+    check_unit_rows(vectors, str(vectors_path))
+
+
+def set_search_params(index, record: IndexRecord, nprobe: Optional[int] = None, ef_search: Optional[int] = None) -> None:
+    """Search-time settings: the record's defaults unless given."""
+    if record.kind == "ivfpq":
+        index.nprobe = int(nprobe or record.search.get("nprobe", 16))
+    elif record.kind == "hnsw":
+        index.hnsw.efSearch = int(ef_search or record.search.get("ef_search", 128))
