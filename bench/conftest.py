@@ -60,10 +60,11 @@ def results():
 def pytest_terminal_summary(terminalreporter):
     import sys
 
-    gpu = sys.modules.get("bench_gpu")
-    if gpu is not None and gpu.ROWS:
-        terminalreporter.write_sep("=", "GPU figures (bench_gpu.py)")
-        gpu.write_report(terminalreporter.write_line)
+    for name in ("bench_gpu", "bench_search"):  # files that time several figures by hand
+        module = sys.modules.get(name)
+        if module is not None and module.ROWS:
+            terminalreporter.write_sep("=", f"figures ({name}.py)")
+            module.write_report(terminalreporter.write_line)
     if not RESULTS:
         return
     terminalreporter.write_sep("=", "throughput (best round)")

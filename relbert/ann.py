@@ -4,8 +4,9 @@ An index holds compressed codes (IVF-PQ), a graph (HNSW) or the plain vectors (f
 collection of unit relation vectors (inner product = cosine). It proposes candidates; the exact
 vectors, memory-mapped from the collection, re-rank them (:meth:`relbert.search.RelationIndex.search`).
 
-- Built in chunks: training reads a sample of rows, adding reads ``chunk`` rows at a time from
-  the memory map, so memory is the index plus one chunk, never the collection.
+- Built in chunks: training gathers a sample of rows and adding reads ``chunk`` rows at a time,
+  both with plain file reads of the ``.npy`` (not through its memory map, whose pages would stay
+  resident), so memory is the index plus one chunk, never the collection.
 - One file, written atomically: a header with a JSON record of the collection it was built from
   (rows, dimension, a checksum of sampled rows, the parameters) and the FAISS index. Loading it
   beside another collection is refused with one line.
@@ -86,6 +87,24 @@ def check_unit_rows(vectors: np.ndarray, source: str) -> None:
                           "(embed without --no-normalize)")
 
 
+def iter_chunks(vectors: np.ndarray, chunk: int):
+    """``(start, rows)`` blocks of ``chunk`` rows as float32. A memory map is read with plain file
+    reads: mapped pages would stay in the process's resident set, which would then grow to the
+    whole collection."""
+    rows = len(vectors)
+    path = getattr(vectors, "filename", None)
+    plain = isinstance(vectors, np.memmap) and path and vectors.flags.c_contiguous
+    row_bytes = vectors.shape[1] * vectors.dtype.itemsize
+    for start in range(0, rows, chunk):
+        stop = min(rows, start + chunk)
+        if plain:
+            block = np.fromfile(path, dtype=vectors.dtype, count=(stop - start) * vectors.shape[1],
+                                offset=vectors.offset + start * row_bytes).reshape(stop - start, -1)
+        else:
+            block = np.asarray(vectors[start:stop])
+        yield start, np.ascontiguousarray(block, dtype=np.float32)
+
+
 def default_params(kind: str, rows: int, dimension: int) -> Dict[str, int]:
     """Build parameters when none are given (README, Approximate search, has the measurements)."""
     if kind == "ivfpq":
@@ -140,18 +159,21 @@ def build_index(vectors: np.ndarray, kind: str = "ivfpq", params: Optional[Dict[
         size = min(rows, train_size or max(64 * params["nlist"], 65536))
         picks = sample_rows(rows, size)
         sample = np.empty((len(picks), dimension), np.float32)
-        for start in range(0, len(picks), chunk):
-            sample[start : start + chunk] = vectors[picks[start : start + chunk]]
+        filled = 0
+        for start, block in iter_chunks(vectors, chunk):  # the sampled rows, gathered chunk by chunk
+            mine = picks[(picks >= start) & (picks < start + len(block))] - start
+            sample[filled : filled + len(mine)] = block[mine]
+            filled += len(mine)
         index.train(sample)
         del sample
     elif kind == "hnsw":
         index = faiss.IndexHNSWFlat(dimension, params["hnsw_m"], faiss.METRIC_INNER_PRODUCT)
     else:
         index = faiss.IndexFlatIP(dimension)
-    for start in range(0, rows, chunk):
-        index.add(np.ascontiguousarray(vectors[start : start + chunk], dtype=np.float32))
+    for start, block in iter_chunks(vectors, chunk):
+        index.add(block)
         if on_rows is not None:
-            on_rows(min(chunk, rows - start))
+            on_rows(len(block))
     record = IndexRecord(rows=rows, dimension=dimension, checksum=collection_checksum(vectors), kind=kind,
                          params=params, search=default_search(kind, params))
     return index, record

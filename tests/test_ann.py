@@ -91,6 +91,23 @@ class Recording(np.ndarray):
         return out
 
 
+def test_a_memory_mapped_collection_is_read_by_chunks_not_mapped(collection, monkeypatch):
+    folder, vectors = collection
+    reads = []
+    original = np.fromfile
+
+    def counting(*args, **kwargs):
+        out = original(*args, **kwargs)
+        reads.append(out.size // vectors.shape[1])
+        return out
+
+    monkeypatch.setattr(np, "fromfile", counting)
+    mapped = np.load(folder / "v.npy", mmap_mode="r")
+    built, _ = ann.build_index(mapped, "ivfpq", {"nlist": 16, "m": 8}, train_size=3000, chunk=5000)
+    assert reads == [5000] * 8  # 4 chunks to gather the training sample, 4 to add
+    assert built.ntotal == len(vectors)
+
+
 def test_build_reads_the_collection_in_chunks(collection):
     _, vectors = collection
     Recording.most = 0

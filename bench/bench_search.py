@@ -1,0 +1,113 @@
+"""Approximate relation search against the exact scan, side by side on one collection (issue 23).
+
+Needs an embedded collection of real relation vectors (millions of rows; kept outside the repo):
+
+    relbert-embed pairs2m.tsv -o v2m.npy --precision int8          # about half an hour here
+    RELBERT_SEARCH_VECTORS=v2m.npy RELBERT_SEARCH_PAIRS=pairs2m.tsv \\
+        python -m pytest bench/bench_search.py --benchmark-only -p no:cacheprovider
+
+Reported per index kind: build time and peak RSS (a fresh ``relbert-index`` process), index size
+against the fp32 vectors, query latency for 100 queries one at a time and batched, and recall@10
+against the exact scan measured in the same run. Skipped without the collection.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+VECTORS = os.environ.get("RELBERT_SEARCH_VECTORS")
+PAIRS = os.environ.get("RELBERT_SEARCH_PAIRS")
+pytestmark = [pytest.mark.skipif(not (VECTORS and PAIRS), reason="set RELBERT_SEARCH_VECTORS and RELBERT_SEARCH_PAIRS"),
+              pytest.mark.filterwarnings("ignore:Benchmark fixture was not used")]
+ROWS: list = []
+N_QUERIES, K = 100, 10
+#: relbert-index in a fresh process that prints its own peak RSS (KiB) at the end.
+BUILD = """
+import resource, sys
+from relbert.cli import index
+try:
+    index(sys.argv[1:], standalone_mode=False)
+finally:
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+@pytest.fixture(autouse=True)
+def _counted_as_benchmarks(benchmark):
+    return benchmark
+
+
+def record(name, value, unit, note=""):
+    ROWS.append({"figure": name, "value": round(float(value), 4), "unit": unit, "note": note})
+
+
+@pytest.fixture(scope="module")
+def setup():
+    from relbert.search import RelationIndex
+
+    exact = RelationIndex.load(VECTORS, PAIRS)
+    rng = np.random.default_rng(0)
+    # queries: collection rows perturbed (a query pair's vector is near, not at, its neighbours)
+    picks = np.sort(rng.choice(len(exact.pairs), N_QUERIES, replace=False))
+    queries = np.asarray(exact.vectors[picks], dtype=np.float32)
+    queries += 0.05 * rng.standard_normal(queries.shape).astype(np.float32)
+    start = time.perf_counter()
+    truth = exact.search(queries, K)
+    batched = time.perf_counter() - start
+    start = time.perf_counter()
+    for q in queries[:10]:
+        exact.search(q[None], K)
+    single = (time.perf_counter() - start) / 10
+    rows, dim = exact.vectors.shape
+    record(f"exact scan of {rows:,} x {dim}: one query", single * 1e3, "ms")
+    record(f"exact scan: {N_QUERIES} queries batched, per query", batched / N_QUERIES * 1e3, "ms")
+    return exact, queries, truth, single, batched
+
+
+@pytest.mark.parametrize("kind, options", [("ivfpq", []), ("hnsw", [])])
+def test_index_against_the_exact_scan(setup, tmp_path, kind, options):
+    from relbert.search import RelationIndex
+
+    exact, queries, truth, exact_single, exact_batched = setup
+    out = tmp_path / f"{kind}.index"
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", BUILD, VECTORS, "-o", str(out), "--kind", kind, "-q", *options],
+                          check=True, capture_output=True, text=True)
+    build = time.perf_counter() - start
+    rss = int(proc.stdout.split()[-1]) * 1024  # ru_maxrss is in KiB on Linux
+    size = out.stat().st_size
+    fp32 = exact.vectors.nbytes
+    record(f"{kind}: build", build, "s")
+    record(f"{kind}: index size", size / 2**20, "MiB", f"{size / fp32:.3f} of the fp32 vectors")
+    bound = size + 65536 * exact.vectors.shape[1] * 4 + 500 * 2**20
+    record(f"{kind}: build peak RSS (relbert-index process)", rss / 2**20, "MiB",
+           f"bound: index + one chunk + 500 MB = {bound / 2**20:.0f} MiB")
+    approx = RelationIndex.load(VECTORS, PAIRS, index=out)
+    start = time.perf_counter()
+    got = approx.search(queries, K)
+    batched = time.perf_counter() - start
+    start = time.perf_counter()
+    for q in queries:
+        approx.search(q[None], K)
+    single = (time.perf_counter() - start) / len(queries)
+    recall = np.mean([len({r for _, _, r in g} & {r for _, _, r in t}) / K for g, t in zip(got, truth)])
+    record(f"{kind}: one query", single * 1e3, "ms", f"{exact_single / single:.1f}x faster than the exact scan")
+    record(f"{kind}: {N_QUERIES} queries batched, per query", batched / len(queries) * 1e3, "ms",
+           f"{exact_batched / batched:.1f}x faster than the exact scan batched")
+    record(f"{kind}: recall@{K} against the exact scan", recall, "", f"refine {approx.refine}, {approx.ann_record.search}")
+
+
+def write_report(write_line):
+    out = os.environ.get("RELBERT_BENCH_JSON")
+    if out:
+        Path(out).write_text(json.dumps(ROWS, indent=1))
+    width = max((len(r["figure"]) for r in ROWS), default=10)
+    for r in ROWS:
+        write_line(f"{r['figure']:{width}s} {r['value']:>12,.3f} {r['unit']:4s} {r['note']}")
