@@ -99,6 +99,7 @@ def test_usage_lines_name_only_real_options():
     from relbert import cli
 
     commands = {"relbert-embed": cli.embed, "relbert-train": cli.train, "relbert-search": cli.search,
+                "relbert-index": cli.index,
                 "relbert-download": cli.download, **{f"relbert-eval {n}": c for n, c in cli.evaluate.commands.items()}}
     text = README.read_text(encoding="utf-8")
     usage = re.findall(r"```text\n(.*?)```", text, re.S)
