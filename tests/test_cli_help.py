@@ -7,7 +7,7 @@ import pytest
 from relbert import cli
 
 COMMANDS = {"relbert-embed": cli.embed, "relbert-train": cli.train, "relbert-search": cli.search,
-                "relbert-index": cli.index,
+            "relbert-index": cli.index,
             "relbert-download": cli.download, **{f"relbert-eval {n}": c for n, c in cli.evaluate.commands.items()}}
 
 
