@@ -343,17 +343,6 @@ def test_training_step(models, pairs, tmp_path):
            theirs_s / ours_s)
 
 
-def write_report(write_line):
-    """The table (called by bench/conftest.py at the end of the run) and the JSON for the README."""
-    out = os.environ.get("RELBERT_BENCH_JSON")
-    if out:
-        Path(out).write_text(json.dumps(ROWS, indent=1))
-    width = max((len(r["figure"]) for r in ROWS), default=10)
-    for r in ROWS:
-        ratio = f" {r['ratio']:8.3f}x {r['reference']}" if r["ratio"] is not None else ""
-        write_line(f"{r['figure']:{width}s} {r['value']:>14,.3f} {r['unit']:11s}{ratio}")
-
-
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--write-pairs":
         chosen = real_pairs(N_PAIRS["minilm"])

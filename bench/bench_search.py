@@ -12,12 +12,10 @@ against the exact scan measured in the same run. Skipped without the collection.
 """
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -102,12 +100,3 @@ def test_index_against_the_exact_scan(setup, tmp_path, kind, options):
     record(f"{kind}: {N_QUERIES} queries batched, per query", batched / len(queries) * 1e3, "ms",
            f"{exact_batched / batched:.1f}x faster than the exact scan batched")
     record(f"{kind}: recall@{K} against the exact scan", recall, "", f"refine {approx.refine}, {approx.ann_record.search}")
-
-
-def write_report(write_line):
-    out = os.environ.get("RELBERT_BENCH_JSON")
-    if out:
-        Path(out).write_text(json.dumps(ROWS, indent=1))
-    width = max((len(r["figure"]) for r in ROWS), default=10)
-    for r in ROWS:
-        write_line(f"{r['figure']:{width}s} {r['value']:>12,.3f} {r['unit']:4s} {r['note']}")

@@ -57,14 +57,30 @@ def results():
     return RESULTS
 
 
+def write_rows(rows, write_line):
+    """A table of hand-timed figures: each row's value and unit, then its ratio to a reference
+    measured in the same run, or a note."""
+    width = max(len(r["figure"]) for r in rows)
+    for r in rows:
+        if r.get("ratio") is not None:
+            extra = f" {r['ratio']:8.3f}x {r['reference']}"
+        else:
+            extra = f" {r['note']}" if r.get("note") else ""
+        write_line(f"{r['figure']:{width}s} {r['value']:>14,.3f} {r['unit']:11s}{extra}")
+
+
 def pytest_terminal_summary(terminalreporter):
     import sys
 
+    rows = []
     for name in ("bench_gpu", "bench_search"):  # files that time several figures by hand
         module = sys.modules.get(name)
         if module is not None and module.ROWS:
             terminalreporter.write_sep("=", f"figures ({name}.py)")
-            module.write_report(terminalreporter.write_line)
+            write_rows(module.ROWS, terminalreporter.write_line)
+            rows += module.ROWS
+    if rows and os.environ.get("RELBERT_BENCH_JSON"):  # the figures for the README, as JSON
+        Path(os.environ["RELBERT_BENCH_JSON"]).write_text(json.dumps(rows, indent=1))
     if not RESULTS:
         return
     terminalreporter.write_sep("=", "throughput (best round)")

@@ -169,10 +169,8 @@ def embed(pairs, output, model, template, aggregation, max_length, device, preci
 # --- relbert-train ---------------------------------------------------------------------------
 def _validators(names, data_dir, batch_size):
     """name -> callable(model) -> accuracy: SemEval held-out questions and analogy validation splits."""
-
     from .data.analogy import resolve_analogy
     from .data.semeval import load_semeval, semeval_validation_questions
-    from .evaluation.analogy import evaluate_analogy
 
     root = _data_dir(data_dir)
     validators = {}
