@@ -219,3 +219,17 @@ def test_download_takes_q_and_train_takes_precision():
 
     assert "--quiet" in CliRunner().invoke(download, ["--help"]).output
     assert "--precision" in CliRunner().invoke(train, ["--help"]).output
+
+
+# --- 4. a missing data folder names the way to give one ------------------------------------------------
+@pytest.mark.parametrize("reader", ["analogy", "mapping"])
+def test_a_dataset_name_without_a_data_folder_names_data_dir(reader):
+    from relbert.data.analogy import resolve_analogy
+    from relbert.data.mapping import resolve_mapping
+
+    with pytest.raises(FileNotFoundError) as info:
+        if reader == "mapping":
+            resolve_mapping("relation_mapping", None)
+        else:
+            resolve_analogy("u2", "test", None)
+    assert "--data-dir" in str(info.value) and "RELBERT_DATA" in str(info.value)

@@ -77,7 +77,8 @@ def resolve_analogy(name_or_path: str, split: str, data_dir: Optional[Path]) -> 
             raise FileNotFoundError(f"analogy file not found: {path}")
         return read_analogy_file(path)
     if data_dir is None:
-        raise FileNotFoundError(f"{name_or_path!r} is not a file and no data folder was found (pass --data-dir or set RELBERT_DATA)")
+        raise FileNotFoundError(f"{name_or_path!r} is not a file and no data folder was found "
+                                "(pass --data-dir or set RELBERT_DATA)")
     path = data_dir / "analogy" / name_or_path / f"{split}.jsonl"
     if not path.is_file():
         known = sorted(p.name for p in (data_dir / "analogy").iterdir() if p.is_dir()) if (data_dir / "analogy").is_dir() else []
