@@ -89,7 +89,8 @@ def model_options(func):
               help="Output file: float32 (N, hidden), row i = line i of PAIRS.")
 @model_options
 @click.option("--batch-size", "-b", type=click.IntRange(min=1), default=None,
-              help="Prompts per encoder call (default: 64 on torch, 32 on ONNX Runtime).")
+              help="Prompts per encoder call (default: 64 on torch on CPU, 32 on ONNX Runtime; on CUDA as many as "
+                   "fit 65,536 padded tokens).")
 @click.option("--no-normalize", is_flag=True, help="Write raw masked sums (the official package's vectors) instead of unit vectors.")
 @click.option("--format", "fmt", type=click.Choice(["npy", "npz", "word2vec"]), default="npy", show_default=True,
               help="npy: vectors; npz: vectors + pairs; word2vec: text format with keys head__tail.")

@@ -518,8 +518,9 @@ class RelBERT:
         Args:
             pairs: ``(head, tail)`` pairs; words may contain spaces.
             batch_size: prompts per encoder call; default :attr:`default_batch_size` (64 on
-                torch, 32 on ONNX Runtime: the fastest measured). Batches are cut from length-sorted prompts
-                and padded only to their own longest row.
+                torch on CPU, 32 on ONNX Runtime: the fastest measured; on CUDA, as many prompts
+                as fit a token budget). Batches are cut from length-sorted prompts and padded only
+                to their own longest row (on CUDA, rounded up to a multiple of 8 tokens).
             normalize: L2-normalize rows (dot product = cosine). False returns the raw masked
                 sum, the official package's vector.
             show_progress: show a progress bar on stderr.
