@@ -203,6 +203,14 @@ def test_embed_against_the_gpu_only_ceiling(models, pairs, shape):
     for label, batch, rounds in (("default batch (token budget)", None, 2), ("batch 1024", 1024, 2), ("batch 64", 64, 1)):
         rate = n / best_of(lambda: model.embed(data, batch_size=batch), rounds=rounds)
         record(f"{shape} {HALF}: RelBERT.embed, {label}", rate, "pairs/s", "encoder alone", rate / ceiling)
+    if shape == "large" and CUDA:  # does torch.compile (dynamic shapes, full forward) pay for the large encoder?
+        compiled = load(models[shape], compile=True)
+        rate_c = n / best_of(lambda: compiled.embed(data), rounds=2)
+        eager = next(r["value"] for r in ROWS if r["figure"].endswith("RelBERT.embed, default batch (token budget)")
+                     and r["figure"].startswith(shape))
+        record(f"{shape} {HALF}: RelBERT.embed, compile=True, default batch", rate_c, "pairs/s", "eager default",
+               rate_c / eager)
+        del compiled
     fp32 = load(models[shape], precision="fp32")
     few = data[: min(n, 10_000)]
     official = len(few) / official_seconds(fp32, few)
