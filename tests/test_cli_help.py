@@ -20,3 +20,26 @@ def test_every_option_has_help_and_q_is_quiet(name):
             assert param.help and param.help.strip(), f"{name} {param.opts} has no help text"
             if "-q" in param.opts:
                 assert "--quiet" in param.opts, f"{name}: -q is {param.opts}"
+
+
+MODEL_OPTIONS = {"--model", "--template", "--aggregation", "--max-length", "--device", "--precision", "--runtime"}
+
+
+def options_of(command):
+    return {opt for p in command.params if isinstance(p, click.Option) for opt in p.opts}
+
+
+@pytest.mark.parametrize("name", ["relbert-embed", "relbert-search", "relbert-eval analogy",
+                                  "relbert-eval classification", "relbert-eval mapping"])
+def test_readme_claim_model_options(name):
+    """README, Command line: these commands take every model option."""
+    assert MODEL_OPTIONS <= options_of(COMMANDS[name])
+
+
+def test_readme_claim_train_options_and_quiet_everywhere_but_compare():
+    train = COMMANDS["relbert-train"]
+    assert MODEL_OPTIONS - {"--runtime"} <= options_of(train)
+    precision = next(p for p in train.params if "--precision" in p.opts)
+    assert list(precision.type.choices) == ["fp32", "bf16"]
+    for name, command in COMMANDS.items():
+        assert ("-q" in options_of(command)) == (name != "relbert-eval compare"), name
