@@ -283,12 +283,17 @@ def load_pair_tokenizer(name_or_path=None, template: Optional[str] = None, aggre
 
 
 def resolve_device(device: Optional[str]) -> torch.device:
-    """``device`` as a torch device (default: CUDA when available, else CPU); a CUDA device that
-    this torch cannot use is an :class:`OptionError` (one line), not torch's assertion."""
+    """``device`` as a torch device (default: CUDA when available, else CPU); an unknown name is
+    an :class:`OptionError` (one line)."""
     try:
-        resolved = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     except RuntimeError as err:
         raise OptionError(f"unknown device {device!r}: {err}") from None
+
+
+def check_device(resolved: torch.device, device: Optional[str]) -> None:
+    """A CUDA device that this torch cannot use is an :class:`OptionError` (one line), not
+    torch's assertion at the first tensor moved there."""
     if resolved.type == "cuda":
         if not torch.backends.cuda.is_built():
             raise OptionError(f"device {device!r}: this torch ({torch.__version__}) was built without CUDA; "
@@ -297,7 +302,6 @@ def resolve_device(device: Optional[str]) -> torch.device:
             raise OptionError(f"device {device!r}: no CUDA GPU is visible to torch; use --device cpu")
         if resolved.index is not None and resolved.index >= torch.cuda.device_count():
             raise OptionError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s) visible")
-    return resolved
 
 
 def start_cuda(device: torch.device):
@@ -368,6 +372,7 @@ class RelBERT:
         self.precision = precision
         #: ``"torch"`` or ``"onnx"``: what runs the encoder (``backend`` is its earlier name).
         self.runtime = resolve_runtime(runtime or backend, precision, self.device, compile)
+        check_device(self.device, device)  # after the option checks: those are about what was asked
 
         cuda_ready = start_cuda(self.device)  # the CUDA context is created while the tokenizer and weights load
         self.hf_tokenizer = _hf_tokenizer(path)

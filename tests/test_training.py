@@ -51,7 +51,8 @@ def state_tensors(folder):
 def test_semeval_reader_and_held_out_pairs(eval_data):
     train, valid = load_semeval(eval_data / "semeval2012_task2")
     assert all(len(r.positives) == 10 and len(r.negatives) == 10 for r in train)
-    assert all(len(r.positives) == 5 and len(r.negatives) == 5 for r in valid)
+    assert all(len(r.positives) <= 5 and len(r.negatives) <= 5 for r in valid)  # the next up to 5 of each
+    assert sum(len(r.positives) for r in valid) >= 3 * len(valid)
     for t, v in zip(train, valid):  # held-out pairs never train
         assert t.name == v.name and not set(t.positives) & set(v.positives) and not set(t.negatives) & set(v.negatives)
 
