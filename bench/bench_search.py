@@ -69,7 +69,10 @@ def setup():
     return exact, queries, truth, single, batched
 
 
-@pytest.mark.parametrize("kind, options", [("ivfpq", []), ("hnsw", [])])
+KINDS = os.environ.get("RELBERT_SEARCH_KINDS", "ivfpq").split(",")  # hnsw: a long build at millions of rows
+
+
+@pytest.mark.parametrize("kind, options", [(kind, []) for kind in KINDS])
 def test_index_against_the_exact_scan(setup, tmp_path, kind, options):
     from relbert.search import RelationIndex
 

@@ -135,8 +135,8 @@ def build_index(vectors: np.ndarray, kind: str = "ivfpq", params: Optional[Dict[
             ``"flat"`` (every vector; exact inner products).
         params: ``nlist``, ``m``, ``nbits`` (ivfpq) or ``hnsw_m`` (hnsw); defaults from
             :func:`default_params`.
-        train_size: rows sampled (evenly) to train IVF-PQ; default ``max(64 x nlist, 65536)``,
-            at most N.
+        train_size: rows sampled (evenly) to train IVF-PQ; default ``max(40 x nlist, 65536)``
+            (FAISS asks for 39 per list), at most N.
         chunk: rows added at a time.
         on_rows: called with the number of rows after each chunk (a progress bar).
     """
@@ -156,7 +156,7 @@ def build_index(vectors: np.ndarray, kind: str = "ivfpq", params: Optional[Dict[
         quantizer = faiss.IndexFlatIP(dimension)
         index = faiss.IndexIVFPQ(quantizer, dimension, params["nlist"], params["m"], params["nbits"],
                                  faiss.METRIC_INNER_PRODUCT)
-        size = min(rows, train_size or max(64 * params["nlist"], 65536))
+        size = min(rows, train_size or max(40 * params["nlist"], 65536))
         picks = sample_rows(rows, size)
         sample = np.empty((len(picks), dimension), np.float32)
         filled = 0
