@@ -68,18 +68,40 @@ def sample_rows(rows: int, count: int) -> np.ndarray:
     return np.unique(np.linspace(0, rows - 1, count).round().astype(np.int64))
 
 
+def _file_of(vectors: np.ndarray):
+    """``(path, byte offset, row bytes)`` of a C-ordered memory map, else None."""
+    path = getattr(vectors, "filename", None)
+    if isinstance(vectors, np.memmap) and path and vectors.flags.c_contiguous:
+        return path, vectors.offset, vectors.shape[1] * vectors.dtype.itemsize
+    return None
+
+
+def read_rows(vectors: np.ndarray, picks: np.ndarray) -> np.ndarray:
+    """``vectors[picks]`` as float32; from a memory map with one file read per row, so that the
+    pages read (and the kernel's read-ahead around them) do not stay in the resident set."""
+    where = _file_of(vectors)
+    if where is None:
+        return np.asarray(vectors[picks], dtype=np.float32)
+    path, offset, row_bytes = where
+    out = np.empty((len(picks), vectors.shape[1]), dtype=vectors.dtype)
+    with open(path, "rb") as handle:
+        for i, row in enumerate(picks):
+            handle.seek(offset + int(row) * row_bytes)
+            out[i] = np.frombuffer(handle.read(row_bytes), dtype=vectors.dtype)
+    return out.astype(np.float32, copy=False)
+
+
 def collection_checksum(vectors: np.ndarray) -> str:
     """sha256 of the shape and of :data:`CHECKSUM_ROWS` sampled rows (float32 bytes)."""
     digest = hashlib.sha256(f"{vectors.shape[0]}x{vectors.shape[1]}".encode())
-    for start in range(0, len(picks := sample_rows(len(vectors), CHECKSUM_ROWS)), 256):
-        digest.update(np.ascontiguousarray(vectors[picks[start : start + 256]], dtype=np.float32).tobytes())
+    digest.update(np.ascontiguousarray(read_rows(vectors, sample_rows(len(vectors), CHECKSUM_ROWS))).tobytes())
     return digest.hexdigest()
 
 
 def check_unit_rows(vectors: np.ndarray, source: str) -> None:
     """Refuse a collection whose sampled rows are not unit vectors (the index assumes cosine = inner product)."""
     picks = sample_rows(len(vectors), 4096)
-    norms = np.linalg.norm(np.asarray(vectors[picks], dtype=np.float32), axis=1)
+    norms = np.linalg.norm(read_rows(vectors, picks), axis=1)
     bad = np.flatnonzero(np.abs(norms - 1.0) > UNIT_TOLERANCE)
     if len(bad):
         row = int(picks[bad[0]])
@@ -92,14 +114,13 @@ def iter_chunks(vectors: np.ndarray, chunk: int):
     reads: mapped pages would stay in the process's resident set, which would then grow to the
     whole collection."""
     rows = len(vectors)
-    path = getattr(vectors, "filename", None)
-    plain = isinstance(vectors, np.memmap) and path and vectors.flags.c_contiguous
-    row_bytes = vectors.shape[1] * vectors.dtype.itemsize
+    where = _file_of(vectors)
     for start in range(0, rows, chunk):
         stop = min(rows, start + chunk)
-        if plain:
+        if where is not None:
+            path, offset, row_bytes = where
             block = np.fromfile(path, dtype=vectors.dtype, count=(stop - start) * vectors.shape[1],
-                                offset=vectors.offset + start * row_bytes).reshape(stop - start, -1)
+                                offset=offset + start * row_bytes).reshape(stop - start, -1)
         else:
             block = np.asarray(vectors[start:stop])
         yield start, np.ascontiguousarray(block, dtype=np.float32)
