@@ -17,23 +17,32 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("RELBERT_DATA", REPO.parent / "shared" / "data"))
 
 
-#: Small files in the same layout, written for the tests (tests/fixtures/make_data.py).
-FIXTURE_DATA = Path(__file__).resolve().parent / "fixtures" / "data"
 FULL_DATA = DATA.is_dir()
+
+
+@pytest.fixture(scope="session")
+def fixture_data(tmp_path_factory) -> Path:
+    """Small files in the layout of the data folder, made up for the tests (tests/fixtures/make_data.py)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_data", Path(__file__).parent / "fixtures" / "make_data.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main(tmp_path_factory.mktemp("fixture-data"))
 
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """The full benchmark data: for tests of facts of the real sets (sizes, first pairs)."""
     if not FULL_DATA:
-        pytest.skip(f"full data not found at {DATA} (set RELBERT_DATA); the format tests ran on tests/fixtures/data")
+        pytest.skip(f"full data not found at {DATA} (set RELBERT_DATA); the format tests ran on the fixture files")
     return DATA
 
 
 @pytest.fixture(scope="session")
-def eval_data() -> Path:
+def eval_data(request) -> Path:
     """The benchmark data when present, else the small fixture files in the same layout."""
-    return DATA if FULL_DATA else FIXTURE_DATA
+    return DATA if FULL_DATA else request.getfixturevalue("fixture_data")
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,5 @@
 """Every command of the README's ``bash`` blocks runs as printed (from a fresh folder holding the
-repository's examples, on tests/fixtures/data, training shortened to one epoch), and the
+repository's examples, on the fixture files of tests/fixtures/make_data.py, training shortened to one epoch), and the
 README's usage lines name only options that exist."""
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
-FIXTURE_DATA = REPO / "tests" / "fixtures" / "data"
 
 #: Commands this test does not run, and why (each is run elsewhere).
 NOT_RUN = {
@@ -72,7 +71,7 @@ def test_the_readme_has_its_commands():
 
 
 @pytest.mark.parametrize("line, block", BLOCKS, ids=[f"line{n}" for n, _ in BLOCKS])
-def test_readme_block_runs_as_printed(line, block, tmp_path):
+def test_readme_block_runs_as_printed(line, block, tmp_path, fixture_data):
     from relbert.named_models import is_fetched
 
     script, dropped = runnable(block)
@@ -85,7 +84,7 @@ def test_readme_block_runs_as_printed(line, block, tmp_path):
         pytest.skip("needs the relbert-mpnet base (relbert-download relbert-mpnet; CI does not fetch it)")
     shutil.copytree(REPO / "examples", tmp_path / "examples")
     (tmp_path / "bench").symlink_to(REPO / "bench")
-    env = {**os.environ, "RELBERT_DATA": str(FIXTURE_DATA),
+    env = {**os.environ, "RELBERT_DATA": str(fixture_data),
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     proc = subprocess.run(["bash", "-c", "set -euo pipefail\n" + script], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=900)

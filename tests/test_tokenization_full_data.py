@@ -1,4 +1,4 @@
-"""Id parity on every pair of ../shared/data (tests/fixtures/data where it is absent) (analogy + lexical relation, both orders), templates
+"""Id parity on every pair of ../shared/data (the fixture files where it is absent) (analogy + lexical relation, both orders), templates
 a-e, three tokenizers, both backends: unpadded ids equal the HF fast tokenizer's on the full prompt."""
 from __future__ import annotations
 
