@@ -344,16 +344,15 @@ def search(vectors, pairs_file, queries, k, index_file, refine, nprobe, exact, q
     try:
         index = RelationIndex.load(vectors, pairs_file, index=None if exact else index_file, refine=refine,
                                    nprobe=nprobe)
-    except (InputError, ValueError) as err:
-        fail(str(err))
-    except ImportError as err:
+    except (InputError, ValueError, ImportError) as err:
         fail(str(err))
     relbert = None
     if any(index.row_of(p) is None for p in parsed):
         relbert = load_model(model, template, aggregation, max_length, device, precision, runtime=runtime)
-        if relbert.hidden_size != index.dimension:
-            fail(f"{vectors} holds {index.dimension}-dimensional vectors but the model {relbert.display_name} gives "
-                 f"{relbert.hidden_size}: pass --model, the model that embedded the collection")
+        try:
+            index.check_model(relbert)  # before any query is embedded
+        except ValueError as err:
+            fail(str(err))
     import torch  # noqa: F401 - imported before the timed query, so the timing is the query's
 
     start = time.perf_counter()
@@ -395,21 +394,19 @@ def index(vectors, output, kind, nlist, m, nbits, hnsw_m, train_size, chunk_size
 
     from . import ann
     from .progress import progress_bar
-    from .search import RelationIndex
+    from .search import load_vectors
 
     out = check_output(output)
     params = {"ivfpq": {"nlist": nlist, "m": m, "nbits": nbits}, "hnsw": {"hnsw_m": hnsw_m}, "flat": {}}[kind]
     params = {key: value for key, value in params.items() if value is not None}
     try:
-        collection = RelationIndex._open(vectors, None, need_pairs=False)
+        matrix, _ = load_vectors(vectors)
         start = time.perf_counter()
-        with progress_bar(not quiet, total=len(collection.vectors), unit="row", desc="indexing") as bar:
-            built, record = ann.build_index(collection.vectors, kind, params, train_size, chunk_size, source=vectors,
+        with progress_bar(not quiet, total=len(matrix), unit="row", desc="indexing") as bar:
+            built, record = ann.build_index(matrix, kind, params, train_size, chunk_size, source=vectors,
                                             on_rows=bar.update)
         ann.save_index(built, record, out)
-    except ImportError as err:
-        fail(str(err))
-    except ValueError as err:
+    except (ImportError, ValueError) as err:
         fail(str(err))
     if not quiet:
         size = out.stat().st_size

@@ -117,14 +117,25 @@ class TorchEncoder(nn.Module):
     def tensors(self, batch: Dict[str, np.ndarray]):
         """``(input_ids, attention_mask, pool_mask)`` of an encoded batch, on the encoder's device."""
         device = self.device or next(self.encoder.parameters()).device
-        return tuple(torch.from_numpy(np.ascontiguousarray(batch[k])).to(device)
-                     for k in ("input_ids", "attention_mask", "pool_mask"))
+        return tuple(t.to(device) for t in host_tensors(batch))
 
     def run(self, batch: Dict[str, np.ndarray], normalize: bool = False) -> np.ndarray:
         """Pooled vectors ``(B, H)`` float32 of an encoded batch, without gradients."""
-        one = bool((batch["pool_mask"].sum(1) == 1).all())
         with torch.inference_mode():
-            return self(*self.tensors(batch), normalize=normalize, one_position=one).cpu().numpy()
+            return self(*self.tensors(batch), normalize=normalize,
+                        one_position=pools_one_position(batch["pool_mask"])).cpu().numpy()
+
+
+def host_tensors(batch: Dict[str, np.ndarray]):
+    """``(input_ids, attention_mask, pool_mask)`` of an encoded batch as CPU tensors (no copy)."""
+    return tuple(torch.from_numpy(np.ascontiguousarray(batch[k]))
+                 for k in ("input_ids", "attention_mask", "pool_mask"))
+
+
+def pools_one_position(pool_mask: np.ndarray) -> bool:
+    """Whether every row pools exactly one position (the mask shortcut's condition), decided on
+    the host copy of the mask so that the device is never waited for."""
+    return bool((pool_mask.sum(1) == 1).all())
 
 
 def attention_backends(device: torch.device):

@@ -27,6 +27,8 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from .encoder import host_tensors, pools_one_position
+
 #: Padded tokens per batch on CUDA when no batch size is given: large enough to fill the GPU
 #: with a 6-layer 384-wide encoder, small enough for a 24-layer 1024-wide one (activations of
 #: one layer at 65,536 tokens: a few hundred MB in fp16).
@@ -105,9 +107,8 @@ class EmbedLoop:
     # -- the helper thread ---------------------------------------------------------------------
     def _host_batch(self, rows: np.ndarray):
         batch = self.prepare(rows)
-        one = bool((batch["pool_mask"].sum(1) == 1).all())  # decided here: no device sync
-        tensors = tuple(torch.from_numpy(np.ascontiguousarray(batch[k]))
-                        for k in ("input_ids", "attention_mask", "pool_mask"))
+        one = pools_one_position(batch["pool_mask"])  # decided here: no device sync
+        tensors = host_tensors(batch)
         if self.cuda:
             tensors = tuple(t.pin_memory() for t in tensors)  # a truly asynchronous copy needs pinned pages
         return rows, tensors, one

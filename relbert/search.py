@@ -38,6 +38,8 @@ class RelationIndex:
         self.ann_record = None
         #: Candidates per result the approximate index proposes for exact re-ranking.
         self.refine = 40
+        #: Where the vectors came from (named in errors).
+        self.source = "the collection"
 
     @classmethod
     def load(cls, vectors: Union[str, Path], pairs: Optional[Union[str, Path]] = None, *,
@@ -65,30 +67,13 @@ class RelationIndex:
         return opened
 
     @classmethod
-    def _open(cls, vectors, pairs, need_pairs: bool = True) -> "RelationIndex":
-        vectors = Path(vectors)
-        if vectors.suffix not in (".npy", ".npz"):
-            raise ValueError(f"{vectors}: expected the .npy or .npz file written by relbert-embed, not a "
-                             f"{vectors.suffix or 'suffix-less'} file (the pairs file goes to --pairs)")
-        try:
-            if vectors.suffix == ".npz":
-                data = np.load(vectors, allow_pickle=False)
-                if "vectors" not in data.files:
-                    raise ValueError("no 'vectors' array in it")
-                matrix = data["vectors"]
-                stored = [tuple(p) for p in data["pairs"].tolist()] if "pairs" in data.files else None
-            else:
-                matrix = np.load(vectors, mmap_mode="r", allow_pickle=False)
-                stored = None
-        except (ValueError, OSError, EOFError) as err:
-            raise ValueError(f"{vectors}: not a readable relbert-embed output ({str(err).splitlines()[0]})") from None
-        if matrix.ndim != 2:
-            raise ValueError(f"{vectors}: expected a (rows, dimension) matrix, found shape {matrix.shape}")
+    def _open(cls, vectors, pairs) -> "RelationIndex":
+        matrix, stored = load_vectors(vectors)
         if pairs is None and stored is None:
-            if not need_pairs:
-                return cls(matrix, [None] * len(matrix))
             raise ValueError(f"{vectors}: an .npy collection needs its pairs file (--pairs)")
-        return cls(matrix, read_pairs(pairs) if pairs else stored)
+        opened = cls(matrix, read_pairs(pairs) if pairs else stored)
+        opened.source = str(vectors)
+        return opened
 
     @property
     def dimension(self) -> int:
@@ -165,6 +150,13 @@ class RelationIndex:
             results.append(hits[:k])
         return results
 
+    def check_model(self, model) -> None:
+        """Refuse a model whose vectors have another dimension than the collection's (one line)."""
+        if model.hidden_size != self.dimension:
+            raise ValueError(f"{self.source} holds {self.dimension}-dimensional vectors but the model "
+                             f"{getattr(model, 'display_name', '')} gives {model.hidden_size}: pass --model, the model "
+                             "that embedded the collection")
+
     def query(self, pairs: Sequence[Pair], k: int = 10, model=None) -> List[List[Tuple[Pair, float, int]]]:
         """Search with query *pairs*: a pair of the collection uses its stored vector; any other
         is embedded on the fly with ``model`` (a :class:`relbert.RelBERT`; it must be the model
@@ -173,10 +165,32 @@ class RelationIndex:
         missing = [p for p, r in zip(pairs, rows) if r is None]
         if missing and model is None:
             raise ValueError(f"{missing[0]!r} is not in the collection: pass the model that embedded it to embed queries")
-        if missing and model.hidden_size != self.dimension:
-            raise ValueError(f"the collection holds {self.dimension}-dimensional vectors but the model "
-                             f"{getattr(model, 'display_name', '')!s} gives {model.hidden_size}: pass the model that "
-                             "embedded the collection (--model)")
+        if missing:
+            self.check_model(model)
         fresh = iter(model.embed(missing) if missing else [])
         vectors = np.stack([np.asarray(self.vectors[r]) if r is not None else next(fresh) for r in rows])
         return self.search(vectors, k)
+
+
+def load_vectors(path: Union[str, Path]) -> Tuple[np.ndarray, Optional[List[Pair]]]:
+    """``(vectors, stored pairs or None)`` of a ``relbert-embed`` output: ``.npy`` (memory-mapped)
+    or ``.npz`` (which carries its pairs); anything else is a one-line ValueError."""
+    path = Path(path)
+    if path.suffix not in (".npy", ".npz"):
+        raise ValueError(f"{path}: expected the .npy or .npz file written by relbert-embed, not a "
+                         f"{path.suffix or 'suffix-less'} file (the pairs file goes to --pairs)")
+    try:
+        if path.suffix == ".npz":
+            data = np.load(path, allow_pickle=False)
+            if "vectors" not in data.files:
+                raise ValueError("no 'vectors' array in it")
+            matrix = data["vectors"]
+            stored = [tuple(p) for p in data["pairs"].tolist()] if "pairs" in data.files else None
+        else:
+            matrix = np.load(path, mmap_mode="r", allow_pickle=False)
+            stored = None
+    except (ValueError, OSError, EOFError) as err:
+        raise ValueError(f"{path}: not a readable relbert-embed output ({str(err).splitlines()[0]})") from None
+    if matrix.ndim != 2:
+        raise ValueError(f"{path}: expected a (rows, dimension) matrix, found shape {matrix.shape}")
+    return matrix, stored
