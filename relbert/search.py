@@ -121,21 +121,32 @@ class RelationIndex:
         scores, index = ops.topk_cosine(torch.as_tensor(queries, dtype=keys.dtype), keys, k, kernel=kernel)
         return scores.tolist(), index.tolist()
 
-    def _approximate(self, queries: np.ndarray, k: int):
-        """The index's ``k x refine`` candidates, re-ranked by exact cosine from the collection."""
+    def _approximate(self, queries: np.ndarray, k: int, block: int = 64):
+        """The index's ``k x refine`` candidates, re-ranked by exact cosine from the collection.
+
+        Queries go in blocks: the candidate rows of a block are read from the memory map once,
+        in file order, and each query's candidates are scored in one batched product."""
         norms = np.linalg.norm(queries, axis=1, keepdims=True)
-        unit = queries / np.where(norms > 0, norms, 1.0)
+        unit = np.ascontiguousarray(queries / np.where(norms > 0, norms, 1.0), dtype=np.float32)
         wanted = min(len(self.pairs), k * self.refine)
-        _, candidates = self.ann.search(np.ascontiguousarray(unit, dtype=np.float32), wanted)
+        _, candidates = self.ann.search(unit, wanted)
         all_scores, all_index = [], []
-        for q, rows in zip(unit, candidates):
-            rows = np.unique(rows[rows >= 0])  # sorted: the memory map is read in file order
+        for start in range(0, len(unit), block):
+            found = candidates[start : start + block]
+            rows = np.unique(found[found >= 0])  # sorted: the memory map is read in file order
             exact = np.asarray(self.vectors[rows], dtype=np.float32)
-            key_norms = np.linalg.norm(exact, axis=1)
-            cos = exact @ q / np.where(key_norms > 0, key_norms, 1.0)
-            order = np.lexsort((rows, -cos))[:k]  # by score, then row (the exact scan's tie order)
-            all_scores.append(cos[order].tolist())
-            all_index.append(rows[order].tolist())
+            key_norms = np.linalg.norm(exact, axis=1, keepdims=True)
+            exact /= np.where(key_norms > 0, key_norms, 1.0)
+            where = np.searchsorted(rows, np.where(found >= 0, found, rows[0] if len(rows) else 0))
+            cos = np.einsum("qcd,qd->qc", exact[where], unit[start : start + block]) if len(rows) else \
+                np.zeros(found.shape, np.float32)
+            for found_q, cos_q in zip(found, cos):
+                valid = found_q >= 0
+                rows_q, first = np.unique(found_q[valid], return_index=True)  # each row once
+                cos_q = cos_q[valid][first]
+                order = np.lexsort((rows_q, -cos_q))[:k]  # by score, then row (the exact scan's tie order)
+                all_scores.append(cos_q[order].tolist())
+                all_index.append(rows_q[order].tolist())
         return all_scores, all_index
 
     def _listed(self, scores, index, k):

@@ -169,6 +169,16 @@ def load_state(folder: Path, model, classifier, optimizer, scheduler, rng: rando
     return meta["progress"]
 
 
+def _summed(total: float, count: int) -> Tuple[float, int]:
+    """The loss sum and count over every rank (as they are under a single process)."""
+    dist = distributed.active()
+    if dist is None:
+        return total, count
+    stats = torch.tensor([total, float(count)], dtype=torch.float64)
+    dist.all_reduce(stats)
+    return float(stats[0]), int(stats[1])
+
+
 def _rng_to_json(state):
     version, internal, gauss = state
     return [version, list(internal), gauss]
@@ -416,38 +426,54 @@ class Trainer:
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
 
-    def train_epoch(self, epoch: int) -> float:
-        """One pass over the training relations; returns the mean loss per relation/batch."""
+    def train_epoch(self, epoch: int, partial: Optional[dict] = None,
+                    checkpoint: Optional[Callable[[dict], None]] = None, checkpoint_every: int = 0) -> float:
+        """One pass over the training relations; returns the mean loss per relation/batch.
+
+        Args:
+            partial: where an interrupted pass stopped (from a mid-epoch checkpoint): the random
+                state its items were drawn from, the items done and the loss so far.
+            checkpoint: called with such a record every ``checkpoint_every`` optimisation steps.
+        """
         self.encoder.train()
         if self.classifier is not None:
             self.classifier.train()
+        if partial is not None:  # draw the same items as the interrupted pass
+            self.rng.setstate(_rng_from_json(partial["rng"]))
+        drawn_from = _rng_to_json(self.rng.getstate())
         items = self._triplet_items() if self.config.loss == "triplet" else self._nce_items()
         group = self.config.gradient_accumulation
-        total, count = 0.0, 0
+        begin, total, count = (partial["items_done"], partial["total"], partial["count"]) if partial else (0, 0.0, 0)
+        if self.rank != 0:  # rank 0 carries the loss so far (summed over the ranks when it was saved)
+            total, count = 0.0, 0
         progress = None
         if self.show_progress:
             from .progress import progress_bar
 
-            progress = progress_bar(total=len(items), desc=f"epoch {epoch + 1}/{self.config.epochs}", unit="rel",
-                                    leave=False)
+            progress = progress_bar(total=len(items), initial=begin, desc=f"epoch {epoch + 1}/{self.config.epochs}",
+                                    unit="rel", leave=False)
         self.optimizer.zero_grad(set_to_none=True)
+        steps = 0
         for index, (pairs, n) in enumerate(items):
+            if index < begin:
+                continue
             if (index % group) % self.world == self.rank:  # this rank's share of the step
                 seed = (self.config.seed * 1_000_003 + epoch) * 100_003 + index
                 total += self._backward(pairs, self._loss_fn(n), seed)
                 count += 1
             if (index + 1) % group == 0 or index + 1 == len(items):
                 self._step()
+                steps += 1
+                if checkpoint is not None and checkpoint_every and steps % checkpoint_every == 0 and index + 1 < len(items):
+                    done_total, done_count = _summed(total, count)
+                    checkpoint({"epoch": epoch, "items_done": index + 1, "total": done_total, "count": done_count,
+                                "rng": drawn_from})
             if progress is not None:
                 progress.update(1)
                 progress.set_postfix(loss=f"{total / max(1, count):.3f}")
         if progress is not None:
             progress.close()
-        dist = distributed.active()
-        if dist is not None:
-            stats = torch.tensor([total, float(count)], dtype=torch.float64)
-            dist.all_reduce(stats)
-            total, count = float(stats[0]), int(stats[1])
+        total, count = _summed(total, count)
         return total / max(1, count)
 
     def validate(self) -> Dict[str, float]:
@@ -457,12 +483,18 @@ class Trainer:
         return scores
 
     # -- the whole run -----------------------------------------------------------------------
-    def train(self, resume: bool = False, on_epoch_end: Optional[Callable[[int], None]] = None) -> dict:
+    def train(self, resume: bool = False, on_epoch_end: Optional[Callable[[int], None]] = None,
+              checkpoint_every: int = 0, on_checkpoint: Optional[Callable[[dict], None]] = None) -> dict:
         """Train for ``config.epochs`` epochs, keeping the best epoch by validation accuracy.
 
         Args:
-            resume: continue from ``output_dir/state`` (written after every epoch).
+            resume: continue from ``output_dir/state`` (written after every epoch, and within an
+                epoch with ``checkpoint_every``); the resumed run computes what the uninterrupted
+                one would.
             on_epoch_end: called with the epoch index after its state is saved (for tests).
+            checkpoint_every: also save the state every this many optimisation steps within an
+                epoch (0: only after each epoch), for epochs that take longer than a session.
+            on_checkpoint: called with the mid-epoch record after it is saved (for tests).
 
         Returns:
             The progress record: per-epoch loss and validation scores, best epoch and score.
@@ -478,14 +510,28 @@ class Trainer:
                 changed = sorted(k for k in saved if saved[k] != asdict(self.config).get(k))
                 raise ValueError(f"--resume: the options differ from the interrupted run ({', '.join(changed)})")
             progress = load_state(state_dir, self.encoder, self.classifier, self.optimizer, self.scheduler, self.rng)
-            self.log.info("resumed after epoch %d", progress["epoch"])
+            if progress.get("partial"):
+                self.log.info("resumed in epoch %d after %d relations", progress["epoch"] + 1,
+                              progress["partial"]["items_done"])
+            else:
+                self.log.info("resumed after epoch %d", progress["epoch"])
         elif self.rank == 0:
             self.output_dir.mkdir(parents=True, exist_ok=True)
             (self.output_dir / "training_config.json").write_text(json.dumps(asdict(self.config), indent=2))
         self.log.info("config %s", json.dumps(asdict(self.config)))
+        def save_partial(partial: dict) -> None:
+            if self.rank == 0:
+                save_state(state_dir, self.encoder, self.classifier, self.optimizer, self.scheduler, self.rng,
+                           {**progress, "partial": partial})
+                self.log.info("checkpoint in epoch %d after %d relations", partial["epoch"] + 1, partial["items_done"])
+            distributed.barrier()
+            if on_checkpoint is not None:
+                on_checkpoint(partial)
+
         for epoch in range(progress["epoch"], self.config.epochs):
             start = time.time()
-            loss = self.train_epoch(epoch)
+            partial = progress.pop("partial", None)
+            loss = self.train_epoch(epoch, partial, save_partial, checkpoint_every)
             record = {"epoch": epoch + 1, "loss": loss, "seconds": round(time.time() - start, 1)}
             if self.rank == 0:
                 scores = self.validate()

@@ -23,7 +23,9 @@ def run_bench(tmp_path, **env):
         pairs.add((rng.choice(WORDS), rng.choice(WORDS)))
     tsv = tmp_path / "pairs.tsv"
     tsv.write_text("".join(f"{h}\t{t}\n" for h, t in sorted(pairs)), encoding="utf-8")
-    env = {**os.environ, "RELBERT_BENCH_PAIRS": str(tsv), "RELBERT_BENCH_JSON": str(tmp_path / "gpu.json"), **env}
+    # without pytest-xdist's worker variables: pytest-benchmark would disable itself in the child
+    base = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env = {**base, "RELBERT_BENCH_PAIRS": str(tsv), "RELBERT_BENCH_JSON": str(tmp_path / "gpu.json"), **env}
     return subprocess.run([sys.executable, "-m", "pytest", "bench/bench_gpu.py", "--benchmark-only", "-q",
                            "-p", "no:cacheprovider"], cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
 

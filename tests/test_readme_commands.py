@@ -70,6 +70,13 @@ def test_the_readme_has_its_commands():
     assert "relbert-embed examples/pairs.tsv -o out.npy" in first and "python -m pytest -q" in second
 
 
+def test_ci_runs_the_readme_test_command():
+    """.ci/run ends with the README's test command, as printed (both are what a fresh machine runs)."""
+    readme_command = BLOCKS[1][1].split("&&")[-1].strip()
+    ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text().strip().splitlines()
+    assert ci[-1].strip() == readme_command
+
+
 @pytest.mark.parametrize("line, block", BLOCKS, ids=[f"line{n}" for n, _ in BLOCKS])
 def test_readme_block_runs_as_printed(line, block, tmp_path, fixture_data):
     from relbert.named_models import is_fetched
@@ -84,7 +91,8 @@ def test_readme_block_runs_as_printed(line, block, tmp_path, fixture_data):
         pytest.skip("needs the relbert-mpnet base (relbert-download relbert-mpnet; CI does not fetch it)")
     shutil.copytree(REPO / "examples", tmp_path / "examples")
     (tmp_path / "bench").symlink_to(REPO / "bench")
-    env = {**os.environ, "RELBERT_DATA": str(fixture_data),
+    # without pytest-xdist's worker variables (pytest-benchmark would disable itself in a child pytest)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}, "RELBERT_DATA": str(fixture_data),
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     proc = subprocess.run(["bash", "-c", "set -euo pipefail\n" + script], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=900)

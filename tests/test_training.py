@@ -133,6 +133,39 @@ def test_train_saves_loadable_model_and_resume_is_identical(tiny_model_path, rel
     assert saved["loss"] == loss and saved["selected_epoch"] in (1, 2)
 
 
+@pytest.mark.parametrize("loss", ["nce", "triplet"])
+def test_resume_inside_an_epoch_is_identical(tiny_model_path, relsim_file, tmp_path, loss):
+    """Stopped after a mid-epoch checkpoint (--checkpoint-every) and resumed: the same weights,
+    loss history and selected epoch as the run that was never stopped."""
+    relations = read_relsim_file(relsim_file)
+    config = tiny_config(tiny_model_path, loss=loss, batch=2, gradient_accumulation=2)
+    full = Trainer(config, relations, tmp_path / "full", show_progress=False).train()
+
+    class Interrupt(Exception):
+        pass
+
+    seen = []
+
+    def stop(partial):
+        seen.append(partial["items_done"])
+        if partial["epoch"] == 1:  # the second epoch, after its first checkpoint
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        Trainer(config, relations, tmp_path / "cut", show_progress=False).train(checkpoint_every=1, on_checkpoint=stop)
+    saved = json.loads((tmp_path / "cut" / "state" / "state.json").read_text())["progress"]
+    assert saved["epoch"] == 1 and saved["partial"]["epoch"] == 1 and saved["partial"]["items_done"] == 2
+    assert seen[0] == 2  # every step of 2 relations
+    resumed = Trainer(config, relations, tmp_path / "cut", show_progress=False).train(resume=True)
+    a, b = state_tensors(tmp_path / "full"), state_tensors(tmp_path / "cut")
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], atol=1e-6, rtol=0)
+    assert [r["loss"] for r in resumed["history"]] == pytest.approx([r["loss"] for r in full["history"]], rel=1e-6)
+    assert resumed["best_epoch"] == full["best_epoch"] and "partial" not in resumed
+    assert "checkpoint in epoch 2 after 2 relations" in (tmp_path / "cut" / "train.log").read_text()
+
+
 def test_resume_refuses_changed_options(tiny_model_path, relsim_file, tmp_path):
     relations = read_relsim_file(relsim_file)
     Trainer(tiny_config(tiny_model_path, epochs=1), relations, tmp_path, show_progress=False).train()
