@@ -32,6 +32,10 @@ MAGIC = b"RELBERT-ANN\x00"
 FORMAT = 1
 #: Rows of the collection hashed into its checksum (evenly spaced, first and last included).
 CHECKSUM_ROWS = 1024
+#: Lists an IVF-PQ search probes by default.
+NPROBE = 128
+#: Candidates per result re-ranked by exact cosine by default.
+REFINE = 60
 #: How far from 1 a row's norm may be for the collection to count as unit vectors.
 UNIT_TOLERANCE = 1e-3
 
@@ -129,7 +133,10 @@ def iter_chunks(vectors: np.ndarray, chunk: int):
 def default_params(kind: str, rows: int, dimension: int) -> Dict[str, int]:
     """Build parameters when none are given (README, Approximate search, has the measurements)."""
     if kind == "ivfpq":
-        nlist = int(min(65536, max(16, 2 ** round(math.log2(4 * math.sqrt(max(rows, 1)))))))
+        # about 4 x sqrt(rows) lists, rounded up to a power of two (finer lists: fewer codes scanned
+        # at the same nprobe for the same recall), at most rows / 39 (FAISS's training minimum)
+        nlist = 2 ** math.ceil(math.log2(4 * math.sqrt(max(rows, 1))))
+        nlist = int(max(16, min(nlist, 65536, 2 ** math.floor(math.log2(max(rows // 39, 1))))))
         m = next(m for m in (dimension // 8, dimension // 4, dimension // 2, dimension, 1) if m and dimension % m == 0)
         return {"nlist": nlist, "m": m, "nbits": 8}
     if kind == "hnsw":
@@ -139,7 +146,8 @@ def default_params(kind: str, rows: int, dimension: int) -> Dict[str, int]:
 
 def default_search(kind: str, params: Dict[str, int]) -> Dict[str, int]:
     if kind == "ivfpq":
-        return {"nprobe": max(1, min(params["nlist"], params["nlist"] // 16))}
+        # recall follows the number of lists probed more than their share (README, Approximate search)
+        return {"nprobe": min(params["nlist"], NPROBE)}
     if kind == "hnsw":
         return {"ef_search": 128}
     return {}

@@ -319,7 +319,7 @@ def _query_pair(text):
 @click.option("-k", type=click.IntRange(min=1), default=10, show_default=True, help="Results per query.")
 @click.option("--index", "index_file", type=click.Path(dir_okay=False), default=None,
               help="An approximate index of VECTORS (from relbert-index): its candidates are re-ranked by exact cosine.")
-@click.option("--refine", type=click.IntRange(min=1), default=40, show_default=True,
+@click.option("--refine", type=click.IntRange(min=1), default=60, show_default=True,
               help="With --index: candidates per result re-ranked by exact cosine.")
 @click.option("--nprobe", type=click.IntRange(min=1), default=None,
               help="With an IVF index: inverted lists visited per query (default: the index's own).")

@@ -37,13 +37,13 @@ class RelationIndex:
         self.ann = None
         self.ann_record = None
         #: Candidates per result the approximate index proposes for exact re-ranking.
-        self.refine = 40
+        self.refine = 60
         #: Where the vectors came from (named in errors).
         self.source = "the collection"
 
     @classmethod
     def load(cls, vectors: Union[str, Path], pairs: Optional[Union[str, Path]] = None, *,
-             index: Optional[Union[str, Path]] = None, refine: int = 40, nprobe: Optional[int] = None,
+             index: Optional[Union[str, Path]] = None, refine: int = 60, nprobe: Optional[int] = None,
              ef_search: Optional[int] = None) -> "RelationIndex":
         """Open ``vectors`` (``.npy``, memory-mapped; or ``.npz`` from ``relbert-embed --format npz``,
         which carries its pairs) with the pairs file it was embedded from.
