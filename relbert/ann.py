@@ -32,6 +32,8 @@ MAGIC = b"RELBERT-ANN\x00"
 FORMAT = 1
 #: Rows of the collection hashed into its checksum (evenly spaced, first and last included).
 CHECKSUM_ROWS = 1024
+#: Most bytes of float32 rows gathered to train IVF-PQ by default.
+TRAIN_BYTES = 256 << 20
 #: Lists an IVF-PQ search probes by default.
 NPROBE = 128
 #: Candidates per result re-ranked by exact cosine by default.
@@ -144,6 +146,13 @@ def default_params(kind: str, rows: int, dimension: int) -> Dict[str, int]:
     return {}
 
 
+def default_train_size(nlist: int, dimension: int) -> int:
+    """Rows that train IVF-PQ: 40 a list (FAISS asks for 39), at least 65,536, but a sample of
+    at most :data:`TRAIN_BYTES` (the sample is in memory while the build's budget is the index,
+    one chunk and 500 MB)."""
+    return max(65536, min(40 * nlist, TRAIN_BYTES // (4 * dimension)))
+
+
 def default_search(kind: str, params: Dict[str, int]) -> Dict[str, int]:
     if kind == "ivfpq":
         # recall follows the number of lists probed more than their share (README, Approximate search)
@@ -164,8 +173,7 @@ def build_index(vectors: np.ndarray, kind: str = "ivfpq", params: Optional[Dict[
             ``"flat"`` (every vector; exact inner products).
         params: ``nlist``, ``m``, ``nbits`` (ivfpq) or ``hnsw_m`` (hnsw); defaults from
             :func:`default_params`.
-        train_size: rows sampled (evenly) to train IVF-PQ; default ``max(40 x nlist, 65536)``
-            (FAISS asks for 39 per list), at most N.
+        train_size: rows sampled (evenly) to train IVF-PQ; default :func:`default_train_size`.
         chunk: rows added at a time.
         on_rows: called with the number of rows after each chunk (a progress bar).
     """
@@ -185,7 +193,10 @@ def build_index(vectors: np.ndarray, kind: str = "ivfpq", params: Optional[Dict[
         quantizer = faiss.IndexFlatIP(dimension)
         index = faiss.IndexIVFPQ(quantizer, dimension, params["nlist"], params["m"], params["nbits"],
                                  faiss.METRIC_INNER_PRODUCT)
-        size = min(rows, train_size or max(40 * params["nlist"], 65536))
+        size = min(rows, train_size or default_train_size(params["nlist"], dimension))
+        # FAISS warns (on stderr) below 39 rows a centroid; fewer still cluster well for an IVF
+        index.cp.min_points_per_centroid = max(1, min(39, size // params["nlist"]))
+        index.pq.cp.min_points_per_centroid = max(1, min(39, size // 2 ** params["nbits"]))
         picks = sample_rows(rows, size)
         sample = np.empty((len(picks), dimension), np.float32)
         filled = 0

@@ -184,3 +184,18 @@ def _rows_case(runner, tmp_path, other, built):
     (tmp_path / "r.tsv").write_text("".join(f"h{i}\tt{i}\n" for i in range(len(other))), encoding="utf-8")
     return runner.invoke(search, [str(tmp_path / "rows.npy"), "--pairs", str(tmp_path / "r.tsv"), "--query", "h1\\tt1",
                                   "--index", str(built)])
+
+
+def test_default_training_sample_is_bounded_and_small_samples_build_quietly(capfd):
+    """The default sample: 40 rows a list, at least 65,536, at most 256 MiB of float32 rows (the
+    build's memory budget); a sample below FAISS's 39 rows a centroid builds without its warning."""
+    assert ann.default_train_size(1024, 384) == 65536
+    assert ann.default_train_size(4096, 384) == 40 * 4096
+    assert ann.default_train_size(8192, 384) == (256 << 20) // (4 * 384) < 40 * 8192
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((12000, 32)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    capfd.readouterr()
+    built, record = ann.build_index(x, "ivfpq", {"nlist": 256, "m": 4}, train_size=4000)
+    assert built.ntotal == 12000 and built.is_trained
+    assert "WARNING" not in capfd.readouterr().err
