@@ -381,7 +381,7 @@ def search(vectors, pairs_file, queries, k, index_file, refine, nprobe, exact, q
 @click.option("--nbits", type=click.IntRange(min=1, max=16), default=8, show_default=True, help="ivfpq: bits per code.")
 @click.option("--hnsw-m", type=click.IntRange(min=2), default=32, show_default=True, help="hnsw: links per node.")
 @click.option("--train-size", type=click.IntRange(min=1), default=None,
-              help="ivfpq: rows sampled to train the quantizers (default: 40 a list, at least 65536, at most 256 MiB of rows).")
+              help="ivfpq: rows sampled to train the quantizers (default: 40 a list, at least 65536, within the memory budget).")
 @click.option("--chunk-size", type=click.IntRange(min=1), default=65536, show_default=True,
               help="Rows read and added at a time (memory: the index plus one chunk).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")

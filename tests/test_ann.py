@@ -187,11 +187,15 @@ def _rows_case(runner, tmp_path, other, built):
 
 
 def test_default_training_sample_is_bounded_and_small_samples_build_quietly(capfd):
-    """The default sample: 40 rows a list, at least 65,536, at most 256 MiB of float32 rows (the
-    build's memory budget); a sample below FAISS's 39 rows a centroid builds without its warning."""
-    assert ann.default_train_size(1024, 384) == 65536
-    assert ann.default_train_size(4096, 384) == 40 * 4096
-    assert ann.default_train_size(8192, 384) == (256 << 20) // (4 * 384) < 40 * 8192
+    """The default sample: 40 rows a list, at least 65,536, at most 200 MiB plus half the index of
+    float32 rows (the build's memory budget); a sample below FAISS's 39 rows a centroid builds
+    without its warning."""
+    assert ann.default_train_size(1024, 384, 1_000_000, 48) == 65536
+    assert ann.default_train_size(4096, 384, 2_000_000, 48) == 40 * 4096
+    at_2m = ann.default_train_size(8192, 384, 2_000_000, 48)
+    assert at_2m == ((200 << 20) + 2_000_000 * 56 // 2) // (4 * 384) < 40 * 8192
+    assert 2 * at_2m * 384 * 4 < 2_000_000 * 56 + 500e6  # sample and residuals within the budget
+    assert ann.default_train_size(65536, 384, 100_000_000, 48) > 29 * 65536
     rng = np.random.default_rng(1)
     x = rng.standard_normal((12000, 32)).astype(np.float32)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
