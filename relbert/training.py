@@ -169,6 +169,29 @@ def load_state(folder: Path, model, classifier, optimizer, scheduler, rng: rando
     return meta["progress"]
 
 
+def link_folder(source: Path, target: Path) -> None:
+    """Make ``target`` hold ``source``'s files as hard links (copies where the file system has
+    none), replacing it whole."""
+    import shutil
+
+    tmp = target.with_name(target.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    for path in sorted(source.rglob("*")):
+        dest = tmp / path.relative_to(source)
+        if path.is_dir():
+            dest.mkdir(parents=True, exist_ok=True)
+            continue
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(path, dest)
+        except OSError:
+            shutil.copy2(path, dest)
+    if target.exists():
+        shutil.rmtree(target)
+    os.replace(tmp, target)
+
+
 def _summed(total: float, count: int) -> Tuple[float, int]:
     """The loss sum and count over every rank (as they are under a single process)."""
     dist = distributed.active()
@@ -542,11 +565,16 @@ class Trainer:
                 if scores:
                     record["mean"] = selection_score(scores, sizes, "mean")
                     record["weighted"] = selection_score(scores, sizes, "weighted")
+                kept = None
+                if self.config.keep_epochs:
+                    kept = self.output_dir / "epochs" / str(epoch + 1)
+                    self.save_model(kept, record)
                 if progress["best_score"] is None or score > progress["best_score"]:
                     progress["best_score"], progress["best_epoch"] = score, epoch + 1
-                    self.save_model(self.output_dir / "model", record)
-                if self.config.keep_epochs:
-                    self.save_model(self.output_dir / "epochs" / str(epoch + 1), record)
+                    if kept is not None:  # the kept epoch's files, linked: not a second copy
+                        link_folder(kept, self.output_dir / "model")
+                    else:
+                        self.save_model(self.output_dir / "model", record)
                 progress["history"].append(record)
                 progress["epoch"] = epoch + 1
                 save_state(state_dir, self.encoder, self.classifier, self.optimizer, self.scheduler, self.rng, progress)

@@ -284,6 +284,11 @@ def test_linear_schedule_reaches_zero_and_epochs_are_kept(tiny_model_path, relsi
     last = load_file(str(tmp_path / "epochs" / "3" / "model.safetensors"))
     first = load_file(str(tmp_path / "epochs" / "1" / "model.safetensors"))
     assert any(not torch.equal(first[k], last[k]) for k in first)
+    # the selected model is the kept epoch's files, linked rather than written a second time
+    best = json.loads((tmp_path / "model" / "training_config.json").read_text())["selected_epoch"]
+    kept = tmp_path / "epochs" / str(best)
+    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == sorted(p.name for p in kept.iterdir())
+    assert os.path.samefile(tmp_path / "model" / "model.safetensors", kept / "model.safetensors")
 
 
 def test_training_stops_early_on_weighted_validation(tiny_model_path, relsim_file, tmp_path):
