@@ -2,13 +2,15 @@
 
 Needs an embedded collection of real relation vectors (millions of rows; kept outside the repo):
 
-    relbert-embed pairs2m.tsv -o v2m.npy --precision int8          # about half an hour here
+    python bench/bench_search.py --write-pairs 2000000 pairs2m.tsv  # real words of ../shared/data
+    relbert-embed pairs2m.tsv -o v2m.npy --precision int8          # 0.5-3.5 h on 2 cores
     RELBERT_SEARCH_VECTORS=v2m.npy RELBERT_SEARCH_PAIRS=pairs2m.tsv \\
         python -m pytest bench/bench_search.py --benchmark-only -p no:cacheprovider
 
 Reported per index kind: build time and peak RSS (a fresh ``relbert-index`` process), index size
-against the fp32 vectors, query latency for 100 queries one at a time and batched, and recall@10
-against the exact scan measured in the same run. Skipped without the collection.
+against the fp32 vectors, query latency for 100 queries one at a time and batched (best of 3
+rounds), and recall@10 against the exact scan measured in the same run. Skipped without the
+collection.
 """
 from __future__ import annotations
 
@@ -43,6 +45,17 @@ def _counted_as_benchmarks(benchmark):
     return benchmark
 
 
+def best_of(run, rounds=3):
+    """``(result, seconds of the fastest of rounds calls)``: the first call also maps the pages
+    of the rows it reads, which later calls (and a long-running search service) do not pay."""
+    best, result = float("inf"), None
+    for _ in range(rounds):
+        start = time.perf_counter()
+        result = run()
+        best = min(best, time.perf_counter() - start)
+    return result, best
+
+
 def record(name, value, unit, note=""):
     ROWS.append({"figure": name, "value": round(float(value), 4), "unit": unit, "note": note})
 
@@ -58,9 +71,7 @@ def setup():
     queries = np.asarray(exact.vectors[picks], dtype=np.float32)
     queries += 0.05 * rng.standard_normal(queries.shape).astype(np.float32)
     exact.search(queries[:10], K)  # warm-up: the collection's pages into the page cache, thread pools up
-    start = time.perf_counter()
-    truth = exact.search(queries, K)
-    batched = time.perf_counter() - start
+    truth, batched = best_of(lambda: exact.search(queries, K))
     start = time.perf_counter()
     for q in queries[:10]:
         exact.search(q[None], K)
@@ -94,9 +105,7 @@ def test_index_against_the_exact_scan(setup, tmp_path, kind, options):
            f"bound: index + one chunk + 500 MB = {bound / 2**20:.0f} MiB")
     approx = RelationIndex.load(VECTORS, PAIRS, index=out)
     approx.search(queries[:10], K)  # warm-up, as for the exact scan
-    start = time.perf_counter()
-    got = approx.search(queries, K)
-    batched = time.perf_counter() - start
+    got, batched = best_of(lambda: approx.search(queries, K))
     start = time.perf_counter()
     for q in queries:
         approx.search(q[None], K)
@@ -106,3 +115,17 @@ def test_index_against_the_exact_scan(setup, tmp_path, kind, options):
     record(f"{kind}: {N_QUERIES} queries batched, per query", batched / len(queries) * 1e3, "ms",
            f"{exact_batched / batched:.1f}x faster than the exact scan batched")
     record(f"{kind}: recall@{K} against the exact scan", recall, "", f"refine {approx.refine}, {approx.ann_record.search}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--write-pairs":
+        # the data's pairs (both orders), then distinct recombinations of their words
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from bench_gpu import real_pairs
+
+        chosen = real_pairs(int(sys.argv[2]))
+        with open(sys.argv[3], "w", encoding="utf-8") as handle:
+            handle.writelines(f"{h}\t{t}\n" for h, t in chosen)
+        print(f"wrote {len(chosen)} pairs to {sys.argv[3]}")
+    else:
+        print(__doc__)

@@ -121,29 +121,35 @@ class RelationIndex:
         scores, index = ops.topk_cosine(torch.as_tensor(queries, dtype=keys.dtype), keys, k, kernel=kernel)
         return scores.tolist(), index.tolist()
 
-    def _approximate(self, queries: np.ndarray, k: int, block: int = 64):
+    def _approximate(self, queries: np.ndarray, k: int, block_rows: int = 65536):
         """The index's ``k x refine`` candidates, re-ranked by exact cosine from the collection.
 
-        Queries go in blocks: the candidate rows of a block are read from the memory map once,
-        in file order, and each query's candidates are scored in one batched product."""
+        Queries go in blocks of about ``block_rows`` candidates (64 queries at most): a block's
+        candidate rows are read from the memory map once, in file order, and scored against its
+        queries in one matrix product."""
         norms = np.linalg.norm(queries, axis=1, keepdims=True)
         unit = np.ascontiguousarray(queries / np.where(norms > 0, norms, 1.0), dtype=np.float32)
         wanted = min(len(self.pairs), k * self.refine)
         _, candidates = self.ann.search(unit, wanted)
+        per_block = max(1, min(64, block_rows // max(wanted, 1)))
         all_scores, all_index = [], []
-        for start in range(0, len(unit), block):
-            found = candidates[start : start + block]
-            rows = np.unique(found[found >= 0])  # sorted: the memory map is read in file order
+        for start in range(0, len(unit), per_block):
+            found = candidates[start : start + per_block]
+            valid = found >= 0
+            rows = np.unique(found[valid])  # sorted: the memory map is read in file order
+            if len(rows) == 0:
+                all_scores.extend([] for _ in found)
+                all_index.extend([] for _ in found)
+                continue
             exact = np.asarray(self.vectors[rows], dtype=np.float32)
-            key_norms = np.linalg.norm(exact, axis=1, keepdims=True)
-            exact /= np.where(key_norms > 0, key_norms, 1.0)
-            where = np.searchsorted(rows, np.where(found >= 0, found, rows[0] if len(rows) else 0))
-            cos = np.einsum("qcd,qd->qc", exact[where], unit[start : start + block]) if len(rows) else \
-                np.zeros(found.shape, np.float32)
-            for found_q, cos_q in zip(found, cos):
-                valid = found_q >= 0
-                rows_q, first = np.unique(found_q[valid], return_index=True)  # each row once
-                cos_q = cos_q[valid][first]
+            key_norms = np.sqrt(np.einsum("ij,ij->i", exact, exact))
+            key_norms[key_norms == 0] = 1.0
+            where = np.searchsorted(rows, np.where(valid, found, rows[0]))
+            products = exact @ unit[start : start + per_block].T  # (rows, queries of the block)
+            cos = np.take_along_axis(products, where.T, axis=0).T / key_norms[where]
+            for found_q, valid_q, cos_q in zip(found, valid, cos):
+                rows_q, first = np.unique(found_q[valid_q], return_index=True)  # each row once
+                cos_q = cos_q[valid_q][first]
                 order = np.lexsort((rows_q, -cos_q))[:k]  # by score, then row (the exact scan's tie order)
                 all_scores.append(cos_q[order].tolist())
                 all_index.append(rows_q[order].tolist())
