@@ -36,8 +36,6 @@ CHECKSUM_ROWS = 1024
 TRAIN_BYTES = 200 << 20
 #: Lists an IVF-PQ search probes by default.
 NPROBE = 128
-#: Candidates per result re-ranked by exact cosine by default.
-REFINE = 60
 #: How far from 1 a row's norm may be for the collection to count as unit vectors.
 UNIT_TOLERANCE = 1e-3
 
@@ -146,7 +144,7 @@ def default_params(kind: str, rows: int, dimension: int) -> Dict[str, int]:
     return {}
 
 
-def default_train_size(nlist: int, dimension: int, rows: int = 0, code_bytes: int = 0) -> int:
+def default_train_size(nlist: int, dimension: int, rows: int, code_bytes: int) -> int:
     """Rows that train IVF-PQ: 40 a list (FAISS asks for 39), at least 65,536, but at most
     :data:`TRAIN_BYTES` plus half the index's size of float32 rows: training holds the sample
     twice (the rows and their residuals), and the build's budget is the index, one chunk and

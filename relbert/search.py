@@ -17,6 +17,9 @@ import numpy as np
 from .io import read_pairs
 
 Pair = Tuple[str, str]
+#: Candidates per result an approximate index proposes for exact re-ranking, by default
+#: (README, Approximate search, has the measurements; relbert-search --refine says the same).
+REFINE = 60
 
 
 class RelationIndex:
@@ -37,13 +40,13 @@ class RelationIndex:
         self.ann = None
         self.ann_record = None
         #: Candidates per result the approximate index proposes for exact re-ranking.
-        self.refine = 60
+        self.refine = REFINE
         #: Where the vectors came from (named in errors).
         self.source = "the collection"
 
     @classmethod
     def load(cls, vectors: Union[str, Path], pairs: Optional[Union[str, Path]] = None, *,
-             index: Optional[Union[str, Path]] = None, refine: int = 60, nprobe: Optional[int] = None,
+             index: Optional[Union[str, Path]] = None, refine: int = REFINE, nprobe: Optional[int] = None,
              ef_search: Optional[int] = None) -> "RelationIndex":
         """Open ``vectors`` (``.npy``, memory-mapped; or ``.npz`` from ``relbert-embed --format npz``,
         which carries its pairs) with the pairs file it was embedded from.

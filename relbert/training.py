@@ -477,9 +477,7 @@ class Trainer:
                                     unit="rel", leave=False)
         self.optimizer.zero_grad(set_to_none=True)
         steps = 0
-        for index, (pairs, n) in enumerate(items):
-            if index < begin:
-                continue
+        for index, (pairs, n) in enumerate(items[begin:], start=begin):
             if (index % group) % self.world == self.rank:  # this rank's share of the step
                 seed = (self.config.seed * 1_000_003 + epoch) * 100_003 + index
                 total += self._backward(pairs, self._loss_fn(n), seed)
@@ -542,6 +540,7 @@ class Trainer:
             self.output_dir.mkdir(parents=True, exist_ok=True)
             (self.output_dir / "training_config.json").write_text(json.dumps(asdict(self.config), indent=2))
         self.log.info("config %s", json.dumps(asdict(self.config)))
+
         def save_partial(partial: dict) -> None:
             if self.rank == 0:
                 save_state(state_dir, self.encoder, self.classifier, self.optimizer, self.scheduler, self.rng,

@@ -133,6 +133,14 @@ def built(collection, tmp_path_factory):
     return out
 
 
+def test_cli_refine_default_is_the_library_default():
+    from relbert import search as search_module
+    from relbert.cli import search
+
+    option = next(p for p in search.params if p.name == "refine")
+    assert option.default == search_module.REFINE == RelationIndex([], []).refine
+
+
 def test_cli_search_with_the_index_gives_the_exact_output_format(collection, built):
     from relbert.cli import search
 
