@@ -584,6 +584,38 @@ def evaluate_mapping_cmd(dataset, model, template, aggregation, max_length, devi
     _finish(report, output, quiet)
 
 
+@evaluate.command("validation")
+@click.option("--validation", default="semeval,u2,u4,google,bats", show_default=True,
+              help="Comma-separated validation sets, as relbert-train --validation ('semeval' = held-out SemEval pairs).")
+@click.option("--selection", type=click.Choice(["mean", "weighted"]), default="mean", show_default=True,
+              help="The score reported as 'selection': plain mean, or weighted by each set's number of questions.")
+@with_eval_options
+def evaluate_validation_cmd(validation, selection, model, template, aggregation, max_length, device, precision,
+                            runtime, baseline, data_dir, batch_size, output, quiet):
+    """The validation score relbert-train selects epochs by, for any model (e.g. an averaged checkpoint)."""
+    from .training import selection_score
+
+    if output:
+        check_output(output)
+    names = [v for v in validation.split(",") if v]
+    if not names:
+        fail("--validation names no set")
+    validators = _validators(names, data_dir, batch_size)
+    embedder = _embedder(model, template, aggregation, max_length, device, baseline, precision, runtime)
+    if hasattr(embedder, "encoder"):
+        embedder.encoder.eval()
+    report = {"task": "validation", **embedder.describe(), "split": "valid", "datasets": {}}
+    for name, validator in validators.items():
+        report["datasets"][name] = {"accuracy": float(validator(embedder)), "n_questions": validator.questions}
+    scores = {name: s["accuracy"] for name, s in report["datasets"].items()}
+    sizes = {name: s["n_questions"] for name, s in report["datasets"].items()}
+    report["mean"] = selection_score(scores, sizes, "mean")
+    report["weighted"] = selection_score(scores, sizes, "weighted")
+    report["selection"] = {"rule": selection, "score": report[selection]}
+    _finish(report, output, quiet)
+    click.echo(f"{'weighted':<24}{sum(sizes.values()):>8}{report['weighted']:>12.1f}")
+
+
 @evaluate.command("compare")
 @click.argument("reports", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 def compare_cmd(reports):

@@ -178,3 +178,38 @@ def test_classification_is_quiet_and_reports_convergence():
     assert [str(w.message) for w in caught] == []
     assert stopped["converged"] is False
     assert settled["converged"] is True and settled["f1_micro"] == 100.0
+
+
+def test_cli_validation_is_the_trainers_score(tmp_path, fixture_data, default_model):
+    """relbert-eval validation: each set's accuracy recomputed with numpy from RelBERT.embed, and
+    the mean and the question-weighted mean computed by hand."""
+    from relbert.data.semeval import load_semeval, semeval_validation_questions
+
+    out = tmp_path / "v.json"
+    result = CliRunner().invoke(evaluate, ["validation", "--validation", "semeval,u2,google", "--selection", "weighted",
+                                           "--data-dir", str(fixture_data), "-o", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    datasets = {
+        "semeval/valid": semeval_validation_questions(load_semeval(fixture_data / "semeval2012_task2")[1]),
+        "u2/valid": read_analogy_file(fixture_data / "analogy" / "u2" / "valid.jsonl"),
+        "google/valid": read_analogy_file(fixture_data / "analogy" / "google" / "valid.jsonl"),
+    }
+    assert list(report["datasets"]) == list(datasets)
+    accuracy, sizes = {}, {}
+    for name, dataset in datasets.items():
+        correct = []
+        for q in dataset.questions:
+            v = default_model.embed([q.stem, *q.choice])
+            correct.append(int(np.argmax(v[1:] @ v[0])) == q.answer)
+        accuracy[name], sizes[name] = 100.0 * np.mean(correct), len(correct)
+        assert report["datasets"][name]["n_questions"] == sizes[name]
+        assert report["datasets"][name]["accuracy"] == pytest.approx(accuracy[name])
+    assert len(set(sizes.values())) > 1  # otherwise weighted == mean and the check below proves nothing
+    weighted = sum(accuracy[n] * sizes[n] for n in sizes) / sum(sizes.values())
+    assert report["weighted"] == pytest.approx(weighted)
+    assert report["mean"] == pytest.approx(np.mean(list(accuracy.values())))
+    assert report["selection"] == {"rule": "weighted", "score": pytest.approx(weighted)}
+    assert f"{weighted:.1f}" in result.output
+    missing = CliRunner().invoke(evaluate, ["validation", "--validation", "u2,nosuchset", "--data-dir", str(fixture_data)])
+    assert missing.exit_code != 0 and "nosuchset" in missing.output

@@ -68,11 +68,12 @@ def compare(reports: List[dict]) -> str:
     header = "| dataset | " + " | ".join(label(r) for r in reports) + " |"
     rule = "|---|" + "---:|" * len(reports)
     rows = []
-    for name in list(datasets) + ["average"]:
+    extra = ["weighted"] if any("weighted" in r for r in reports) else []  # validation reports
+    for name in list(datasets) + ["average"] + extra:
         cells = []
         for report in reports:
-            if name == "average":
-                value = report.get("average")
+            if name in ("average", "weighted"):
+                value = report.get(name)
             else:
                 value = headline(report, name) if name in report["datasets"] else None
             cells.append("–" if value is None else f"{value:.1f}")
