@@ -602,8 +602,6 @@ def evaluate_validation_cmd(validation, selection, model, template, aggregation,
         fail("--validation names no set")
     validators = _validators(names, data_dir, batch_size)
     embedder = _embedder(model, template, aggregation, max_length, device, baseline, precision, runtime)
-    if hasattr(embedder, "encoder"):
-        embedder.encoder.eval()
     report = {"task": "validation", **embedder.describe(), "split": "valid", "datasets": {}}
     for name, validator in validators.items():
         report["datasets"][name] = {"accuracy": float(validator(embedder)), "n_questions": validator.questions}
