@@ -11,6 +11,11 @@ from .templates import AGGREGATIONS
 #: Exit status for bad input (a malformed file, an unknown model): as click's usage errors.
 EXIT_BAD_INPUT = 2
 
+#: Validation sets and selection rules of relbert-train, which relbert-eval validation shares
+#: (the rules are relbert.training.SELECTIONS, spelled here so that the CLI imports no torch).
+VALIDATION_SETS = "semeval,u2,u4,google,bats"
+SELECTIONS = ("mean", "weighted")
+
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> "NoReturn":  # noqa: F821
     """Print one line on stderr and exit with ``code``."""
@@ -168,6 +173,11 @@ def embed(pairs, output, model, template, aggregation, max_length, device, preci
 
 
 # --- relbert-train ---------------------------------------------------------------------------
+def _validation_names(text):
+    """--validation's comma-separated set names."""
+    return [name for name in text.split(",") if name]
+
+
 def _validators(names, data_dir, batch_size):
     """name -> callable(model) -> accuracy: SemEval held-out questions and analogy validation splits."""
     from .data.analogy import resolve_analogy
@@ -239,9 +249,9 @@ class _Validator:
 @click.option("--lora-rank", type=click.IntRange(min=0), default=0, show_default=True,
               help="Train LoRA adapters of this rank on every linear layer (needs peft) instead of all weights; 0 = full fine-tuning.")
 @click.option("--lora-alpha", type=float, default=None, help="LoRA scale numerator (default: 2 x rank).")
-@click.option("--validation", default="semeval,u2,u4,google,bats", show_default=True,
+@click.option("--validation", default=VALIDATION_SETS, show_default=True,
               help="Comma-separated validation sets (analogy 'valid' splits; 'semeval' = held-out SemEval pairs); their mean accuracy picks the best epoch.")
-@click.option("--selection", type=click.Choice(["mean", "weighted"]), default="mean", show_default=True,
+@click.option("--selection", type=click.Choice(SELECTIONS), default="mean", show_default=True,
               help="How the validation sets pick the best epoch: their plain mean, or weighted by their number of questions.")
 @click.option("--lr-schedule", type=click.Choice(["constant", "linear", "cosine"]), default="constant", show_default=True,
               help="Learning rate after the warmup: constant, or a linear / cosine decay to 0 at the last epoch.")
@@ -281,7 +291,7 @@ def train(output, data, model, template, aggregation, max_length, loss, temperat
                          gradient_accumulation=gradient_accumulation, seed=seed, chunk_size=chunk_size,
                          freeze_embeddings=freeze_embeddings, bf16=bf16 or precision == "bf16", lora_rank=lora_rank,
                          lora_alpha=lora_alpha,
-                         data=data, validation=[v for v in validation.split(",") if v], selection=selection,
+                         data=data, validation=_validation_names(validation), selection=selection,
                          lr_schedule=lr_schedule, patience=patience, min_epochs=min_epochs, keep_epochs=keep_epochs)
     try:
         if data == "semeval":
@@ -585,9 +595,9 @@ def evaluate_mapping_cmd(dataset, model, template, aggregation, max_length, devi
 
 
 @evaluate.command("validation")
-@click.option("--validation", default="semeval,u2,u4,google,bats", show_default=True,
+@click.option("--validation", default=VALIDATION_SETS, show_default=True,
               help="Comma-separated validation sets, as relbert-train --validation ('semeval' = held-out SemEval pairs).")
-@click.option("--selection", type=click.Choice(["mean", "weighted"]), default="mean", show_default=True,
+@click.option("--selection", type=click.Choice(SELECTIONS), default="mean", show_default=True,
               help="The score reported as 'selection': plain mean, or weighted by each set's number of questions.")
 @with_eval_options
 def evaluate_validation_cmd(validation, selection, model, template, aggregation, max_length, device, precision,
@@ -597,7 +607,7 @@ def evaluate_validation_cmd(validation, selection, model, template, aggregation,
 
     if output:
         check_output(output)
-    names = [v for v in validation.split(",") if v]
+    names = _validation_names(validation)
     if not names:
         fail("--validation names no set")
     validators = _validators(names, data_dir, batch_size)

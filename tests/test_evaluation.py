@@ -183,8 +183,10 @@ def test_classification_is_quiet_and_reports_convergence():
 def test_cli_validation_is_the_trainers_score(tmp_path, fixture_data, default_model):
     """relbert-eval validation: each set's accuracy recomputed with numpy from RelBERT.embed, and
     the mean and the question-weighted mean computed by hand."""
+    from relbert import cli, training
     from relbert.data.semeval import load_semeval, semeval_validation_questions
 
+    assert cli.SELECTIONS == training.SELECTIONS  # the CLI's spelling of the trainer's rules
     out = tmp_path / "v.json"
     result = CliRunner().invoke(evaluate, ["validation", "--validation", "semeval,u2,google", "--selection", "weighted",
                                            "--data-dir", str(fixture_data), "-o", str(out), "-q"])

@@ -33,7 +33,7 @@ def main(argv=None):
 
     from relbert import RelBERT
 
-    model = RelBERT.from_pretrained(args.model, precision=args.precision) if args.model else RelBERT.from_pretrained(precision=args.precision)
+    model = RelBERT.from_pretrained(args.model, precision=args.precision)  # None: the embedded default
     root = Path(args.data_dir) / "analogy"
     names = args.dataset or sorted(p.name for p in root.iterdir() if (p / f"{args.split}.jsonl").is_file())
     report = json.loads(Path(args.report).read_text())["datasets"] if args.report else {}
