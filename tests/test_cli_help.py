@@ -40,6 +40,27 @@ def test_readme_claim_train_options_and_quiet_everywhere_but_compare():
     train = COMMANDS["relbert-train"]
     assert MODEL_OPTIONS - {"--runtime"} <= options_of(train)
     precision = next(p for p in train.params if "--precision" in p.opts)
-    assert list(precision.type.choices) == ["fp32", "bf16"]
+    assert list(precision.type.choices) == ["auto", "fp32", "bf16"] and precision.default == "auto"
     for name, command in COMMANDS.items():
         assert ("-q" in options_of(command)) == (name != "relbert-eval compare"), name
+
+
+def test_train_choices_are_the_training_modules_lists():
+    """relbert-train's choice lists are imported from relbert.training.config, not retyped."""
+    from relbert.training import config
+
+    choices = {p.name: list(p.type.choices) for p in cli.train.params if isinstance(p.type, click.Choice)}
+    assert choices["loss"] == list(config.LOSSES)
+    assert choices["selection"] == list(config.SELECTIONS)
+    assert choices["lr_schedule"] == list(config.LR_SCHEDULES)
+    assert choices["precision"] == list(config.TRAIN_PRECISIONS)
+
+
+@pytest.mark.parametrize("name, default", [("relbert-embed", "auto"), ("relbert-search", "auto"),
+                                           ("relbert-eval analogy", "fp32"), ("relbert-eval validation", "fp32")])
+def test_inference_precision_defaults(name, default):
+    """relbert-embed and relbert-search choose the precision (auto); evaluation reports fp32 unless asked."""
+    from relbert.precision import PRECISIONS
+
+    precision = next(p for p in COMMANDS[name].params if "--precision" in p.opts)
+    assert precision.default == default and list(precision.type.choices) == ["auto", *PRECISIONS]

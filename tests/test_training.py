@@ -39,7 +39,7 @@ def relsim_file(tmp_path_factory):
 
 def tiny_config(model, **kw):
     base = dict(model=model, template="a", num_positive=3, num_negative=6, epochs=2, lr=1e-3, warmup=2, seed=3,
-                chunk_size=64, validation=[])
+                chunk_size=64, validation=[], precision="fp32")
     base.update(kw)
     return TrainConfig(**base)
 

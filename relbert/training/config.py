@@ -1,0 +1,127 @@
+"""Training options (:class:`TrainConfig`), their choice lists, and the rules that use validation:
+the learning-rate schedule, the selection score and early stopping. No torch, no model: the CLI
+imports the choice lists from here."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+LOSSES = ("nce", "iloob", "triplet")
+SELECTIONS = ("mean", "weighted")
+LR_SCHEDULES = ("constant", "linear", "cosine")
+#: Training precisions: ``auto`` is bf16 autocast where the hardware computes bf16 natively,
+#: fp32 elsewhere (see :mod:`relbert.precision`).
+TRAIN_PRECISIONS = ("auto", "fp32", "bf16")
+#: Default validation sets of relbert-train and relbert-eval validation.
+VALIDATION_SETS = ("semeval", "u2", "u4", "google", "bats")
+#: Default memory for one pass's activations (GiB): a step whose prompts fit is encoded in one
+#: pass; a larger one is cut into chunks with gradient caching.
+MEMORY_BUDGET_GB = 6.0
+
+
+def lr_factor(step: int, warmup: int, total: int, schedule: str) -> float:
+    """The learning-rate multiplier at optimiser step ``step`` (0-based): linear warmup over
+    ``warmup`` steps, then constant, or a linear / cosine decay reaching 0 at ``total`` steps."""
+    if step < warmup:
+        return (step + 1) / warmup
+    if schedule == "constant" or total <= warmup:
+        return 1.0
+    done = min(1.0, (step - warmup) / (total - warmup))
+    if schedule == "linear":
+        return 1.0 - done
+    return 0.5 * (1.0 + math.cos(math.pi * done))
+
+
+def selection_score(scores: Dict[str, float], sizes: Dict[str, int], selection: str) -> float:
+    """The number that chooses the epoch: the plain mean of the validation accuracies, or their
+    mean weighted by each set's number of questions (the steadier signal)."""
+    if selection == "weighted":
+        total = sum(sizes.get(name, 1) for name in scores)
+        return float(sum(scores[name] * sizes.get(name, 1) for name in scores) / total)
+    return float(sum(scores.values()) / len(scores))
+
+
+def should_stop(history: List[float], best_index: int, patience: int, min_epochs: int) -> bool:
+    """Early stopping on the per-epoch selection scores: after ``patience`` epochs without a
+    gain over the best, once ``min_epochs`` have run or validation fell twice in a row."""
+    if patience <= 0:
+        return False
+    if len(history) - 1 - best_index < patience:
+        return False
+    fell_twice = len(history) >= 3 and history[-1] < history[-2] < history[-3]
+    return len(history) >= min_epochs or fell_twice
+
+
+@dataclass
+class TrainConfig:
+    """Training options; the defaults are the paper's (InfoNCE, temperature 0.05, 10 positives,
+    400 negatives; lr 5e-6 is its RoBERTa value)."""
+
+    model: Optional[str] = None  # None = the packaged base encoder (MiniLM without the shipped fine-tuning)
+    template: str = "d"
+    aggregation: str = "average_no_mask"
+    max_length: int = 64
+    loss: str = "nce"
+    temperature: float = 0.05
+    num_positive: int = 10
+    num_negative: int = 400
+    margin: float = 1.0  # triplet
+    batch: int = 64  # triplet: relations per step
+    classification_loss: bool = False
+    epochs: int = 10
+    lr: float = 5e-6
+    warmup: int = 10
+    gradient_accumulation: int = 1
+    seed: int = 0
+    chunk_size: Optional[int] = None  # prompts per forward pass; None = as many as memory_budget_gb holds
+    memory_budget_gb: float = MEMORY_BUDGET_GB  # activations of one pass; above it, gradient caching
+    share_encodings: bool = False  # a step of several relations encodes the union of their prompts once
+    freeze_layers: int = 0  # > 0: embeddings and the lowest N layers frozen, their outputs computed once per prompt
+    freeze_embeddings: bool = False
+    precision: str = "auto"  # training precision: auto (bf16 where native, else fp32), fp32 or bf16
+    bf16: bool = False  # earlier spelling of precision="bf16"
+    lora_rank: int = 0  # > 0: train LoRA adapters of this rank on every linear layer (peft), not all weights
+    lora_alpha: Optional[float] = None  # LoRA scale numerator; default 2 x rank
+    data: str = "semeval"  # "semeval" or a RelBERT-format JSONL path
+    validation: List[str] = field(default_factory=lambda: list(VALIDATION_SETS))
+    selection: str = "mean"  # "mean" of the validation sets, or "weighted" by their number of questions
+    lr_schedule: str = "constant"  # after the warmup: "constant", "linear" decay to 0, or "cosine" decay to 0
+    patience: int = 0  # > 0: stop after this many epochs without a validation gain (see min_epochs)
+    min_epochs: int = 0  # early stopping waits for this many epochs, unless validation fell twice in a row
+    keep_epochs: bool = False  # also save every epoch's model in epochs/N (for checkpoint averaging)
+
+    def check(self) -> "TrainConfig":
+        if self.loss not in LOSSES:
+            raise ValueError(f"unknown loss {self.loss!r}: choose one of {', '.join(LOSSES)}")
+        for name in ("num_positive", "num_negative", "batch", "epochs", "gradient_accumulation"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.chunk_size is not None and self.chunk_size < 1:
+            raise ValueError(f"chunk_size must be positive, got {self.chunk_size}")
+        if self.memory_budget_gb <= 0:
+            raise ValueError(f"memory_budget_gb must be positive, got {self.memory_budget_gb}")
+        if self.freeze_layers < 0:
+            raise ValueError(f"freeze_layers must be 0 or positive, got {self.freeze_layers}")
+        if self.freeze_layers and self.lora_rank:
+            raise ValueError("freeze_layers and lora_rank do not combine: choose one way to train fewer weights")
+        if self.precision not in TRAIN_PRECISIONS:
+            raise ValueError(f"unknown precision {self.precision!r}: choose one of {', '.join(TRAIN_PRECISIONS)}")
+        if self.lora_rank < 0:
+            raise ValueError(f"lora_rank must be 0 (full fine-tuning) or positive, got {self.lora_rank}")
+        if self.temperature <= 0 or self.lr <= 0:
+            raise ValueError("temperature and lr must be positive")
+        if self.selection not in SELECTIONS:
+            raise ValueError(f"unknown selection {self.selection!r}: choose one of {', '.join(SELECTIONS)}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"unknown lr_schedule {self.lr_schedule!r}: choose one of {', '.join(LR_SCHEDULES)}")
+        if self.patience < 0 or self.min_epochs < 0:
+            raise ValueError("patience and min_epochs must be 0 or positive")
+        return self
+
+
+
+    @property
+    def requested_precision(self) -> str:
+        """The precision asked for (``bf16=True`` is the earlier spelling of ``precision="bf16"``)."""
+        return "bf16" if self.bf16 else self.precision

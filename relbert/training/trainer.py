@@ -1,0 +1,458 @@
+"""The trainer: fine-tunes a RelBERT model with contrastive losses (the paper's recipe), resumable
+and torchrun-aware.
+
+One optimisation step sees ``gradient_accumulation`` relations. For InfoNCE/InfoLOOB a
+relation contributes its (sampled) positives against its negatives, augmented with the other
+relations' positives; for the triplet loss a step is a batch of relations, each with an
+(anchor, positive, negative) triple (sampling: :mod:`relbert.training.sampling`).
+
+What a step costs, and how it is kept small:
+- **One pass where memory allows.** A step's prompts are encoded in one forward pass when their
+  activations fit ``memory_budget_gb`` (or ``chunk_size`` prompts when given); only a larger step
+  is cut into length-sorted chunks with gradient caching (embed without graph, take d loss / d
+  vector, re-embed chunk by chunk and backpropagate), so peak memory does not grow with
+  ``num_negative``.
+- **Shared encodings** (``share_encodings``): a step of several relations encodes the union of
+  their prompts once and scores every relation's term from one embedding matrix: the same loss
+  as the relations accumulated one by one, with fewer encodings.
+- **Frozen lower layers** (``freeze_layers``): their output per prompt is computed once
+  (:mod:`relbert.training.frozen`), for training and validation prompts alike.
+- **Precision** ``auto``: bf16 autocast where the hardware computes bf16 natively, else fp32
+  (:mod:`relbert.precision`).
+
+Determinism: every random choice comes from one ``random.Random(seed)`` stream, and dropout
+is re-seeded from (seed, epoch, step, chunk) before each forward pass. A resumed run and a
+torchrun run therefore compute the same thing as an uninterrupted single process.
+
+Under ``torchrun`` (``WORLD_SIZE`` > 1) the relations of each step are dealt round-robin to
+the ranks and gradients are summed with ``torch.distributed.all_reduce`` (gloo on CPU, nccl
+on GPU); rank 0 validates, logs and saves.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import random
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import torch
+
+from .. import distributed, losses
+from ..data.relsim import Relation
+from ..encoder import TorchEncoder
+from .config import TrainConfig, selection_score, should_stop, lr_factor
+from .frozen import FrozenEmbedder, FrozenLower
+from .lora import add_lora, merged_lora_state
+from .sampling import build_pools, items_per_epoch, nce_items, shared_prompts, triplet_items
+from .state import link_folder, load_state, rng_from_json, rng_to_json, save_state
+
+Pair = Tuple[str, str]
+
+
+def activation_bytes_per_token(config, trained_layers: int, length: int) -> int:
+    """Bytes of activations one token keeps for the backward pass: per trained transformer
+    layer about ``68 h + 10 a L`` in fp32 (Korthikanti et al. 2022, doubled from 16 bits), for
+    hidden size h, a heads and sequence length L."""
+    hidden = int(getattr(config, "hidden_size", 768))
+    heads = int(getattr(config, "num_attention_heads", 12))
+    return trained_layers * (68 * hidden + 10 * heads * length)
+
+
+def _summed(total: float, count: int) -> Tuple[float, int]:
+    """The loss sum and count over every rank (as they are under a single process)."""
+    dist = distributed.active()
+    if dist is None:
+        return total, count
+    stats = torch.tensor([total, float(count)], dtype=torch.float64)
+    dist.all_reduce(stats)
+    return float(stats[0]), int(stats[1])
+
+
+class Trainer:
+    """Fine-tunes a :class:`relbert.RelBERT` on relational similarity data.
+
+    Args:
+        config: a :class:`TrainConfig`.
+        relations: training relations (see :mod:`relbert.data.semeval`, :mod:`relbert.data.relsim`).
+        output_dir: receives ``model/`` (best epoch, ``save_pretrained`` + ``training_config.json``),
+            ``state/`` (for ``resume``), ``train.log``.
+        validators: name -> callable(model) -> accuracy in percent; their mean picks the best epoch.
+    """
+
+    def __init__(self, config: TrainConfig, relations: List[Relation], output_dir, validators: Dict[str, Callable] = None,
+                 device: Optional[str] = None, show_progress: bool = True, report: Optional[Callable[[str], None]] = None,
+                 lower_cache: Optional[dict] = None, parent_log: Optional[Tuple[Path, str]] = None):
+        from ..model import RelBERT, default_model_path
+        from ..precision import choose_precision
+
+        self.config = config.check()
+        self.rank, self.world = distributed.init()
+        if device is None and distributed.local_device() is not None:
+            device = str(distributed.local_device())
+        self.output_dir = Path(output_dir)
+        self.show_progress = show_progress and self.rank == 0
+        # no model = the packaged base encoder, not the shipped fine-tuned default (that one is
+        # "relbert-minilm", to continue it on purpose)
+        source = config.model if config.model is not None else default_model_path()
+        self.relbert = RelBERT.from_pretrained(source, template=config.template, aggregation=config.aggregation,
+                                               max_length=config.max_length, device=device, precision="fp32")
+        self.device = self.relbert.device
+        self.precision, self.precision_reason = choose_precision(config.requested_precision, self.device.type)
+        self.bf16 = self.precision == "bf16"
+        if config.lora_rank:
+            add_lora(self.relbert.encoder, config.lora_rank, config.lora_alpha)
+        self.encoder = self.relbert.encoder
+        self.frozen: Optional[FrozenLower] = None
+        trained_layers = int(getattr(self.encoder.config, "num_hidden_layers", 12))
+        if config.freeze_layers:
+            self.frozen = FrozenLower(self.encoder, config.freeze_layers, self.device, autocast_bf16=self.bf16,
+                                      cache=lower_cache)
+            trained_layers -= config.freeze_layers
+        self._bytes_per_token = lambda length: activation_bytes_per_token(self.encoder.config, trained_layers, length)
+        # the full forward (the mask shortcut skips the last layer's dropout: inference only)
+        module = self.frozen.upper if self.frozen is not None else self.encoder
+        self.pooled = TorchEncoder(module, None, mode="full", device=self.relbert.device)
+        if config.freeze_embeddings:
+            self.encoder.get_input_embeddings().weight.requires_grad_(False)
+        self.classifier = None
+        if config.classification_loss:
+            torch.manual_seed(config.seed)  # the head's initialisation is part of the seeded run
+            self.classifier = losses.PairClassifier(self.relbert.hidden_size).to(self.device)
+        params = [p for p in self.encoder.parameters() if p.requires_grad]
+        if self.classifier is not None:
+            params += list(self.classifier.parameters())
+        self.params = params
+        self.optimizer = torch.optim.AdamW([{"params": params, "weight_decay": 0.0}], lr=config.lr)
+        self.relations = relations
+        self.validators = validators or {}
+        self.rng = random.Random(config.seed)
+        self.pools = build_pools(relations, config.loss)
+        self.positives, self.negatives, self.parents = self.pools.positives, self.pools.negatives, self.pools.parents
+        total = config.epochs * self.steps_per_epoch()
+        warmup = max(1, config.warmup)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: lr_factor(step, warmup, total, config.lr_schedule))
+        self._ids: Dict[Pair, List[int]] = {}
+        self._tokenize_all()
+        self.encoded = 0  # prompt forward passes through the trained layers (gradient caching runs two)
+        self.log = self._logger(parent_log)
+        self.log.info("precision %s: %s", self.precision, self.precision_reason)
+        if report is not None and self.rank == 0:
+            report(f"precision {self.precision}: {self.precision_reason}")
+        if self.frozen is not None:
+            self.frozen.ensure([self._ids[p] for p in self.pools.every_pair()], self.relbert.tokenizer.pad)
+
+    # -- setup -------------------------------------------------------------------------------
+    def _logger(self, parent_log: Optional[Tuple[Path, str]] = None) -> logging.Logger:
+        """``train.log`` in the output folder (and, for one seed of several, the parent run's log
+        with the seed named on each line)."""
+        log = logging.getLogger(f"relbert.train.{id(self)}")
+        log.setLevel(logging.INFO)
+        log.propagate = False
+        if self.rank == 0:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            files = [(self.output_dir / "train.log", "")] + ([parent_log] if parent_log else [])
+            for path, prefix in files:
+                handler = logging.FileHandler(path)
+                handler.setFormatter(logging.Formatter("%(asctime)s " + (prefix + " " if prefix else "") + "%(message)s"))
+                log.addHandler(handler)
+        return log
+
+    def _tokenize_all(self) -> None:
+        every = self.pools.every_pair()
+        self._ids = dict(zip(every, self.relbert.tokenizer.token_ids(every)))  # validated for length once
+
+    # -- embedding with gradients ------------------------------------------------------------
+    def _ids_of(self, pairs: Sequence[Pair]) -> List[List[int]]:
+        """Token ids per pair, tokenized once and cached."""
+        missing = [p for p in pairs if p not in self._ids]
+        if missing:
+            self._ids.update(zip(missing, self.relbert.tokenizer.token_ids(missing)))
+        return [self._ids[p] for p in pairs]
+
+    def autocast(self):
+        """bf16 autocast for the encoder where the chosen precision is bf16 (fp32 weights, fp32 losses)."""
+        if not self.bf16:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+
+    def _embed(self, pairs: Sequence[Pair], seed: int) -> torch.Tensor:
+        """Raw pooled vectors (with graph if grad is enabled); dropout seeded by ``seed``."""
+        torch.manual_seed(seed)
+        ids = self._ids_of(pairs)
+        batch = self.relbert.tokenizer.pad(ids)
+        if self.frozen is not None:
+            self.frozen.set_batch(ids, batch["input_ids"].shape[1])
+        self.encoded += len(pairs)
+        with self.autocast():
+            vectors = self.pooled(*self.pooled.tensors(batch)).float()
+        if self.frozen is not None:
+            self.frozen.given.hidden = None
+        return vectors
+
+    def chunk_size(self, pairs: Sequence[Pair]) -> int:
+        """Prompts per forward pass: ``chunk_size`` when given, else as many of these prompts as
+        the memory budget holds (every prompt, where they fit: then no gradient caching)."""
+        if self.config.chunk_size is not None:
+            return self.config.chunk_size
+        longest = max(len(self._ids[p]) for p in pairs)
+        per_prompt = self._bytes_per_token(longest) * longest
+        return max(1, int(self.config.memory_budget_gb * 2 ** 30 // per_prompt))
+
+    def _backward(self, pairs: List[Pair], loss_fn: Callable[[torch.Tensor], torch.Tensor], seed: int) -> float:
+        """loss_fn(vectors of pairs).backward(), chunked with gradient caching when large."""
+        self._ids_of(pairs)
+        size = self.chunk_size(pairs)
+        if len(pairs) <= size:
+            loss = loss_fn(self._embed(pairs, seed))
+            loss.backward()
+            return float(loss.detach())
+        order = sorted(range(len(pairs)), key=lambda i: len(self._ids[pairs[i]]))  # length-sorted chunks
+        chunks = [order[s : s + size] for s in range(0, len(order), size)]
+        with torch.no_grad():
+            parts = [self._embed([pairs[i] for i in chunk], seed * 1000 + k) for k, chunk in enumerate(chunks)]
+        cached = torch.empty(len(pairs), parts[0].shape[1], device=self.device)
+        for chunk, part in zip(chunks, parts):
+            cached[torch.tensor(chunk, device=self.device)] = part
+        cached.requires_grad_(True)
+        loss = loss_fn(cached)
+        loss.backward()
+        for k, chunk in enumerate(chunks):
+            vectors = self._embed([pairs[i] for i in chunk], seed * 1000 + k)
+            vectors.backward(cached.grad[torch.tensor(chunk, device=self.device)])
+        return float(loss.detach())
+
+    def _backward_shared(self, items: Sequence[Tuple[List[Pair], int]], seed: int) -> float:
+        """Several items' losses from one encoding of the union of their prompts (summed, as
+        accumulated steps would sum them); returns the summed loss."""
+        union, rows = shared_prompts(items)
+        fns = [(torch.tensor(r, device=self.device), self._loss_fn(n)) for r, (_, n) in zip(rows, items)]
+
+        def loss_fn(vectors):
+            return sum(fn(vectors[index]) for index, fn in fns)
+
+        return self._backward(union, loss_fn, seed)
+
+    # -- one epoch ---------------------------------------------------------------------------
+    def steps_per_epoch(self) -> int:
+        """Optimiser steps in one epoch (what the learning-rate decay counts)."""
+        items = items_per_epoch(self.pools, self.config.loss, self.config.batch)
+        return -(-items // self.config.gradient_accumulation)
+
+    def _nce_items(self) -> List[Tuple[List[Pair], int]]:
+        """(pairs, number of positives) per relation for one epoch, in the epoch's order."""
+        return nce_items(self.pools, self.rng, self.config.num_positive, self.config.num_negative)
+
+    def _triplet_items(self) -> List[Tuple[List[Pair], int]]:
+        """Batches of relations: (anchor, positive, negative[, parent positive, parent negative]) rows."""
+        return triplet_items(self.pools, self.rng, self.config.batch)
+
+    def _loss_fn(self, n: int) -> Callable[[torch.Tensor], torch.Tensor]:
+        c = self.config
+        if c.loss == "triplet":
+            def fn(v):
+                parts = v.split(n)
+                parent = (parts[3], parts[4]) if len(parts) == 5 else (None, None)
+                return losses.triplet(parts[0], parts[1], parts[2], margin=c.margin, positive_parent=parent[0],
+                                      negative_parent=parent[1], classifier=self.classifier)
+            return fn
+        return lambda v: losses.info_nce(v[:n], v[n:], temperature=c.temperature, info_loob=c.loss == "iloob",
+                                         classifier=self.classifier)
+
+    def _step(self) -> None:
+        dist = distributed.active()
+        if dist is not None:
+            for p in self.params:
+                if p.grad is None:
+                    p.grad = torch.zeros_like(p)
+                dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def train_epoch(self, epoch: int, partial: Optional[dict] = None,
+                    checkpoint: Optional[Callable[[dict], None]] = None, checkpoint_every: int = 0) -> float:
+        """One pass over the training relations; returns the mean loss per relation/batch.
+
+        Args:
+            partial: where an interrupted pass stopped (from a mid-epoch checkpoint): the random
+                state its items were drawn from, the items done and the loss so far.
+            checkpoint: called with such a record every ``checkpoint_every`` optimisation steps.
+        """
+        self.encoder.train()
+        if self.classifier is not None:
+            self.classifier.train()
+        if partial is not None:  # draw the same items as the interrupted pass
+            self.rng.setstate(rng_from_json(partial["rng"]))
+        drawn_from = rng_to_json(self.rng.getstate())
+        items = self._triplet_items() if self.config.loss == "triplet" else self._nce_items()
+        group = self.config.gradient_accumulation
+        begin, total, count = (partial["items_done"], partial["total"], partial["count"]) if partial else (0, 0.0, 0)
+        if self.rank != 0:  # rank 0 carries the loss so far (summed over the ranks when it was saved)
+            total, count = 0.0, 0
+        progress = None
+        if self.show_progress:
+            from ..progress import progress_bar
+
+            progress = progress_bar(total=len(items), initial=begin, desc=f"epoch {epoch + 1}/{self.config.epochs}",
+                                    unit="rel", leave=False)
+        self.optimizer.zero_grad(set_to_none=True)
+        steps = 0
+        for start in range(begin, len(items), group):
+            step = list(enumerate(items[start : start + group], start=start))
+            mine = [(index, item) for index, item in step if (index % group) % self.world == self.rank]  # this rank's share
+            if self.config.share_encodings and len(mine) > 1:
+                total += self._backward_shared([item for _, item in mine], self._seed(epoch, mine[0][0]))
+                count += len(mine)
+            else:
+                for index, (pairs, n) in mine:
+                    total += self._backward(pairs, self._loss_fn(n), self._seed(epoch, index))
+                    count += 1
+            self._step()
+            steps += 1
+            done = start + len(step)
+            if checkpoint is not None and checkpoint_every and steps % checkpoint_every == 0 and done < len(items):
+                done_total, done_count = _summed(total, count)
+                checkpoint({"epoch": epoch, "items_done": done, "total": done_total, "count": done_count,
+                            "rng": drawn_from})
+            if progress is not None:
+                progress.update(len(step))
+                progress.set_postfix(loss=f"{total / max(1, count):.3f}")
+        if progress is not None:
+            progress.close()
+        total, count = _summed(total, count)
+        return total / max(1, count)
+
+    def _seed(self, epoch: int, index: int) -> int:
+        """Dropout seed of item ``index`` of ``epoch`` (the first item of a shared step)."""
+        return (self.config.seed * 1_000_003 + epoch) * 100_003 + index
+
+    def embedder(self):
+        """What validation embeds with: the model itself, or with frozen lower layers the cached
+        path (:class:`relbert.training.frozen.FrozenEmbedder`: the same function)."""
+        if self.frozen is None:
+            return self.relbert
+        return FrozenEmbedder(self.relbert, self.frozen, self.pooled)
+
+    def validate(self) -> Dict[str, float]:
+        """Every validator's accuracy, in eval mode, at the training precision."""
+        self.encoder.eval()
+        try:
+            embedder = self.embedder()
+            with self.autocast():
+                scores = {name: float(fn(embedder)) for name, fn in self.validators.items()}
+        finally:
+            self.encoder.train()
+        return scores
+
+    # -- the whole run -----------------------------------------------------------------------
+    def train(self, resume: bool = False, on_epoch_end: Optional[Callable[[int], None]] = None,
+              checkpoint_every: int = 0, on_checkpoint: Optional[Callable[[dict], None]] = None) -> dict:
+        """Train for ``config.epochs`` epochs, keeping the best epoch by validation accuracy.
+
+        Args:
+            resume: continue from ``output_dir/state`` (written after every epoch, and within an
+                epoch with ``checkpoint_every``); the resumed run computes what the uninterrupted
+                one would.
+            on_epoch_end: called with the epoch index after its state is saved (for tests).
+            checkpoint_every: also save the state every this many optimisation steps within an
+                epoch (0: only after each epoch), for epochs that take longer than a session.
+            on_checkpoint: called with the mid-epoch record after it is saved (for tests).
+
+        Returns:
+            The progress record: per-epoch loss and validation scores, best epoch and score.
+        """
+        state_dir = self.output_dir / "state"
+        progress = {"epoch": 0, "best_epoch": None, "best_score": None, "history": []}
+        if resume:
+            if not (state_dir / "state.json").is_file():
+                raise FileNotFoundError(f"--resume: no saved state in {state_dir}")
+            # options added since the interrupted run was started take their defaults
+            saved = {**asdict(TrainConfig()), **json.loads((self.output_dir / "training_config.json").read_text())}
+            if saved != asdict(self.config):
+                changed = sorted(k for k in saved if saved[k] != asdict(self.config).get(k))
+                raise ValueError(f"--resume: the options differ from the interrupted run ({', '.join(changed)})")
+            progress = load_state(state_dir, self.encoder, self.classifier, self.optimizer, self.scheduler, self.rng)
+            if progress.get("partial"):
+                self.log.info("resumed in epoch %d after %d relations", progress["epoch"] + 1,
+                              progress["partial"]["items_done"])
+            else:
+                self.log.info("resumed after epoch %d", progress["epoch"])
+        elif self.rank == 0:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            (self.output_dir / "training_config.json").write_text(json.dumps(asdict(self.config), indent=2))
+        self.log.info("config %s", json.dumps(asdict(self.config)))
+
+        def save_partial(partial: dict) -> None:
+            if self.rank == 0:
+                save_state(state_dir, self.encoder, self.classifier, self.optimizer, self.scheduler, self.rng,
+                           {**progress, "partial": partial})
+                self.log.info("checkpoint in epoch %d after %d relations", partial["epoch"] + 1, partial["items_done"])
+            distributed.barrier()
+            if on_checkpoint is not None:
+                on_checkpoint(partial)
+
+        for epoch in range(progress["epoch"], self.config.epochs):
+            start = time.time()
+            partial = progress.pop("partial", None)
+            loss = self.train_epoch(epoch, partial, save_partial, checkpoint_every)
+            record = {"epoch": epoch + 1, "loss": loss, "seconds": round(time.time() - start, 1)}
+            if self.rank == 0:
+                scores = self.validate()
+                record["validation"] = scores
+                sizes = {name: getattr(fn, "questions", 1) for name, fn in self.validators.items()}
+                score = selection_score(scores, sizes, self.config.selection) if scores else -loss
+                record["score"] = score
+                if scores:
+                    record["mean"] = selection_score(scores, sizes, "mean")
+                    record["weighted"] = selection_score(scores, sizes, "weighted")
+                kept = None
+                if self.config.keep_epochs:
+                    kept = self.output_dir / "epochs" / str(epoch + 1)
+                    self.save_model(kept, record)
+                if progress["best_score"] is None or score > progress["best_score"]:
+                    progress["best_score"], progress["best_epoch"] = score, epoch + 1
+                    if kept is not None:  # the kept epoch's files, linked: not a second copy
+                        link_folder(kept, self.output_dir / "model")
+                    else:
+                        self.save_model(self.output_dir / "model", record)
+                progress["history"].append(record)
+                progress["epoch"] = epoch + 1
+                save_state(state_dir, self.encoder, self.classifier, self.optimizer, self.scheduler, self.rng, progress)
+                self.log.info("epoch %s", json.dumps(record))
+            else:
+                progress["epoch"] = epoch + 1
+            distributed.barrier()
+            if on_epoch_end is not None:
+                on_epoch_end(epoch)
+            if self._stop_early(progress):
+                self.log.info("stopped early after epoch %d (best epoch %s)", epoch + 1, progress["best_epoch"])
+                progress["stopped_early"] = epoch + 1
+                break
+        return progress
+
+    def _stop_early(self, progress: dict) -> bool:
+        """The same decision on every rank: rank 0 decides and broadcasts it."""
+        stop = False
+        if self.rank == 0:
+            history = [r["score"] for r in progress["history"]]
+            stop = should_stop(history, progress["best_epoch"] - 1, self.config.patience, self.config.min_epochs)
+        dist = distributed.active()
+        if dist is not None:
+            flag = torch.tensor([1.0 if stop else 0.0])
+            dist.broadcast(flag, 0)
+            stop = bool(flag.item())
+        return stop
+
+    def save_model(self, folder: Path, record: dict) -> None:
+        if self.config.lora_rank:
+            self.relbert.save_pretrained(folder, state_dict=merged_lora_state(self.encoder))
+        else:
+            self.relbert.save_pretrained(folder)
+        config = {**asdict(self.config), "selected_epoch": record["epoch"], "validation": record.get("validation")}
+        (folder / "training_config.json").write_text(json.dumps(config, indent=2))
