@@ -360,6 +360,7 @@ class RelBERT:
         from .shipping import apply_delta
 
         spec = resolve_model(name_or_path, template, aggregation)
+        self._spec = spec  # where the fp32 weights come from (save_pretrained of a reduced-precision model)
         path, shipped = spec.path, spec.shipped
         self.template, self.aggregation, self.is_trained = spec.template, spec.aggregation, spec.is_trained
         self.max_length = int(max_length)
@@ -507,12 +508,18 @@ class RelBERT:
         Args:
             save_directory: destination folder (created).
             state_dict: weights to write instead of the encoder's own (the trainer passes LoRA-merged ones).
+                A model loaded at a reduced precision writes the fp32 weights it was loaded from.
         """
-        if self.precision != "fp32":
-            raise ValueError(f"save_pretrained needs the fp32 model; this one was converted to {self.precision}")
         save_directory = Path(save_directory)
-        save_directory.mkdir(parents=True, exist_ok=True)
         encoder = getattr(self.encoder, "_orig_mod", self.encoder)  # the module behind torch.compile
+        if self.precision != "fp32" and state_dict is None:
+            # a converted model (bf16, int8, ONNX Runtime) saves the fp32 weights it was loaded from
+            from .shipping import apply_delta
+
+            encoder = load_encoder(self._spec.path, self._spec.config)
+            if self._spec.shipped:
+                apply_delta(encoder, self._spec.delta_dir)
+        save_directory.mkdir(parents=True, exist_ok=True)
         encoder.config.relbert_config = self.relbert_config()
         with quiet_transformers():  # no "Writing model shards" bar
             encoder.save_pretrained(save_directory, state_dict=state_dict)

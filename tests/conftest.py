@@ -61,10 +61,11 @@ def minilm(minilm_path):
 
 @pytest.fixture(scope="session")
 def default_model():
-    """The embedded default (the shipped fine-tuned model when the package carries one)."""
+    """The embedded default (the shipped fine-tuned model when the package carries one), fp32: the
+    reference (``precision="auto"`` may choose bf16 on a CPU with native bf16)."""
     from relbert import RelBERT
 
-    return RelBERT.from_pretrained(device="cpu")
+    return RelBERT.from_pretrained(device="cpu", precision="fp32")
 
 
 @pytest.fixture(scope="session")

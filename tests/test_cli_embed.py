@@ -32,7 +32,23 @@ def test_happy_path_matches_python_api(runner, tmp_path, default_model):
     lines = EXAMPLE.read_text(encoding="utf-8").splitlines()
     assert vectors.shape == (len(lines), default_model.hidden_size) and vectors.dtype == np.float32
     pairs = [tuple(line.split("\t")) for line in lines]
-    np.testing.assert_allclose(vectors, default_model.embed(pairs), atol=1e-5)
+    from relbert import RelBERT
+
+    auto = RelBERT.from_pretrained(device="cpu")  # both choose the precision the same way (auto)
+    np.testing.assert_allclose(vectors, auto.embed(pairs), atol=1e-5)
+    np.testing.assert_allclose(vectors, default_model.embed(pairs), atol=1e-5 if auto.precision == "fp32" else 3e-2)
+
+
+def test_auto_precision_is_bf16_only_where_native_and_validated(runner, tmp_path, minilm_path):
+    """relbert-embed and RelBERT.from_pretrained default to auto: the shipped default (bf16
+    validation within 1 point) runs bf16 where the CPU has native bf16; an unvalidated model fp32."""
+    from relbert import RelBERT
+    from relbert.precision import native_bf16_flag
+
+    default = RelBERT.from_pretrained(device="cpu")
+    assert default.precision == ("bf16" if native_bf16_flag() else "fp32") and default.precision_reason
+    plain = RelBERT.from_pretrained(minilm_path, device="cpu")  # the base encoder: no bf16 validation
+    assert plain.precision == "fp32"
 
 
 def test_options_and_stdin(runner, tmp_path, minilm):

@@ -11,7 +11,7 @@ PAIRS = [("paris", "france"), ("dog", "bark"), ("natural selection", "evolution"
 
 
 @pytest.mark.parametrize("precision, min_cosine", [("bf16", 0.995), ("int8", 0.85)])
-def test_reduced_precision_close_to_fp32(minilm, precision, min_cosine):
+def test_reduced_precision_close_to_fp32(minilm, precision, min_cosine, tmp_path):
     model = RelBERT.from_pretrained(minilm.name_or_path, precision=precision, device="cpu")
     reduced, full = model.embed(PAIRS), minilm.embed(PAIRS)
     assert reduced.dtype == np.float32 and reduced.shape == full.shape
@@ -20,8 +20,10 @@ def test_reduced_precision_close_to_fp32(minilm, precision, min_cosine):
     # bf16 keeps the ranking analogy scoring uses (int8's change is measured on the validation splits).
     if precision == "bf16":
         assert np.array_equal(np.argsort(-(reduced @ reduced.T), axis=1)[:, 1], np.argsort(-(full @ full.T), axis=1)[:, 1])
-    with pytest.raises(ValueError, match="fp32"):
-        model.save_pretrained("/nonexistent")
+    # a converted model saves the fp32 weights it was loaded from (so an auto-bf16 model saves too)
+    model.save_pretrained(tmp_path / "saved")
+    again = RelBERT.from_pretrained(str(tmp_path / "saved"), precision="fp32", device="cpu")
+    np.testing.assert_allclose(again.embed(PAIRS), full, atol=1e-6)
 
 
 def test_bad_precision_choices(minilm):
