@@ -12,8 +12,8 @@ from .templates import AGGREGATIONS
 #: Exit status for bad input (a malformed file, an unknown model): as click's usage errors.
 EXIT_BAD_INPUT = 2
 
-from .training.config import (LOSSES, LR_SCHEDULES, MEMORY_BUDGET_GB, SELECTIONS, TRAIN_PRECISIONS,  # no torch
-                              VALIDATION_SETS)
+from .training.config import (DISTILL_LOSSES, LOSSES, LR_SCHEDULES, MEMORY_BUDGET_GB, SELECTIONS,  # no torch
+                              TRAIN_PRECISIONS, VALIDATION_SETS)
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> "NoReturn":  # noqa: F821
@@ -278,6 +278,18 @@ class _Validator:
 @click.option("--min-epochs", type=click.IntRange(min=0), default=0, show_default=True,
               help="With --patience: run at least this many epochs, unless validation fell twice in a row.")
 @click.option("--keep-epochs", is_flag=True, help="Also save every epoch's model in OUTPUT/epochs/N (for checkpoint averaging).")
+@click.option("--distill-from", default=None, metavar="TEACHER",
+              help="Distillation: learn to reproduce TEACHER's relation vectors (any --model value, e.g. relbert-mpnet) "
+                   "on --distill-pairs; the teacher labels them once into OUTPUT/teacher.npy (resumable).")
+@click.option("--distill-pairs", default=None, type=click.Path(dir_okay=False), metavar="PAIRS.tsv",
+              help="Distillation pairs, head<TAB>tail per line (python -m relbert.data.distill_pairs builds a set "
+                   "with no evaluation pair in it).")
+@click.option("--distill-loss", type=click.Choice(DISTILL_LOSSES), default="cosine", show_default=True,
+              help="Distillation loss: 1 - cosine, or squared error between unit vectors.")
+@click.option("--distill-batch", type=click.IntRange(min=1), default=128, show_default=True,
+              help="Distillation pairs per step.")
+@click.option("--contrastive-weight", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="With distillation: weight of the contrastive SemEval terms mixed into each epoch (0 = none).")
 @click.option("--data-dir", default=None, type=click.Path(file_okay=False), help="Data folder (default: $RELBERT_DATA, else ../shared/data).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in the same output folder.")
 @click.option("--checkpoint-every", type=click.IntRange(min=0), default=0, show_default=True,
@@ -287,7 +299,8 @@ class _Validator:
 def train(output, data, model, template, aggregation, max_length, loss, temperature, num_positive, num_negative, margin,
           batch, classification_loss, epochs, lr, warmup, gradient_accumulation, share_encodings, seed, seeds, chunk_size,
           memory_budget, freeze_layers, freeze_embeddings, bf16, precision, lora_rank, lora_alpha, validation, selection,
-          lr_schedule, patience, min_epochs, keep_epochs, data_dir, resume, checkpoint_every, device, quiet):
+          lr_schedule, patience, min_epochs, keep_epochs, distill_from, distill_pairs, distill_loss, distill_batch,
+          contrastive_weight, data_dir, resume, checkpoint_every, device, quiet):
     """Fine-tune a RelBERT model with contrastive losses (launch under torchrun for several processes)."""
     from transformers.utils import logging as hf_logging
 
@@ -318,7 +331,11 @@ def train(output, data, model, template, aggregation, max_length, loss, temperat
                          freeze_embeddings=freeze_embeddings, precision=precision, lora_rank=lora_rank,
                          lora_alpha=lora_alpha,
                          data=data, validation=_validation_names(validation), selection=selection,
-                         lr_schedule=lr_schedule, patience=patience, min_epochs=min_epochs, keep_epochs=keep_epochs)
+                         lr_schedule=lr_schedule, patience=patience, min_epochs=min_epochs, keep_epochs=keep_epochs,
+                         distill_from=distill_from, distill_pairs=distill_pairs, distill_loss=distill_loss,
+                         distill_batch=distill_batch, contrastive_weight=contrastive_weight)
+    if (distill_from is None) != (distill_pairs is None):
+        fail("distillation needs both --distill-from TEACHER and --distill-pairs PAIRS.tsv")
     say = (lambda line: None) if quiet else (lambda line: click.echo(line, err=True))
     try:
         if data == "semeval":

@@ -13,6 +13,8 @@ LR_SCHEDULES = ("constant", "linear", "cosine")
 #: Training precisions: ``auto`` is bf16 autocast where the hardware computes bf16 natively,
 #: fp32 elsewhere (see :mod:`relbert.precision`).
 TRAIN_PRECISIONS = ("auto", "fp32", "bf16")
+#: Distillation losses between the student's (mapped) vector and the teacher's.
+DISTILL_LOSSES = ("cosine", "mse")
 #: Default validation sets of relbert-train and relbert-eval validation.
 VALIDATION_SETS = ("semeval", "u2", "u4", "google", "bats")
 #: Default memory for one pass's activations (GiB): a step whose prompts fit is encoded in one
@@ -89,7 +91,12 @@ class TrainConfig:
     lr_schedule: str = "constant"  # after the warmup: "constant", "linear" decay to 0, or "cosine" decay to 0
     patience: int = 0  # > 0: stop after this many epochs without a validation gain (see min_epochs)
     min_epochs: int = 0  # early stopping waits for this many epochs, unless validation fell twice in a row
-    keep_epochs: bool = False  # also save every epoch's model in epochs/N (for checkpoint averaging)
+    keep_epochs: bool = False
+    distill_from: Optional[str] = None  # teacher model: train to reproduce its relation vectors
+    distill_pairs: Optional[str] = None  # pairs file (head<TAB>tail) the teacher labels
+    distill_loss: str = "cosine"  # "cosine" (1 - cos) or "mse" (between unit vectors)
+    distill_batch: int = 128  # distillation pairs per step
+    contrastive_weight: float = 0.0  # with distillation: weight of the contrastive SemEval terms mixed in (0 = none)  # also save every epoch's model in epochs/N (for checkpoint averaging)
 
     def check(self) -> "TrainConfig":
         if self.loss not in LOSSES:
@@ -105,6 +112,12 @@ class TrainConfig:
             raise ValueError(f"freeze_layers must be 0 or positive, got {self.freeze_layers}")
         if self.freeze_layers and self.lora_rank:
             raise ValueError("freeze_layers and lora_rank do not combine: choose one way to train fewer weights")
+        if (self.distill_from is None) != (self.distill_pairs is None):
+            raise ValueError("distillation needs both distill_from (the teacher) and distill_pairs (the pairs file)")
+        if self.distill_loss not in DISTILL_LOSSES:
+            raise ValueError(f"unknown distill_loss {self.distill_loss!r}: choose one of {', '.join(DISTILL_LOSSES)}")
+        if self.distill_batch < 1 or self.contrastive_weight < 0:
+            raise ValueError("distill_batch must be positive and contrastive_weight 0 or positive")
         if self.precision not in TRAIN_PRECISIONS:
             raise ValueError(f"unknown precision {self.precision!r}: choose one of {', '.join(TRAIN_PRECISIONS)}")
         if self.lora_rank < 0:

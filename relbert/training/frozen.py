@@ -115,6 +115,8 @@ class FrozenLower:
                     hidden = self.lower(input_ids=torch.from_numpy(batch["input_ids"]).to(self.device),
                                         attention_mask=torch.from_numpy(batch["attention_mask"]).to(self.device)
                                         ).last_hidden_state.float()
+                    if self.autocast_bf16:  # the upper layers compute in bf16 anyway: half the memory
+                        hidden = hidden.to(torch.bfloat16)
                     for row, key in enumerate(rows):
                         self.cache[key] = hidden[row, : len(key)].clone()
         finally:
@@ -124,7 +126,7 @@ class FrozenLower:
     def set_batch(self, ids: Sequence[Sequence[int]], width: int) -> None:
         """Hand the cached outputs of ``ids`` (padded with zeros to ``width``) to the upper layers."""
         rows = [self.cache[tuple(row)] for row in ids]
-        hidden = rows[0].new_zeros((len(rows), width, rows[0].shape[-1]))
+        hidden = torch.zeros((len(rows), width, rows[0].shape[-1]), dtype=torch.float32, device=rows[0].device)
         for i, row in enumerate(rows):
             hidden[i, : len(row)] = row
         self.given.hidden = hidden

@@ -15,8 +15,10 @@ from itertools import combinations, product
 from typing import Dict, List, Sequence, Tuple
 
 Pair = Tuple[str, str]
-#: One training item: the prompts it embeds and how many of them lead (positives, or rows).
+#: One training item: the prompts it embeds and how many of them lead (positives, or rows);
+#: ``DISTILL`` in that place marks a batch of distillation pairs (targets: the teacher's vectors).
 Item = Tuple[List[Pair], int]
+DISTILL = -1
 
 
 @dataclass

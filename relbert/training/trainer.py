@@ -40,6 +40,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 
 from .. import distributed, losses
@@ -48,7 +49,7 @@ from ..encoder import TorchEncoder
 from .config import TrainConfig, selection_score, should_stop, lr_factor
 from .frozen import FrozenEmbedder, FrozenLower
 from .lora import add_lora, merged_lora_state
-from .sampling import build_pools, items_per_epoch, nce_items, shared_prompts, triplet_items
+from .sampling import DISTILL, build_pools, items_per_epoch, nce_items, shared_prompts, triplet_items
 from .state import link_folder, load_state, rng_from_json, rng_to_json, save_state
 
 Pair = Tuple[str, str]
@@ -120,12 +121,17 @@ class Trainer:
         if config.freeze_embeddings:
             self.encoder.get_input_embeddings().weight.requires_grad_(False)
         self.classifier = None
+        # trained modules beside the encoder (saved in the run state, not in the model)
+        self.heads = torch.nn.ModuleDict()
         if config.classification_loss:
             torch.manual_seed(config.seed)  # the head's initialisation is part of the seeded run
-            self.classifier = losses.PairClassifier(self.relbert.hidden_size).to(self.device)
-        params = [p for p in self.encoder.parameters() if p.requires_grad]
-        if self.classifier is not None:
-            params += list(self.classifier.parameters())
+            self.classifier = self.heads["classifier"] = losses.PairClassifier(self.relbert.hidden_size).to(self.device)
+        self.distill = None
+        if config.distill_from is not None:
+            self.distill = self._distillation(report)
+            if self.distill.projection is not None:
+                self.heads["projection"] = self.distill.projection
+        params = [p for p in self.encoder.parameters() if p.requires_grad] + list(self.heads.parameters())
         self.params = params
         self.optimizer = torch.optim.AdamW([{"params": params, "weight_decay": 0.0}], lr=config.lr)
         self.relations = relations
@@ -146,6 +152,28 @@ class Trainer:
             report(f"precision {self.precision}: {self.precision_reason}")
         if self.frozen is not None:
             self.frozen.ensure([self._ids[p] for p in self.pools.every_pair()], self.relbert.tokenizer.pad)
+            if self.distill is not None:
+                self.frozen.ensure(self._ids_of(self.distill.pairs), self.relbert.tokenizer.pad)
+
+    def _distillation(self, report):
+        """The teacher's vectors of the distillation pairs (computed once into OUTPUT/teacher.npy)."""
+        from ..io import read_pairs
+        from .distill import Distillation, teacher_vectors
+
+        pairs = read_pairs(self.config.distill_pairs)
+        if not pairs:
+            raise ValueError(f"{self.config.distill_pairs}: no distillation pairs")
+        vectors = None
+        if self.rank == 0:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            vectors = teacher_vectors(self.config.distill_from, Path(self.config.distill_pairs),
+                                      self.output_dir / "teacher.npy", device=str(self.device), report=report,
+                                      show_progress=self.show_progress)
+        distributed.barrier()
+        if vectors is None:
+            vectors = np.load(self.output_dir / "teacher.npy", mmap_mode="r")
+        torch.manual_seed(self.config.seed)  # the map's initialisation is part of the seeded run
+        return Distillation(pairs, vectors, self.relbert.hidden_size, self.device, self.config.distill_loss)
 
     # -- setup -------------------------------------------------------------------------------
     def _logger(self, parent_log: Optional[Tuple[Path, str]] = None) -> logging.Logger:
@@ -231,7 +259,7 @@ class Trainer:
         """Several items' losses from one encoding of the union of their prompts (summed, as
         accumulated steps would sum them); returns the summed loss."""
         union, rows = shared_prompts(items)
-        fns = [(torch.tensor(r, device=self.device), self._loss_fn(n)) for r, (_, n) in zip(rows, items)]
+        fns = [(torch.tensor(r, device=self.device), self._item_loss(pairs, n)) for r, (pairs, n) in zip(rows, items)]
 
         def loss_fn(vectors):
             return sum(fn(vectors[index]) for index, fn in fns)
@@ -241,8 +269,35 @@ class Trainer:
     # -- one epoch ---------------------------------------------------------------------------
     def steps_per_epoch(self) -> int:
         """Optimiser steps in one epoch (what the learning-rate decay counts)."""
-        items = items_per_epoch(self.pools, self.config.loss, self.config.batch)
+        contrastive = items_per_epoch(self.pools, self.config.loss, self.config.batch)
+        if self.distill is not None:
+            batches = -(-len(self.distill.pairs) // self.config.distill_batch)
+            items = batches + (contrastive if self.config.contrastive_weight > 0 else 0)
+        else:
+            items = contrastive
         return -(-items // self.config.gradient_accumulation)
+
+    def _epoch_items(self) -> List[Tuple[List[Pair], int]]:
+        """The epoch's items: contrastive relations (or triplet batches), or with distillation its
+        batches of pairs (plus the contrastive relations when mixed in), in a seeded order."""
+        if self.distill is None:
+            return self._triplet_items() if self.config.loss == "triplet" else self._nce_items()
+        items = [(batch, DISTILL) for batch in self.distill.batches(self.rng, self.config.distill_batch)]
+        if self.config.contrastive_weight > 0:
+            items += self._triplet_items() if self.config.loss == "triplet" else self._nce_items()
+            self.rng.shuffle(items)
+        return items
+
+    def _item_loss(self, pairs: List[Pair], n: int) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The loss of one item: distillation towards the teacher, or a contrastive term (weighted
+        by ``contrastive_weight`` when mixed into distillation)."""
+        if n == DISTILL:
+            return self.distill.loss_fn(pairs)
+        fn = self._loss_fn(n)
+        if self.distill is None:
+            return fn
+        weight = self.config.contrastive_weight
+        return lambda v: weight * fn(v)
 
     def _nce_items(self) -> List[Tuple[List[Pair], int]]:
         """(pairs, number of positives) per relation for one epoch, in the epoch's order."""
@@ -285,12 +340,11 @@ class Trainer:
             checkpoint: called with such a record every ``checkpoint_every`` optimisation steps.
         """
         self.encoder.train()
-        if self.classifier is not None:
-            self.classifier.train()
+        self.heads.train()
         if partial is not None:  # draw the same items as the interrupted pass
             self.rng.setstate(rng_from_json(partial["rng"]))
         drawn_from = rng_to_json(self.rng.getstate())
-        items = self._triplet_items() if self.config.loss == "triplet" else self._nce_items()
+        items = self._epoch_items()
         group = self.config.gradient_accumulation
         begin, total, count = (partial["items_done"], partial["total"], partial["count"]) if partial else (0, 0.0, 0)
         if self.rank != 0:  # rank 0 carries the loss so far (summed over the ranks when it was saved)
@@ -311,7 +365,7 @@ class Trainer:
                 count += len(mine)
             else:
                 for index, (pairs, n) in mine:
-                    total += self._backward(pairs, self._loss_fn(n), self._seed(epoch, index))
+                    total += self._backward(pairs, self._item_loss(pairs, n), self._seed(epoch, index))
                     count += 1
             self._step()
             steps += 1
@@ -377,7 +431,7 @@ class Trainer:
             if saved != asdict(self.config):
                 changed = sorted(k for k in saved if saved[k] != asdict(self.config).get(k))
                 raise ValueError(f"--resume: the options differ from the interrupted run ({', '.join(changed)})")
-            progress = load_state(state_dir, self.encoder, self.classifier, self.optimizer, self.scheduler, self.rng)
+            progress = load_state(state_dir, self.encoder, self._heads_or_none(), self.optimizer, self.scheduler, self.rng)
             if progress.get("partial"):
                 self.log.info("resumed in epoch %d after %d relations", progress["epoch"] + 1,
                               progress["partial"]["items_done"])
@@ -390,7 +444,7 @@ class Trainer:
 
         def save_partial(partial: dict) -> None:
             if self.rank == 0:
-                save_state(state_dir, self.encoder, self.classifier, self.optimizer, self.scheduler, self.rng,
+                save_state(state_dir, self.encoder, self._heads_or_none(), self.optimizer, self.scheduler, self.rng,
                            {**progress, "partial": partial})
                 self.log.info("checkpoint in epoch %d after %d relations", partial["epoch"] + 1, partial["items_done"])
             distributed.barrier()
@@ -423,7 +477,7 @@ class Trainer:
                         self.save_model(self.output_dir / "model", record)
                 progress["history"].append(record)
                 progress["epoch"] = epoch + 1
-                save_state(state_dir, self.encoder, self.classifier, self.optimizer, self.scheduler, self.rng, progress)
+                save_state(state_dir, self.encoder, self._heads_or_none(), self.optimizer, self.scheduler, self.rng, progress)
                 self.log.info("epoch %s", json.dumps(record))
             else:
                 progress["epoch"] = epoch + 1
@@ -435,6 +489,9 @@ class Trainer:
                 progress["stopped_early"] = epoch + 1
                 break
         return progress
+
+    def _heads_or_none(self):
+        return self.heads if len(self.heads) else None
 
     def _stop_early(self, progress: dict) -> bool:
         """The same decision on every rank: rank 0 decides and broadcasts it."""
