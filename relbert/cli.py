@@ -292,6 +292,7 @@ class _Validator:
               help="With distillation: weight of the contrastive SemEval terms mixed into each epoch (0 = none).")
 @click.option("--data-dir", default=None, type=click.Path(file_okay=False), help="Data folder (default: $RELBERT_DATA, else ../shared/data).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in the same output folder.")
+@click.option("--overwrite", is_flag=True, help="Replace the training run already in OUTPUT (without it, that is an error).")
 @click.option("--checkpoint-every", type=click.IntRange(min=0), default=0, show_default=True,
               help="Also save the state for --resume every N optimisation steps within an epoch (0: after each epoch only).")
 @click.option("--device", default=None, help="torch device (default: cuda if available, else cpu).")
@@ -300,7 +301,7 @@ def train(output, data, model, template, aggregation, max_length, loss, temperat
           batch, classification_loss, epochs, lr, warmup, gradient_accumulation, share_encodings, seed, seeds, chunk_size,
           memory_budget, freeze_layers, freeze_embeddings, bf16, precision, lora_rank, lora_alpha, validation, selection,
           lr_schedule, patience, min_epochs, keep_epochs, distill_from, distill_pairs, distill_loss, distill_batch,
-          contrastive_weight, data_dir, resume, checkpoint_every, device, quiet):
+          contrastive_weight, data_dir, resume, overwrite, checkpoint_every, device, quiet):
     """Fine-tune a RelBERT model with contrastive losses (launch under torchrun for several processes)."""
     from transformers.utils import logging as hf_logging
 
@@ -336,6 +337,9 @@ def train(output, data, model, template, aggregation, max_length, loss, temperat
                          distill_batch=distill_batch, contrastive_weight=contrastive_weight)
     if (distill_from is None) != (distill_pairs is None):
         fail("distillation needs both --distill-from TEACHER and --distill-pairs PAIRS.tsv")
+    _check_run_folder(Path(output), resume, overwrite)
+    if data != "semeval" and not Path(data).is_file():
+        fail(f"--data {data}: no such file (give 'semeval' or a RelBERT-format JSONL file)")
     say = (lambda line: None) if quiet else (lambda line: click.echo(line, err=True))
     try:
         if data == "semeval":
@@ -364,6 +368,27 @@ def train(output, data, model, template, aggregation, max_length, loss, temperat
         fail(str(err).splitlines()[0])
     if trainer.rank == 0:
         click.echo(f"best epoch {progress['best_epoch']} (validation {progress['best_score']:.2f}); model in {output}/model", err=True)
+
+
+#: What a training run writes in its output folder (--overwrite removes these, and only these).
+RUN_FILES = ("model", "state", "seeds", "epochs", "seeds.json", "train.log", "training_config.json")
+
+
+def _check_run_folder(output: Path, resume: bool, overwrite: bool) -> None:
+    """A second run into the same folder is refused (one line) unless it resumes or overwrites."""
+    import shutil
+
+    if resume and overwrite:
+        fail("--resume continues the run in OUTPUT and --overwrite replaces it: choose one")
+    found = [name for name in RUN_FILES if (output / name).exists()]
+    if not found or resume:
+        return
+    if not overwrite:
+        fail(f"{output} holds a training run already ({', '.join(found)}): continue it with --resume, "
+             "or replace it with --overwrite")
+    for name in found:
+        path = output / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
 # --- relbert-search --------------------------------------------------------------------------
@@ -523,6 +548,8 @@ def _load_datasets(datasets, data_dir, available, resolve):
         if root is None:
             fail("no --dataset given and no data folder found (pass --data-dir or set RELBERT_DATA)")
         datasets = available(root)
+        if not datasets:
+            fail(f"no datasets of this task found in the data folder {root}")
     try:
         return [resolve(d, root) for d in datasets]
     except (InputError, FileNotFoundError) as err:

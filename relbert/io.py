@@ -40,7 +40,10 @@ def parse_pair_line(raw: bytes, source: str, lineno: int) -> Pair:
     fields = text.split("\t")
     if len(fields) != 2:
         what = "one field" if len(fields) == 1 else f"{len(fields)} fields"
-        raise InputError(source, lineno, f"expected 2 tab-separated fields (head<TAB>tail), found {what}")
+        hint = ""
+        if len(fields) == 1 and ("," in text or ";" in text):
+            hint = f" (the separator is a tab, not {'a comma' if ',' in text else 'a semicolon'})"
+        raise InputError(source, lineno, f"expected 2 tab-separated fields (head<TAB>tail), found {what}{hint}")
     for name, word in zip(("head", "tail"), fields):
         if not word.strip():
             raise InputError(source, lineno, f"empty {name} word")

@@ -541,7 +541,8 @@ class RelBERT:
         """Relation vectors of word pairs.
 
         Args:
-            pairs: ``(head, tail)`` pairs; words may contain spaces.
+            pairs: ``(head, tail)`` pairs; words may contain spaces. One pair alone
+                (``("paris", "france")``) gives a ``(hidden_size,)`` vector.
             batch_size: prompts per encoder call; default :attr:`default_batch_size` (64 on
                 torch on CPU, 32 on ONNX Runtime: the fastest measured; on CUDA, as many prompts
                 as fit a token budget). Batches are cut from length-sorted prompts and padded only
@@ -559,6 +560,8 @@ class RelBERT:
         """
         if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
+        if _is_one_pair(pairs):
+            return self.embed([tuple(pairs)], batch_size=batch_size, normalize=normalize)[0]
         pairs = [_check_pair(p) for p in pairs]
         index: Dict[Pair, int] = {}
         inverse = np.fromiter((index.setdefault(p, len(index)) for p in pairs), dtype=np.int64, count=len(pairs))
@@ -610,6 +613,14 @@ class RelBERT:
             EmbedLoop(prepare, forward, self.device).run(batch_rows(order, ranges), out, bar.update)
         return out
 
+    def encode(self, pairs, batch_size: Optional[int] = None, normalize_embeddings: bool = True,
+               show_progress_bar: bool = False, convert_to_numpy: bool = True) -> np.ndarray:
+        """:meth:`embed` under sentence-transformers' names (``model.encode(pairs)``): unit
+        vectors by default; numpy only (``convert_to_numpy=False`` is refused)."""
+        if not convert_to_numpy:
+            raise ValueError("encode returns numpy arrays (torch.from_numpy(model.encode(...)) for a tensor)")
+        return self.embed(pairs, batch_size=batch_size, normalize=normalize_embeddings, show_progress=show_progress_bar)
+
     def get_embedding(self, x, batch_size: Optional[int] = None) -> np.ndarray:
         """Migration shim for the official ``RelBERT.get_embedding``.
 
@@ -624,3 +635,8 @@ class RelBERT:
     def __repr__(self) -> str:
         name = template_name(self.template) or repr(self.template)
         return f"RelBERT({self.name_or_path!r}, template={name}, aggregation={self.aggregation!r}, device={str(self.device)!r})"
+
+
+def _is_one_pair(x) -> bool:
+    """``("paris", "france")`` (two strings), as opposed to a sequence of pairs."""
+    return isinstance(x, (tuple, list)) and len(x) == 2 and all(isinstance(w, str) for w in x)

@@ -151,6 +151,8 @@ def plan_input(path: Path, tokenizer, files: WorkFiles, cache_size: int, source_
                 start, sources, pending = rows, [], []
         if sources:
             flush(start, sources, pending)
+    if rows == 0:  # before the model loads: an empty output would only hide the mistake
+        raise InputError(name, 1, "no pairs: the file is empty (expected head<TAB>tail lines)")
     return rows, digest.hexdigest()
 
 

@@ -233,3 +233,84 @@ def test_a_dataset_name_without_a_data_folder_names_data_dir(reader):
         else:
             resolve_analogy("u2", "test", None)
     assert "--data-dir" in str(info.value) and "RELBERT_DATA" in str(info.value)
+
+
+# --- round 4 ---------------------------------------------------------------------------------
+def test_an_empty_pairs_file_is_one_line_before_the_model_loads(tmp_path, tiny_model_path, monkeypatch):
+    no_model_load(monkeypatch)
+    empty = tmp_path / "empty.tsv"
+    empty.write_text("")
+    out = tmp_path / "x.npy"
+    line = one_error_line(CliRunner().invoke(embed, [str(empty), "-o", str(out), "--model", tiny_model_path]))
+    assert f"{empty}:1: no pairs" in line and not out.exists()
+
+
+def test_a_comma_separated_file_is_told_about_tabs(tmp_path, tiny_model_path, monkeypatch):
+    no_model_load(monkeypatch)
+    path = tmp_path / "pairs.csv"
+    path.write_text("paris,france\n")
+    line = one_error_line(CliRunner().invoke(embed, [str(path), "-o", str(tmp_path / "x.npy"), "--model", tiny_model_path]))
+    assert f"{path}:1: " in line and "a tab, not a comma" in line
+
+
+def test_relbert_minilm_is_the_embedded_default_by_name(tmp_path, good_tsv, default_model):
+    out = tmp_path / "named.npy"
+    result = CliRunner().invoke(embed, [str(good_tsv), "-o", str(out), "--model", "relbert-minilm", "--precision", "fp32",
+                                        "-q"])
+    assert result.exit_code == 0, result.output
+    import numpy as np
+
+    np.testing.assert_allclose(np.load(out), default_model.embed([("paris", "france"), ("dog", "bark")]), atol=1e-6)
+
+
+def test_embed_takes_one_pair_and_encode_is_there(default_model):
+    import numpy as np
+
+    one = default_model.embed(("paris", "france"))
+    assert one.shape == (default_model.hidden_size,)
+    np.testing.assert_array_equal(one, default_model.embed([("paris", "france")])[0])
+    np.testing.assert_array_equal(default_model.encode([("paris", "france"), ("dog", "bark")]),
+                                  default_model.embed([("paris", "france"), ("dog", "bark")]))
+
+
+def test_a_data_dir_without_the_task_folder_is_one_line(tmp_path):
+    from relbert.cli import evaluate
+
+    (tmp_path / "data").mkdir()
+    result = CliRunner().invoke(evaluate, ["analogy", "--data-dir", str(tmp_path / "data"), "-q"])
+    assert "no datasets" in one_error_line(result)
+
+
+def test_dataset_names_match_in_any_case(fixture_data):
+    from relbert.data.analogy import resolve_analogy
+    from relbert.data.lexical import resolve_lexical
+
+    assert resolve_analogy("U2", "test", fixture_data).questions == resolve_analogy("u2", "test", fixture_data).questions
+    name, splits = resolve_lexical("bless", fixture_data)
+    assert name == "BLESS" and "train" in splits
+
+
+def test_compare_labels_each_column_with_its_split():
+    from relbert.evaluation.report import compare
+
+    base = {"task": "analogy", "model": "m", "template": "a", "datasets": {"u2": {"accuracy": 40.0}}}
+    header = compare([{**base, "split": "valid"}, {**base, "split": "test"}]).splitlines()[0]
+    assert "— valid" in header and "— test" in header
+
+
+def test_a_second_training_run_into_the_same_folder_is_refused(tmp_path, tiny_model_path):
+    import json
+
+    from relbert.cli import train
+
+    data = tmp_path / "rel.jsonl"
+    data.write_text("".join(json.dumps({"relation_type": f"r/{k}", "positives": [[f"a{k}", f"b{k}"], [f"c{k}", f"d{k}"]]})
+                            + "\n" for k in range(3)))
+    args = ["-o", str(tmp_path / "run"), "--data", str(data), "--model", tiny_model_path, "-t", "a", "--epochs", "1",
+            "--validation", "", "--num-negative", "2", "--precision", "fp32", "-q"]
+    assert CliRunner().invoke(train, args).exit_code == 0
+    line = one_error_line(CliRunner().invoke(train, args))
+    assert "holds a training run already" in line and "--resume" in line and "--overwrite" in line
+    assert CliRunner().invoke(train, args + ["--overwrite"]).exit_code == 0
+    missing = one_error_line(CliRunner().invoke(train, ["-o", str(tmp_path / "other"), "--data", str(tmp_path / "no.jsonl")]))
+    assert "no.jsonl: no such file" in missing

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import List, Optional, Tuple, Union
 
 from ..io import InputError, iter_json_records
+from .paths import folder_any_case
 
 Pair = Tuple[str, str]
 
@@ -79,13 +80,15 @@ def resolve_analogy(name_or_path: str, split: str, data_dir: Optional[Path]) -> 
     if data_dir is None:
         raise FileNotFoundError(f"{name_or_path!r} is not a file and no data folder was found "
                                 "(pass --data-dir or set RELBERT_DATA)")
-    path = data_dir / "analogy" / name_or_path / f"{split}.jsonl"
+    folder = folder_any_case(data_dir / "analogy", name_or_path)
+    path = folder / f"{split}.jsonl"
     if not path.is_file():
         known = sorted(p.name for p in (data_dir / "analogy").iterdir() if p.is_dir()) if (data_dir / "analogy").is_dir() else []
         raise FileNotFoundError(f"unknown analogy dataset {name_or_path!r} (split {split}); known: {', '.join(known)}")
-    return read_analogy_file(path, name=name_or_path)
+    return read_analogy_file(path, name=folder.name)
 
 
 def available_analogy(data_dir: Path) -> List[str]:
-    """Names of the analogy datasets under ``data_dir/analogy``."""
-    return sorted(p.name for p in (data_dir / "analogy").iterdir() if (p / "test.jsonl").is_file())
+    """Names of the analogy datasets under ``data_dir/analogy`` (``analogy/NAME/test.jsonl``)."""
+    root = data_dir / "analogy"
+    return sorted(p.name for p in root.iterdir() if (p / "test.jsonl").is_file()) if root.is_dir() else []

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple, Union
 
 from ..io import InputError, decode_line
+from .paths import folder_any_case
 
 Pair = Tuple[str, str]
 
@@ -63,7 +64,8 @@ def resolve_lexical(name_or_path: str, data_dir: Optional[Path]) -> Tuple[str, D
     path = Path(name_or_path)
     if path.is_dir():
         return path.name, read_lexical_dataset(path)
-    if data_dir is None or not (data_dir / "lexical_relation" / name_or_path).is_dir():
+    folder = folder_any_case(data_dir / "lexical_relation", name_or_path) if data_dir is not None else None
+    if folder is None or not folder.is_dir():
         known = ", ".join(available_lexical(data_dir)) if data_dir else "none (no data folder)"
         raise FileNotFoundError(f"unknown lexical relation dataset {name_or_path!r}; known: {known}")
-    return name_or_path, read_lexical_dataset(data_dir / "lexical_relation" / name_or_path)
+    return folder.name, read_lexical_dataset(folder)

@@ -28,3 +28,12 @@ def data_root(explicit: Optional[str] = None) -> Path:
             return Path(candidate)
     tried = ", ".join(str(c) for c in candidates if c)
     raise FileNotFoundError(f"data folder not found (tried {tried}); pass --data-dir or set {ENV_VAR}")
+
+
+def folder_any_case(root: Path, name: str) -> Path:
+    """``root/name``, matching a dataset's folder name in any case (``U2`` finds ``u2``,
+    ``cogalexv`` finds ``CogALexV``)."""
+    exact = root / name
+    if exact.is_dir() or not root.is_dir():
+        return exact
+    return next((p for p in sorted(root.iterdir()) if p.is_dir() and p.name.casefold() == name.casefold()), exact)

@@ -65,7 +65,8 @@ def compare(reports: List[dict]) -> str:
     datasets: Dict[str, None] = {}
     for report in reports:
         datasets.update(dict.fromkeys(report["datasets"]))
-    header = "| dataset | " + " | ".join(label(r) for r in reports) + " |"
+    # each column names its split: a valid and a test report of one model are different numbers
+    header = "| dataset | " + " | ".join(label(r) + (f" — {r['split']}" if r.get("split") else "") for r in reports) + " |"
     rule = "|---|" + "---:|" * len(reports)
     rows = []
     extra = ["weighted"] if any("weighted" in r for r in reports) else []  # validation reports

@@ -145,6 +145,10 @@ class Trainer:
             self.optimizer, lambda step: lr_factor(step, warmup, total, config.lr_schedule))
         self._ids: Dict[Pair, List[int]] = {}
         self._tokenize_all()
+        smallest = min(len(v) for v in self.negatives.values()) if self.negatives else 0
+        if report is not None and self.rank == 0 and config.loss != "triplet" and smallest < config.num_negative:
+            report(f"note: --num-negative {config.num_negative}, but the smallest relation has {smallest} negatives "
+                   "(its own and the other relations' positives): such relations use all they have")
         self.encoded = 0  # prompt forward passes through the trained layers (gradient caching runs two)
         self.log = self._logger(parent_log)
         self.log.info("precision %s: %s", self.precision, self.precision_reason)
