@@ -130,6 +130,12 @@ def iter_chunks(vectors: np.ndarray, chunk: int):
         yield start, np.ascontiguousarray(block, dtype=np.float32)
 
 
+def smallest_ivfpq(nbits: Optional[int] = None) -> int:
+    """The fewest rows IVF-PQ can be built from: its product quantizer trains 2^nbits centroids
+    per sub-vector (``nbits`` default 8: 256 rows)."""
+    return 2 ** (nbits or 8)
+
+
 def default_params(kind: str, rows: int, dimension: int) -> Dict[str, int]:
     """Build parameters when none are given (README, Approximate search, has the measurements)."""
     if kind == "ivfpq":

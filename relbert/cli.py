@@ -413,10 +413,11 @@ def _query_pair(text):
 @click.option("--nprobe", type=click.IntRange(min=1), default=None,
               help="With an IVF index: inverted lists visited per query (default: the index's own).")
 @click.option("--exact", is_flag=True, help="Scan the whole collection even when --index is given.")
+@click.option("--include-query", is_flag=True, help="List a query pair among its own results (left out by default).")
 @click.option("--quiet", "-q", is_flag=True, help="No timing line on stderr.")
 @model_options
-def search(vectors, pairs_file, queries, k, index_file, refine, nprobe, exact, quiet, model, template, aggregation,
-           max_length, device, precision, runtime):
+def search(vectors, pairs_file, queries, k, index_file, refine, nprobe, exact, include_query, quiet, model, template,
+           aggregation, max_length, device, precision, runtime):
     """The K pairs of an embedded collection most similar to each query (TSV: query, rank, score, head, tail).
 
     A query pair found in the collection uses its stored vector; any other is embedded with
@@ -447,7 +448,7 @@ def search(vectors, pairs_file, queries, k, index_file, refine, nprobe, exact, q
     import torch  # noqa: F401 - imported before the timed query, so the timing is the query's
 
     start = time.perf_counter()
-    results = index.query(parsed, k, model=relbert)
+    results = index.query(parsed, k, model=relbert, include_query=include_query)
     elapsed = time.perf_counter() - start
     for (qh, qt), hits in zip(parsed, results):
         for rank, ((h, t), score, _) in enumerate(hits, start=1):
@@ -492,6 +493,11 @@ def index(vectors, output, kind, nlist, m, nbits, hnsw_m, train_size, chunk_size
     params = {key: value for key, value in params.items() if value is not None}
     try:
         matrix, _ = load_vectors(vectors)
+        smallest = ann.smallest_ivfpq(nbits)
+        if kind == "ivfpq" and len(matrix) < smallest:  # the product quantizer cannot train on so few rows
+            click.echo(f"note: {len(matrix)} rows are fewer than ivfpq's minimum ({smallest}, 2^nbits); "
+                       "built a flat (exact) index instead", err=True)
+            kind, params = "flat", {}
         start = time.perf_counter()
         with progress_bar(not quiet, total=len(matrix), unit="row", desc="indexing") as bar:
             built, record = ann.build_index(matrix, kind, params, train_size, chunk_size, source=vectors,

@@ -177,10 +177,12 @@ class RelationIndex:
                              f"{getattr(model, 'display_name', '')} gives {model.hidden_size}: pass --model, the model "
                              "that embedded the collection")
 
-    def query(self, pairs: Sequence[Pair], k: int = 10, model=None) -> List[List[Tuple[Pair, float, int]]]:
+    def query(self, pairs: Sequence[Pair], k: int = 10, model=None, include_query: bool = False
+              ) -> List[List[Tuple[Pair, float, int]]]:
         """Search with query *pairs*: a pair of the collection uses its stored vector; any other
         is embedded on the fly with ``model`` (a :class:`relbert.RelBERT`; it must be the model
-        that embedded the collection)."""
+        that embedded the collection). A query pair is left out of its own results (as gensim's
+        ``most_similar`` does) unless ``include_query``."""
         rows = [self.row_of(p) for p in pairs]
         missing = [p for p, r in zip(pairs, rows) if r is None]
         if missing and model is None:
@@ -189,7 +191,10 @@ class RelationIndex:
             self.check_model(model)
         fresh = iter(model.embed(missing) if missing else [])
         vectors = np.stack([np.asarray(self.vectors[r]) if r is not None else next(fresh) for r in rows])
-        return self.search(vectors, k)
+        if include_query:
+            return self.search(vectors, k)
+        found = self.search(vectors, k + 1)
+        return [[hit for hit in hits if hit[0] != pair][:k] for pair, hits in zip(pairs, found)]
 
 
 def load_vectors(path: Union[str, Path]) -> Tuple[np.ndarray, Optional[List[Pair]]]:

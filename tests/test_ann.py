@@ -211,3 +211,18 @@ def test_default_training_sample_is_bounded_and_small_samples_build_quietly(capf
     built, record = ann.build_index(x, "ivfpq", {"nlist": 256, "m": 4}, train_size=4000)
     assert built.ntotal == 12000 and built.is_trained
     assert "WARNING" not in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("rows", [46, 200])
+def test_a_small_collection_gets_a_flat_index_said_in_one_line(tmp_path, rows):
+    """Below the product quantizer's 256 training rows, relbert-index builds a flat (exact) index
+    and says so, instead of FAISS's traceback."""
+    from relbert.cli import index
+
+    np.save(tmp_path / "v.npy", clustered(rows, 32, 4))
+    result = CliRunner().invoke(index, [str(tmp_path / "v.npy"), "-o", str(tmp_path / "v.index")])
+    assert result.exit_code == 0, result.output
+    notes = [line for line in result.output.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and f"{rows} rows" in notes[0] and "flat" in notes[0]
+    loaded, record = ann.load_index(tmp_path / "v.index")
+    assert record.kind == "flat" and record.rows == rows

@@ -60,6 +60,11 @@ def test_search_lists_a_repeated_pair_once(collection, tiny_model_path):
     result = CliRunner().invoke(search, [str(out), "--pairs", str(tsv), "--query", "paris\\tfrance", "-k", "4", "-q"])
     assert result.exit_code == 0, result.output
     listed = [tuple(line.split("\t")[3:5]) for line in result.output.splitlines()]
+    # the query pair is left out of its own results; the other 3 distinct pairs, each once
+    assert ("paris", "france") not in listed and len(listed) == 3 and len(set(listed)) == 3
+    result = CliRunner().invoke(search, [str(out), "--pairs", str(tsv), "--query", "paris\\tfrance", "-k", "4", "-q",
+                                         "--include-query"])
+    listed = [tuple(line.split("\t")[3:5]) for line in result.output.splitlines()]
     assert listed[0] == ("paris", "france") and len(listed) == 4 and len(set(listed)) == 4
 
 
