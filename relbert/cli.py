@@ -125,13 +125,22 @@ def embed(pairs, output, model, template, aggregation, max_length, device, preci
     import shutil
     import tempfile
 
+    from .io import InputError, precheck_pairs
+
+    out = check_output(output)
+    if pairs != "-":  # checked before torch and transformers load (seconds): mistakes show at once
+        if not Path(pairs).is_file():
+            fail(f"{pairs}: no such file")
+        try:
+            precheck_pairs(pairs)
+        except InputError as err:
+            fail(str(err))
+
     from . import distributed
-    from .io import InputError
     from .model import load_pair_tokenizer
     from .streaming import EmbedRun, ResumeError, Shard, StreamOptions
 
     rank, world = distributed.init()
-    out = check_output(output)
     spooled = None
     if pairs == "-":  # stdin is read more than once: spool it beside the output
         if world > 1:

@@ -83,6 +83,27 @@ def iter_pairs(path: Union[str, Path]) -> Iterator[Pair]:
             yield parse_pair_line(raw, source, lineno)
 
 
+#: How much of a pairs file is checked before the heavy imports (torch, transformers: seconds):
+#: all of a file up to this size, else its start; the planning pass checks every line anyway.
+PRECHECK_BYTES = 16 * 2**20
+
+
+def precheck_pairs(path: Union[str, Path], limit: int = PRECHECK_BYTES) -> None:
+    """Validate the lines of a pairs file's first ``limit`` bytes (all of a smaller file), with no
+    model and no heavy import: a wrong separator, a blank line, bad UTF-8 or an empty file is
+    reported in well under a second. Raises :class:`InputError`."""
+    source = str(path)
+    read = 0
+    with open(path, "rb") as handle:
+        for lineno, raw in enumerate(handle, start=1):
+            parse_pair_line(raw, source, lineno)
+            read += len(raw)
+            if read >= limit:
+                return
+    if read == 0:
+        raise InputError(source, 1, "no pairs: the file is empty (expected head<TAB>tail lines)")
+
+
 def read_pairs(path: Union[str, Path]) -> List[Pair]:
     """Read and validate a whole pairs file (``-`` = standard input).
 

@@ -319,3 +319,22 @@ def test_a_second_training_run_into_the_same_folder_is_refused(tmp_path, tiny_mo
     assert CliRunner().invoke(train, args + ["--overwrite"]).exit_code == 0
     missing = one_error_line(CliRunner().invoke(train, ["-o", str(tmp_path / "other"), "--data", str(tmp_path / "no.jsonl")]))
     assert "no.jsonl: no such file" in missing
+
+
+def test_a_bad_pairs_file_is_reported_before_torch_is_imported(tmp_path):
+    """A wrong path or a malformed line is one line before the heavy imports (torch,
+    transformers: seconds of the cold start), so the mistake shows at once."""
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("paris,france\n")
+    code = ("import sys\nfrom click.testing import CliRunner\nfrom relbert.cli import embed\n"
+            f"r = CliRunner().invoke(embed, [{str(bad)!r}, '-o', {str(tmp_path / 'x.npy')!r}])\n"
+            f"m = CliRunner().invoke(embed, [{str(tmp_path / 'none.tsv')!r}, '-o', {str(tmp_path / 'x.npy')!r}])\n"
+            "print(r.exit_code, m.exit_code, 'torch' in sys.modules, 'transformers' in sys.modules)\n"
+            "print(r.output.strip()); print(m.output.strip())")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "2 2 False False", proc.stdout + proc.stderr
+    assert "bad.csv:1:" in lines[1] and "not a comma" in lines[1] and "none.tsv: no such file" in lines[2]
