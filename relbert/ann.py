@@ -40,8 +40,7 @@ NPROBE = 128
 UNIT_TOLERANCE = 1e-3
 
 
-class IndexError_(ValueError):
-    """A missing, corrupt or mismatched index (one line for the CLI)."""
+from .errors import IndexError_  # noqa: E402,F401  (defined with every other error in relbert.errors)
 
 
 def import_faiss():

@@ -316,8 +316,7 @@ def train(output, data, model, template, aggregation, max_length, loss, temperat
 
     from .data.relsim import read_relsim_file
     from .data.semeval import load_semeval
-    from .io import InputError
-    from .model import ModelNotFoundError
+    from .errors import UserError
     from .templates import resolve_template
     from .training import TrainConfig, Trainer, parse_seeds, train_seeds
 
@@ -325,7 +324,7 @@ def train(output, data, model, template, aggregation, max_length, loss, temperat
     try:
         resolve_template(template)
         seed_list = parse_seeds(seeds) if seeds is not None else None
-    except ValueError as err:
+    except UserError as err:
         fail(str(err))
     if bf16:
         import warnings
@@ -371,9 +370,9 @@ def train(output, data, model, template, aggregation, max_length, loss, temperat
             return
         trainer = Trainer(config, relations, output, validators, device=device, show_progress=not quiet, report=say)
         progress = trainer.train(resume=resume, checkpoint_every=checkpoint_every)
-    except InputError as err:
-        fail(str(err))
-    except (FileNotFoundError, ModelNotFoundError, ValueError) as err:
+    except UserError as err:  # a mistake of the user's: one line; anything else is a bug and keeps its traceback
+        fail(str(err).splitlines()[0], code=err.exit_code)
+    except FileNotFoundError as err:  # a data or validation file that is not there
         fail(str(err).splitlines()[0])
     if trainer.rank == 0:
         click.echo(f"best epoch {progress['best_epoch']} (validation {progress['best_score']:.2f}); model in {output}/model", err=True)

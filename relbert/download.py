@@ -25,8 +25,7 @@ from .named_models import MARKER, NAMED_MODELS, NamedModel, relbert_home
 TMP_PREFIX = ".tmp-"
 
 
-class DownloadError(RuntimeError):
-    """The fetch failed; the message says why (network, hash, disk space, pip)."""
+from .errors import DownloadError  # noqa: E402,F401  (defined with every other error in relbert.errors)
 
 
 def sha256_of(path: Path, chunk: int = 1 << 22) -> str:

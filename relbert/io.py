@@ -20,12 +20,7 @@ from typing import BinaryIO, Iterator, List, Tuple, Union
 Pair = Tuple[str, str]
 
 
-class InputError(ValueError):
-    """Bad user input, reported as ``FILE:LINE: what is wrong``."""
-
-    def __init__(self, source: str, line: int, problem: str):
-        self.source, self.line, self.problem = source, line, problem
-        super().__init__(f"{source}:{line}: {problem}")
+from .errors import InputError  # noqa: E402,F401  (defined with every other error in relbert.errors)
 
 
 def parse_pair_line(raw: bytes, source: str, lineno: int) -> Pair:

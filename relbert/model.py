@@ -72,12 +72,7 @@ def _looks_like_path(name: str) -> bool:
     return name.startswith((".", "/", "~")) or name.count("/") > 1 or os.path.exists(name)
 
 
-class ModelNotFoundError(ModelLoadError):
-    """The model name or folder could not be loaded."""
-
-
-class UnsafeCheckpointError(ModelNotFoundError):
-    """A pickled weights file needs more than tensors and plain containers: refused, never run."""
+from .errors import ModelNotFoundError, UnsafeCheckpointError  # noqa: E402,F401  (see relbert.errors)
 
 
 def attention_implementation(config) -> str:

@@ -69,8 +69,7 @@ RELBERT_MPNET = NamedModel(
 NAMED_MODELS: Dict[str, NamedModel] = {m.name: m for m in (RELBERT_MPNET,)}
 
 
-class BaseNotFetchedError(OSError):
-    """A named model's base encoder is not in the cache (run ``relbert-download NAME``)."""
+from .errors import BaseNotFetchedError  # noqa: E402,F401  (defined with every other error in relbert.errors)
 
 
 def relbert_home() -> Path:

@@ -39,8 +39,7 @@ STREAM_VERSION = 2
 _PLAN_BLOCK = 16384  # lines tokenized together while planning
 
 
-class ResumeError(ValueError):
-    """--resume cannot continue: no progress file, or the input, model or options changed."""
+from .errors import ResumeError  # noqa: E402,F401  (defined with every other error in relbert.errors)
 
 
 @dataclass(frozen=True)

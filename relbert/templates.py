@@ -27,8 +27,7 @@ _MARKER_RE = re.compile("(" + "|".join(re.escape(m) for m in MARKERS) + ")")
 
 
 
-class OptionError(ValueError):
-    """A model option the user gave is invalid (template, aggregation, precision, runtime): one line."""
+from .errors import OptionError  # noqa: E402,F401  (defined with every other error in relbert.errors)
 
 def resolve_template(template: str) -> str:
     """Return the template string for a paper template name or a custom template.

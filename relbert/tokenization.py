@@ -58,8 +58,7 @@ def _boundary_splits(left: Optional[str], right: Optional[str]) -> bool:
     return (_is_alnum(left) and _is_punct(right)) or (_is_punct(left) and _is_alnum(right))
 
 
-class ModelLoadError(OSError):
-    """A model name or folder cannot be loaded (base of relbert.model.ModelNotFoundError)."""
+from .errors import ModelLoadError, PromptTooLongError  # noqa: E402,F401  (see relbert.errors)
 
 
 def _hf_tokenizer(name_or_path: str, **kwargs):
@@ -365,19 +364,6 @@ def _flatten(rows: Sequence[Sequence[int]]) -> Tuple[np.ndarray, np.ndarray]:
     np.cumsum([len(r) for r in rows], out=offsets[1:])
     ids = np.fromiter((t for r in rows for t in r), dtype=np.int32, count=int(offsets[-1]))
     return ids, offsets
-
-
-class PromptTooLongError(ValueError):
-    """Prompts longer than ``max_length``: truncating them would cut the pair out."""
-
-    def __init__(self, lengths: Dict[Pair, int], max_length: int):
-        self.lengths, self.max_length = lengths, max_length
-        shown = "; ".join(f"{h!r}:{t!r} ({n} tokens)" for (h, t), n in list(lengths.items())[:5])
-        more = f" and {len(lengths) - 5} more" if len(lengths) > 5 else ""
-        super().__init__(
-            f"{len(lengths)} prompt(s) exceed max_length={max_length} and would be truncated, "
-            f"losing the pair: {shown}{more}. Raise max_length or shorten the words."
-        )
 
 
 def _check_pair(pair) -> Pair:

@@ -7,6 +7,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
+from ..errors import OptionError
+
 LOSSES = ("nce", "iloob", "triplet")
 SELECTIONS = ("mean", "weighted")
 LR_SCHEDULES = ("constant", "linear", "cosine")
@@ -100,36 +102,36 @@ class TrainConfig:
 
     def check(self) -> "TrainConfig":
         if self.loss not in LOSSES:
-            raise ValueError(f"unknown loss {self.loss!r}: choose one of {', '.join(LOSSES)}")
+            raise OptionError(f"unknown loss {self.loss!r}: choose one of {', '.join(LOSSES)}")
         for name in ("num_positive", "num_negative", "batch", "epochs", "gradient_accumulation"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+                raise OptionError(f"{name} must be positive, got {getattr(self, name)}")
         if self.chunk_size is not None and self.chunk_size < 1:
-            raise ValueError(f"chunk_size must be positive, got {self.chunk_size}")
+            raise OptionError(f"chunk_size must be positive, got {self.chunk_size}")
         if self.memory_budget_gb <= 0:
-            raise ValueError(f"memory_budget_gb must be positive, got {self.memory_budget_gb}")
+            raise OptionError(f"memory_budget_gb must be positive, got {self.memory_budget_gb}")
         if self.freeze_layers < 0:
-            raise ValueError(f"freeze_layers must be 0 or positive, got {self.freeze_layers}")
+            raise OptionError(f"freeze_layers must be 0 or positive, got {self.freeze_layers}")
         if self.freeze_layers and self.lora_rank:
-            raise ValueError("freeze_layers and lora_rank do not combine: choose one way to train fewer weights")
+            raise OptionError("freeze_layers and lora_rank do not combine: choose one way to train fewer weights")
         if (self.distill_from is None) != (self.distill_pairs is None):
-            raise ValueError("distillation needs both distill_from (the teacher) and distill_pairs (the pairs file)")
+            raise OptionError("distillation needs both distill_from (the teacher) and distill_pairs (the pairs file)")
         if self.distill_loss not in DISTILL_LOSSES:
-            raise ValueError(f"unknown distill_loss {self.distill_loss!r}: choose one of {', '.join(DISTILL_LOSSES)}")
+            raise OptionError(f"unknown distill_loss {self.distill_loss!r}: choose one of {', '.join(DISTILL_LOSSES)}")
         if self.distill_batch < 1 or self.contrastive_weight < 0:
-            raise ValueError("distill_batch must be positive and contrastive_weight 0 or positive")
+            raise OptionError("distill_batch must be positive and contrastive_weight 0 or positive")
         if self.precision not in TRAIN_PRECISIONS:
-            raise ValueError(f"unknown precision {self.precision!r}: choose one of {', '.join(TRAIN_PRECISIONS)}")
+            raise OptionError(f"unknown precision {self.precision!r}: choose one of {', '.join(TRAIN_PRECISIONS)}")
         if self.lora_rank < 0:
-            raise ValueError(f"lora_rank must be 0 (full fine-tuning) or positive, got {self.lora_rank}")
+            raise OptionError(f"lora_rank must be 0 (full fine-tuning) or positive, got {self.lora_rank}")
         if self.temperature <= 0 or self.lr <= 0:
-            raise ValueError("temperature and lr must be positive")
+            raise OptionError("temperature and lr must be positive")
         if self.selection not in SELECTIONS:
-            raise ValueError(f"unknown selection {self.selection!r}: choose one of {', '.join(SELECTIONS)}")
+            raise OptionError(f"unknown selection {self.selection!r}: choose one of {', '.join(SELECTIONS)}")
         if self.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"unknown lr_schedule {self.lr_schedule!r}: choose one of {', '.join(LR_SCHEDULES)}")
+            raise OptionError(f"unknown lr_schedule {self.lr_schedule!r}: choose one of {', '.join(LR_SCHEDULES)}")
         if self.patience < 0 or self.min_epochs < 0:
-            raise ValueError("patience and min_epochs must be 0 or positive")
+            raise OptionError("patience and min_epochs must be 0 or positive")
         return self
 
 

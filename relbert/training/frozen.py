@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..errors import OptionError
+
 #: Where encoders keep their layer list: BERT, RoBERTa, MPNet, XLM-R (``encoder.layer``) and
 #: DistilBERT (``transformer.layer``).
 STACKS = ("encoder", "transformer")
@@ -34,7 +36,7 @@ def layer_stack(model: nn.Module) -> Tuple[str, nn.Module]:
         stack = getattr(model, name, None)
         if isinstance(getattr(stack, "layer", None), nn.ModuleList) and hasattr(model, "embeddings"):
             return name, stack
-    raise ValueError(f"freeze_layers: {type(model).__name__} has no embeddings and encoder.layer stack to split")
+    raise OptionError(f"freeze_layers: {type(model).__name__} has no embeddings and encoder.layer stack to split")
 
 
 def _view(model: nn.Module, layers: List[nn.Module], embeddings: Optional[nn.Module] = None) -> nn.Module:
@@ -75,7 +77,7 @@ class FrozenLower:
         _, stack = layer_stack(model)
         layers = list(stack.layer)
         if not 0 < n < len(layers):
-            raise ValueError(f"freeze_layers must be between 1 and {len(layers) - 1} for this encoder "
+            raise OptionError(f"freeze_layers must be between 1 and {len(layers) - 1} for this encoder "
                              f"({len(layers)} layers), got {n}")
         for param in model.parameters():
             param.requires_grad_(False)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from itertools import combinations, product
 from typing import Dict, List, Sequence, Tuple
 
+from ..errors import OptionError
+
 Pair = Tuple[str, str]
 #: One training item: the prompts it embeds and how many of them lead (positives, or rows);
 #: ``DISTILL`` in that place marks a batch of distillation pairs (targets: the teacher's vectors).
@@ -47,7 +49,7 @@ def build_pools(relations: Sequence, loss: str) -> RelationPools:
         parents = {}
     if loss == "triplet":
         if any(not v for v in own_negatives.values()):
-            raise ValueError("the triplet loss needs negatives for every relation")
+            raise OptionError("the triplet loss needs negatives for every relation")
         return RelationPools(positives, own_negatives, parents)
     negatives = {k: own_negatives[k] + [p for o, ps in positives.items() if o != k for p in ps] for k in positives}
     for parent, children in sorted(parents.items()):

@@ -14,6 +14,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
+from ..errors import OptionError, ResumeError
 from .config import TrainConfig
 from .state import link_folder
 
@@ -25,11 +26,11 @@ def parse_seeds(text: str) -> List[int]:
     try:
         seeds = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise ValueError(f"--seeds {text!r}: give comma-separated integers, e.g. 0,1,2") from None
+        raise OptionError(f"--seeds {text!r}: give comma-separated integers, e.g. 0,1,2") from None
     if not seeds:
-        raise ValueError("--seeds names no seed")
+        raise OptionError("--seeds names no seed")
     if len(set(seeds)) != len(seeds):
-        raise ValueError(f"--seeds {text!r}: a seed appears twice")
+        raise OptionError(f"--seeds {text!r}: a seed appears twice")
     return seeds
 
 
@@ -55,11 +56,11 @@ def train_seeds(config: TrainConfig, seeds: List[int], relations, output_dir, va
     options = {**asdict(config), "seed": None, "seeds": seeds}
     if resume:
         if not summary_path.is_file():
-            raise FileNotFoundError(f"--resume: no multi-seed run in {output} ({SUMMARY} is missing)")
+            raise ResumeError(f"--resume: no multi-seed run in {output} ({SUMMARY} is missing)")
         summary = json.loads(summary_path.read_text())
         if summary["options"] != options:
             changed = sorted(k for k in options if summary["options"].get(k) != options[k])
-            raise ValueError(f"--resume: the options differ from the interrupted run ({', '.join(changed)})")
+            raise ResumeError(f"--resume: the options differ from the interrupted run ({', '.join(changed)})")
     else:
         output.mkdir(parents=True, exist_ok=True)
         summary = {"options": options, "selection": config.selection, "seeds": {}, "winner": None}

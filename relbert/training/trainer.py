@@ -46,6 +46,7 @@ import torch
 from .. import distributed, losses
 from ..data.relsim import Relation
 from ..encoder import TorchEncoder
+from ..errors import InputError, ResumeError
 from .config import TrainConfig, selection_score, should_stop, lr_factor
 from .frozen import FrozenEmbedder, FrozenLower
 from .lora import add_lora, merged_lora_state
@@ -166,7 +167,7 @@ class Trainer:
 
         pairs = read_pairs(self.config.distill_pairs)
         if not pairs:
-            raise ValueError(f"{self.config.distill_pairs}: no distillation pairs")
+            raise InputError(self.config.distill_pairs, 1, "no distillation pairs (the file is empty)")
         vectors = None
         if self.rank == 0:
             self.output_dir.mkdir(parents=True, exist_ok=True)
@@ -429,12 +430,12 @@ class Trainer:
         progress = {"epoch": 0, "best_epoch": None, "best_score": None, "history": []}
         if resume:
             if not (state_dir / "state.json").is_file():
-                raise FileNotFoundError(f"--resume: no saved state in {state_dir}")
+                raise ResumeError(f"--resume: no saved state in {state_dir}")
             # options added since the interrupted run was started take their defaults
             saved = {**asdict(TrainConfig()), **json.loads((self.output_dir / "training_config.json").read_text())}
             if saved != asdict(self.config):
                 changed = sorted(k for k in saved if saved[k] != asdict(self.config).get(k))
-                raise ValueError(f"--resume: the options differ from the interrupted run ({', '.join(changed)})")
+                raise ResumeError(f"--resume: the options differ from the interrupted run ({', '.join(changed)})")
             progress = load_state(state_dir, self.encoder, self._heads_or_none(), self.optimizer, self.scheduler, self.rng)
             if progress.get("partial"):
                 self.log.info("resumed in epoch %d after %d relations", progress["epoch"] + 1,

@@ -1,0 +1,76 @@
+"""Every error class relbert defines, under one base for the user's mistakes.
+
+:class:`UserError` is a mistake of the user's (a malformed file, an unknown model, a bad option,
+a changed input on --resume): the commands print it as one line (``error: ...``) and exit with
+:attr:`UserError.exit_code` (2; 1 for a failed download). Anything else is a bug and keeps its
+traceback. Each class also keeps the built-in base it always had (ValueError, OSError,
+RuntimeError), so ``except ValueError`` in user code still catches what it caught; the modules
+that raise them re-export them under their old names.
+"""
+from __future__ import annotations
+
+from typing import Dict, Tuple
+
+Pair = Tuple[str, str]
+
+
+class UserError(Exception):
+    """A mistake of the user's: one line, exit status :attr:`exit_code`, no traceback."""
+
+    exit_code = 2
+
+
+class OptionError(UserError, ValueError):
+    """An option the user gave is invalid (template, aggregation, precision, runtime, training
+    options): one line."""
+
+
+class InputError(UserError, ValueError):
+    """Bad user input, reported as ``FILE:LINE: what is wrong``."""
+
+    def __init__(self, source: str, line: int, problem: str):
+        self.source, self.line, self.problem = source, line, problem
+        super().__init__(f"{source}:{line}: {problem}")
+
+
+class PromptTooLongError(UserError, ValueError):
+    """Prompts longer than ``max_length``: truncating them would cut the pair out."""
+
+    def __init__(self, lengths: Dict[Pair, int], max_length: int):
+        self.lengths, self.max_length = lengths, max_length
+        shown = "; ".join(f"{h!r}:{t!r} ({n} tokens)" for (h, t), n in list(lengths.items())[:5])
+        more = f" and {len(lengths) - 5} more" if len(lengths) > 5 else ""
+        super().__init__(
+            f"{len(lengths)} prompt(s) exceed max_length={max_length} and would be truncated, "
+            f"losing the pair: {shown}{more}. Raise max_length or shorten the words."
+        )
+
+
+class ResumeError(UserError, ValueError):
+    """--resume cannot continue: no progress file, or the input, model or options changed."""
+
+
+class ModelLoadError(UserError, OSError):
+    """A model name or folder cannot be loaded (base of :class:`ModelNotFoundError`)."""
+
+
+class ModelNotFoundError(ModelLoadError):
+    """The model name or folder could not be loaded."""
+
+
+class UnsafeCheckpointError(ModelNotFoundError):
+    """A pickled weights file needs more than tensors and plain containers: refused, never run."""
+
+
+class BaseNotFetchedError(UserError, OSError):
+    """A named model's base encoder is not in the cache (run ``relbert-download NAME``)."""
+
+
+class IndexError_(UserError, ValueError):
+    """A missing, corrupt or mismatched index (one line for the CLI)."""
+
+
+class DownloadError(UserError, RuntimeError):
+    """The fetch failed; the message says why (network, hash, disk space, pip). Exit status 1."""
+
+    exit_code = 1
