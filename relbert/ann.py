@@ -136,7 +136,7 @@ def smallest_ivfpq(nbits: Optional[int] = None) -> int:
 
 
 def default_params(kind: str, rows: int, dimension: int) -> Dict[str, int]:
-    """Build parameters when none are given (README, Approximate search, has the measurements)."""
+    """Build parameters when none are given (docs/search.md, Approximate search, has the measurements)."""
     if kind == "ivfpq":
         # about 4 x sqrt(rows) lists, rounded up to a power of two (finer lists: fewer codes scanned
         # at the same nprobe for the same recall), at most rows / 39 (FAISS's training minimum)
@@ -160,7 +160,7 @@ def default_train_size(nlist: int, dimension: int, rows: int, code_bytes: int) -
 
 def default_search(kind: str, params: Dict[str, int]) -> Dict[str, int]:
     if kind == "ivfpq":
-        # recall follows the number of lists probed more than their share (README, Approximate search)
+        # recall follows the number of lists probed more than their share (docs/search.md, Approximate search)
         return {"nprobe": min(params["nlist"], NPROBE)}
     if kind == "hnsw":
         return {"ef_search": 128}

@@ -141,7 +141,7 @@ def pools_one_position(pool_mask: np.ndarray) -> bool:
 def attention_backends(device: torch.device):
     """On CUDA, scaled-dot-product attention restricted to the flash / memory-efficient / math
     kernels: cuDNN's attention builds a plan for every new sequence length (seconds at the
-    first batches of each width) and was slower warm too (README, GPU). Elsewhere nothing."""
+    first batches of each width) and was slower warm too (docs/performance.md, GPU). Elsewhere nothing."""
     import contextlib
 
     if device.type != "cuda":
@@ -177,7 +177,7 @@ def apply_precision(encoder, precision: str, device: torch.device):
 
     with warnings.catch_warnings():  # torch points eager quantization users to torchao
         warnings.simplefilter("ignore")
-        # one weight scale per output row: closer to fp32 than one per matrix (see README, int8)
+        # one weight scale per output row: closer to fp32 than one per matrix (see docs/performance.md, int8)
         return quantize_dynamic(encoder, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
 
 

@@ -460,7 +460,7 @@ class RelBERT:
             compile: run the encoder through ``torch.compile`` (dynamic shapes, inductor with
                 frozen weights). Opt-in: the first batches pay the compilation (logged when it
                 starts), and the compiled encoder runs the full forward (no mask shortcut);
-                whether it pays depends on the machine (see the README's speed table).
+                whether it pays depends on the machine (see docs/performance.md).
             runtime: ``"torch"`` or ``"onnx"`` (ONNX Runtime, CPU, fp32 or int8: the encoder and
                 pooling are exported once at load, a few seconds, logged). Default: ``"onnx"``
                 for ``precision="int8"`` on CPU (its int8 GEMMs are faster than torch's, and its
@@ -473,7 +473,7 @@ class RelBERT:
     @property
     def default_batch_size(self) -> Optional[int]:
         """Prompts per encoder call when ``embed`` is given none: 64 on torch on CPU, 32 on ONNX
-        Runtime (the faster of the sizes measured for each; README, Speed), and None on CUDA:
+        Runtime (the faster of the sizes measured for each; docs/performance.md), and None on CUDA:
         there batches are filled up to :data:`relbert.pipeline.CUDA_TOKEN_BUDGET` padded tokens."""
         if isinstance(self.pooled_encoder, OnnxEncoder):
             return 32

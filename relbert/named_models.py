@@ -37,7 +37,7 @@ class NamedModel:
         delta: folder in this package holding the fine-tuned delta (None = base only).
         refused_precisions: precisions not offered for this model, with the reason (the
             project keeps a reduced precision only if it loses at most 1 point of validation
-            accuracy; the measurements are in the README).
+            accuracy; the measurements are in docs/models.md).
     """
 
     name: str
@@ -62,8 +62,8 @@ RELBERT_MPNET = NamedModel(
     sha256="78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658",
     size=437_971_872,
     delta=PACKAGE_DIR / "models" / "relbert-mpnet",
-    refused_precisions=(("int8", "int8 loses more than 1 point of validation accuracy on relbert-mpnet (see the "
-                                 "README); use precision='bf16' (no loss measured) or 'fp32'"),),
+    refused_precisions=(("int8", "int8 loses more than 1 point of validation accuracy on relbert-mpnet (see "
+                                 "docs/models.md); use precision='bf16' (no loss measured) or 'fp32'"),),
 )
 
 NAMED_MODELS: Dict[str, NamedModel] = {m.name: m for m in (RELBERT_MPNET,)}

@@ -3,14 +3,14 @@
 Why it exists: on CPUs with int8 dot-product instructions (VNNI), ONNX Runtime's int8 GEMMs
 (MLAS, u8 x s8) are faster than torch's fp32 and than torch's own eager int8 path (which torch
 now points away from). ``precision="int8"`` therefore runs here by default; ``runtime="onnx"``
-also runs fp32 through it. The measured figures are in the README's speed section.
+also runs fp32 through it. The measured figures are in docs/performance.md.
 
 What is exported: :class:`relbert.encoder.TorchEncoder`, ``input_ids (B, L) int64,
 attention_mask (B, L) int64, pool_mask (B, L) float32 -> vectors (B, H) float32``, the raw
 masked sum. With ``mask`` pooling and the mask shortcut available (see
 :mod:`relbert.mask_shortcut`) a second graph evaluates the last layer at the mask position only.
 
-Two measured choices (README, "Speed"):
+Two measured choices (docs/performance.md):
 
 - ONNX Runtime's fused ``SkipLayerNormalization`` and ``Attention`` kernels are switched off:
   on the machine measured, the fused SkipLayerNormalization was several times slower than

@@ -184,7 +184,7 @@ def topk_cosine(
         k: results per query; ``k > N`` returns N.
         kernel: ``"auto"``, ``"triton"`` or ``"torch"`` (the tile kernel; ``backend``: the earlier
             name). ``"auto"`` takes the torch tile (one matrix product) everywhere: on CUDA the
-            Triton tile kernel measured slower than it at every shape tried (README, GPU), so it
+            Triton tile kernel measured slower than it at every shape tried (docs/performance.md, GPU), so it
             runs only when asked for.
         chunk: keys per tile (default :func:`topk_chunk`).
 

@@ -18,7 +18,7 @@ from .io import read_pairs
 
 Pair = Tuple[str, str]
 #: Candidates per result an approximate index proposes for exact re-ranking, by default
-#: (README, Approximate search, has the measurements; relbert-search --refine says the same).
+#: (docs/search.md, Approximate search, has the measurements; relbert-search --refine says the same).
 REFINE = 60
 
 

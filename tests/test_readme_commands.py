@@ -1,6 +1,6 @@
-"""Every command of the README's ``bash`` blocks runs as printed (from a fresh folder holding the
-repository's examples, on the fixture files of tests/fixtures/make_data.py, training shortened to one epoch), and the
-README's usage lines name only options that exist."""
+"""Every command of the ``bash`` blocks of the README and of docs/ runs as printed (from a fresh folder
+holding the repository's examples, on the fixture files of tests/fixtures/make_data.py, training shortened
+to one epoch), and their usage lines name only options that exist."""
 from __future__ import annotations
 
 import os
@@ -14,6 +14,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
+#: The README first (its first two blocks are the fresh-machine commands), then docs/ by name.
+DOCUMENTS = [README] + sorted((REPO / "docs").glob("*.md"))
 
 #: Commands this test does not run, and why (each is run elsewhere).
 NOT_RUN = {
@@ -28,9 +30,18 @@ SHORTER = [(re.compile(r"--epochs \d+"), "--epochs 1")]
 
 
 def bash_blocks():
-    """``(first line number, text)`` of every fenced ``bash`` block."""
+    """``(where, text)`` of every fenced ``bash`` block of the README and docs/ (where:
+    ``FILE:LINE`` of its first line; the README's only ``LINE``)."""
+    blocks = []
+    for document in DOCUMENTS:
+        name = "" if document == README else f"{document.relative_to(REPO)}:"
+        blocks += [(f"{name}{line}" if name else line, text) for line, text in _blocks_of(document)]
+    return blocks
+
+
+def _blocks_of(document: Path):
     blocks, current, start = [], None, 0
-    for number, line in enumerate(README.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(document.read_text(encoding="utf-8").splitlines(), start=1):
         if line.startswith("```"):
             if current is None:
                 current, start = ([] if line.strip() == "```bash" else False), number
@@ -77,7 +88,7 @@ def test_ci_runs_the_readme_test_command():
     assert ci[-1].strip() == readme_command
 
 
-@pytest.mark.parametrize("line, block", BLOCKS, ids=[f"line{n}" for n, _ in BLOCKS])
+@pytest.mark.parametrize("line, block", BLOCKS, ids=[f"line{n}" if isinstance(n, int) else n for n, _ in BLOCKS])
 def test_readme_block_runs_as_printed(line, block, tmp_path, fixture_data):
     from relbert.named_models import is_fetched
 
@@ -108,7 +119,7 @@ def test_usage_lines_name_only_real_options():
     commands = {"relbert-embed": cli.embed, "relbert-train": cli.train, "relbert-search": cli.search,
                 "relbert-index": cli.index,
                 "relbert-download": cli.download, **{f"relbert-eval {n}": c for n, c in cli.evaluate.commands.items()}}
-    text = README.read_text(encoding="utf-8")
+    text = "\n".join(document.read_text(encoding="utf-8") for document in DOCUMENTS)
     usage = re.findall(r"```text\n(.*?)```", text, re.S)
     checked = 0
     for block in usage:
