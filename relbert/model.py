@@ -366,7 +366,8 @@ class RelBERT:
         #: Why this precision runs (``precision="auto"``: bf16 where the hardware computes it
         #: natively and the model's bf16 validation is within 1 point of fp32, else fp32).
         precision, self.precision_reason = choose_precision(
-            precision, self.device.type, model_validated=bool((shipped or {}).get("bf16_validated")))
+            precision, self.device.type, model_validated=bool((shipped or {}).get("bf16_validated")),
+            runtime=runtime or backend)
         if precision not in PRECISIONS:
             raise OptionError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
         from .named_models import NAMED_MODELS

@@ -37,7 +37,7 @@ def native_bf16_flag(flags: Optional[frozenset] = None) -> Optional[str]:
 
 
 def choose_precision(requested: str, device_type: str, *, model_validated: bool = True,
-                     flags: Optional[frozenset] = None) -> Tuple[str, str]:
+                     flags: Optional[frozenset] = None, runtime: Optional[str] = None) -> Tuple[str, str]:
     """``(precision, reason)``: ``requested`` itself, or for ``"auto"`` bf16 where the hardware
     computes it natively and the model passed the bf16 rule, else fp32.
 
@@ -47,9 +47,12 @@ def choose_precision(requested: str, device_type: str, *, model_validated: bool 
         model_validated: the model's bf16 validation is within 1 point of fp32 (training passes
             True: bf16 autocast keeps fp32 weights and losses).
         flags: CPU flags (default: this machine's).
+        runtime: ``"onnx"`` runs fp32 or int8 only, so ``auto`` is fp32 there.
     """
     if requested != "auto":
         return requested, "as requested"
+    if runtime == "onnx":
+        return "fp32", "ONNX Runtime runs fp32 (or int8, when asked)"
     if device_type == "cuda":
         hardware = "the GPU computes bf16 natively"
         import torch

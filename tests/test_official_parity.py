@@ -101,7 +101,7 @@ def test_relbert_mpnet_saves_a_checkpoint_the_official_package_embeds_identicall
         pytest.skip("this package ships no relbert-mpnet delta")
     if not is_fetched("relbert-mpnet"):
         pytest.skip("the relbert-mpnet base is not fetched (run: relbert-download relbert-mpnet)")
-    model = RelBERT.from_pretrained("relbert-mpnet")
+    model = RelBERT.from_pretrained("relbert-mpnet", precision="fp32")
     model.save_pretrained(tmp_path / "mpnet")
     pairs = [("paris", "france"), ("puppy", "dog"), ("natural selection", "evolution"), ("café", "crème brûlée")]
     ref, used = official_vectors(tmp_path, tmp_path / "mpnet", pairs)

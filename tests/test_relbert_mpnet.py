@@ -65,7 +65,7 @@ def test_relbert_mpnet_runs_every_precision_close_to_fp32():
     import torch
 
     pairs = [("paris", "france"), ("natural selection", "evolution"), ("[MASK]", "x"), ("dog", "bark")]
-    fp32 = RelBERT.from_pretrained("relbert-mpnet").embed(pairs)
+    fp32 = RelBERT.from_pretrained("relbert-mpnet", precision="fp32").embed(pairs)
     onnx = RelBERT.from_pretrained("relbert-mpnet", runtime="onnx").embed(pairs)
     assert np.abs(onnx - fp32).max() <= 2e-5
     if torch.cpu._is_avx512_bf16_supported():

@@ -167,6 +167,7 @@ def test_auto_precision_follows_the_cpu_flags(flags, validated, expected):
     assert chosen == expected and reason
     assert choose_precision("fp32", "cpu", flags=frozenset(flags))[0] == "fp32"
     assert choose_precision("bf16", "cpu", flags=frozenset())[0] == "bf16"  # asked for: as requested
+    assert choose_precision("auto", "cpu", flags=frozenset(flags), runtime="onnx")[0] == "fp32"  # ONNX: fp32/int8
 
 
 def test_trainer_reports_its_precision_and_reason(tiny_model_path, tmp_path):
