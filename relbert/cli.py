@@ -64,6 +64,29 @@ def check_output(output) -> Path:
     return out
 
 
+def earlier_spelling(old: str, new: str, dest: str, type=None):
+    """A hidden option ``old`` that sets ``dest`` as ``new`` does, with a FutureWarning naming the
+    release that removes it (one concept, one name: the old spelling keeps working for now)."""
+    import functools
+
+    def decorator(func):
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            value = kwargs.pop("earlier_" + dest)
+            if value is not None:
+                import warnings
+
+                warnings.warn(f"{old} is deprecated and will be removed in relbert 0.3: use {new}", FutureWarning,
+                              stacklevel=2)
+                kwargs[dest] = value
+            return func(*args, **kwargs)
+
+        return click.option(old, "earlier_" + dest, type=type, default=None, hidden=True,
+                            help=f"Earlier name of {new}.")(wrapper)
+
+    return decorator
+
+
 def model_options(func, precision_default: str = "auto"):
     """Options shared by every command that loads a model (``--precision`` defaults to auto for
     embedding and search; evaluation passes fp32, so that reports are the fp32 model's)."""
@@ -82,10 +105,11 @@ def model_options(func, precision_default: str = "auto"):
         click.option("--device", default=None, help="torch device (default: cuda if available, else cpu)."),
         click.option("--precision", type=click.Choice(("auto",) + PRECISIONS), default=precision_default,
                      show_default=True, help=precision_help),
-        click.option("--runtime", "--backend", "runtime", type=click.Choice(["torch", "onnx"]), default=None,
+        click.option("--runtime", "runtime", type=click.Choice(["torch", "onnx"]), default=None,
                      help="What runs the encoder: torch, or onnx (ONNX Runtime, CPU, fp32/int8; the model is exported "
-                          "at load). Default: onnx for --precision int8 on CPU, else torch. (--backend: earlier name.)"),
+                          "at load). Default: onnx for --precision int8 on CPU, else torch."),
     ]
+    func = earlier_spelling("--backend", "--runtime", "runtime", click.Choice(["torch", "onnx"]))(func)
     for option in reversed(options):
         func = option(func)
     return func
@@ -103,8 +127,9 @@ def model_options(func, precision_default: str = "auto"):
 @click.option("--format", "fmt", type=click.Choice(["npy", "npz", "word2vec"]), default="npy", show_default=True,
               help="npy: vectors; npz: vectors + pairs; word2vec: text format with keys head__tail.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run (same input, model and options).")
-@click.option("--chunk-size", type=click.IntRange(min=1), default=16384, show_default=True,
+@click.option("--rows-per-chunk", "chunk_size", type=click.IntRange(min=1), default=16384, show_default=True,
               help="Rows per chunk: the unit of progress, resume and sharding.")
+@earlier_spelling("--chunk-size", "--rows-per-chunk", "chunk_size", click.IntRange(min=1))
 @click.option("--cache-size", type=click.IntRange(min=0), default=100_000, show_default=True,
               help="Distinct pairs remembered to reuse the rows of duplicates (bounds memory).")
 @click.option("--compile", "compile_", is_flag=True,
@@ -260,9 +285,10 @@ class _Validator:
 @click.option("--seeds", default=None, metavar="S1,S2,...",
               help="Independent runs, one per seed, each to its stopping rule; OUTPUT/model is the best by validation "
                    "(runs in OUTPUT/seeds/N, curves in OUTPUT/seeds.json and train.log). Replaces --seed.")
-@click.option("--chunk-size", type=click.IntRange(min=1), default=None,
+@click.option("--prompts-per-pass", "chunk_size", type=click.IntRange(min=1), default=None,
               help="Prompts per forward pass (default: as many as --memory-budget holds); a larger step uses "
                    "gradient caching.")
+@earlier_spelling("--chunk-size", "--prompts-per-pass", "chunk_size", click.IntRange(min=1))
 @click.option("--memory-budget", type=click.FloatRange(min=0, min_open=True), default=MEMORY_BUDGET_GB,
               show_default=True, help="GiB of activations one forward pass may keep for the backward pass.")
 @click.option("--freeze-layers", type=click.IntRange(min=0), default=0, show_default=True,
@@ -480,8 +506,9 @@ def search(vectors, pairs_file, queries, k, index_file, refine, nprobe, exact, i
 @click.option("--hnsw-m", type=click.IntRange(min=2), default=32, show_default=True, help="hnsw: links per node.")
 @click.option("--train-size", type=click.IntRange(min=1), default=None,
               help="ivfpq: rows sampled to train the quantizers (default: 40 a list, at least 65536, within the memory budget).")
-@click.option("--chunk-size", type=click.IntRange(min=1), default=65536, show_default=True,
+@click.option("--rows-per-read", "chunk_size", type=click.IntRange(min=1), default=65536, show_default=True,
               help="Rows read and added at a time (memory: the index plus one chunk).")
+@earlier_spelling("--chunk-size", "--rows-per-read", "chunk_size", click.IntRange(min=1))
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def index(vectors, output, kind, nlist, m, nbits, hnsw_m, train_size, chunk_size, quiet):
     """Build an approximate index (FAISS) of an embedded collection for relbert-search --index.

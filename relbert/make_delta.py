@@ -45,7 +45,7 @@ def export_delta(checkpoint: str, info: dict, out_dir: Path = DEFAULT_DIR, base_
     base = _base_state(Path(base_folder or default_model_path()))
     trained = RelBERT.from_pretrained(checkpoint, device="cpu")
     changed = {}
-    for name, value in trained.model.state_dict().items():
+    for name, value in trained.encoder.state_dict().items():
         reference = base.get(name)
         if reference is None:
             reference = next((v for k, v in base.items() if k.split(".", 1)[-1] == name), None)

@@ -354,6 +354,9 @@ class RelBERT:
         from .precision import choose_precision
         from .shipping import apply_delta
 
+        if backend is not None:
+            _earlier_name("backend=", "runtime=")
+
         spec = resolve_model(name_or_path, template, aggregation)
         self._spec = spec  # where the fp32 weights come from (save_pretrained of a reduced-precision model)
         path, shipped = spec.path, spec.shipped
@@ -399,12 +402,14 @@ class RelBERT:
 
     @property
     def backend(self) -> str:
-        """Earlier name of :attr:`runtime`."""
+        """Earlier name of :attr:`runtime` (deprecated)."""
+        _earlier_name("RelBERT.backend", "RelBERT.runtime")
         return self.runtime
 
     @property
     def model(self):
-        """Deprecated alias of :attr:`encoder` (the Hugging Face encoder)."""
+        """Earlier name of :attr:`encoder`, the Hugging Face encoder (deprecated)."""
+        _earlier_name("RelBERT.model", "RelBERT.encoder")
         return self.encoder
 
     @property
@@ -636,3 +641,10 @@ class RelBERT:
 def _is_one_pair(x) -> bool:
     """``("paris", "france")`` (two strings), as opposed to a sequence of pairs."""
     return isinstance(x, (tuple, list)) and len(x) == 2 and all(isinstance(w, str) for w in x)
+
+
+def _earlier_name(old: str, new: str) -> None:
+    """One FutureWarning per earlier name (one concept, one name; the old one still works for now)."""
+    import warnings
+
+    warnings.warn(f"{old} is deprecated and will be removed in relbert 0.3: use {new}", FutureWarning, stacklevel=3)
