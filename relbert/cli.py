@@ -6,7 +6,11 @@ from pathlib import Path
 
 import click
 
+from .ann import KINDS
+from .formats import FORMATS
+from .named_models import NAMED_MODELS
 from .precision import PRECISIONS
+from .runtime import RUNTIMES
 from .templates import AGGREGATIONS
 
 #: Exit status for bad input (a malformed file, an unknown model): as click's usage errors.
@@ -105,11 +109,11 @@ def model_options(func, precision_default: str = "auto"):
         click.option("--device", default=None, help="torch device (default: cuda if available, else cpu)."),
         click.option("--precision", type=click.Choice(("auto",) + PRECISIONS), default=precision_default,
                      show_default=True, help=precision_help),
-        click.option("--runtime", "runtime", type=click.Choice(["torch", "onnx"]), default=None,
+        click.option("--runtime", "runtime", type=click.Choice(RUNTIMES), default=None,
                      help="What runs the encoder: torch, or onnx (ONNX Runtime, CPU, fp32/int8; the model is exported "
                           "at load). Default: onnx for --precision int8 on CPU, else torch."),
     ]
-    func = earlier_spelling("--backend", "--runtime", "runtime", click.Choice(["torch", "onnx"]))(func)
+    func = earlier_spelling("--backend", "--runtime", "runtime", click.Choice(RUNTIMES))(func)
     for option in reversed(options):
         func = option(func)
     return func
@@ -124,7 +128,7 @@ def model_options(func, precision_default: str = "auto"):
               help="Prompts per encoder call (default: 64 on torch on CPU, 32 on ONNX Runtime; on CUDA as many as "
                    "fit 65,536 padded tokens).")
 @click.option("--no-normalize", is_flag=True, help="Write raw masked sums (the official package's vectors) instead of unit vectors.")
-@click.option("--format", "fmt", type=click.Choice(["npy", "npz", "word2vec"]), default="npy", show_default=True,
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="npy", show_default=True,
               help="npy: vectors; npz: vectors + pairs; word2vec: text format with keys head__tail.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run (same input, model and options).")
 @click.option("--rows-per-chunk", "chunk_size", type=click.IntRange(min=1), default=16384, show_default=True,
@@ -496,7 +500,7 @@ def search(vectors, pairs_file, queries, k, index_file, refine, nprobe, exact, i
 @click.command("relbert-index", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("vectors", type=click.Path(exists=True, dir_okay=False))
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="The index file to write.")
-@click.option("--kind", type=click.Choice(["ivfpq", "hnsw", "flat"]), default="ivfpq", show_default=True,
+@click.option("--kind", type=click.Choice(KINDS), default="ivfpq", show_default=True,
               help="ivfpq: compressed codes in inverted lists (small); hnsw: a graph over the full vectors; flat: exact.")
 @click.option("--nlist", type=click.IntRange(min=1), default=None,
               help="ivfpq: inverted lists (default: about 4 x sqrt(rows), a power of two).")
@@ -774,7 +778,7 @@ if __name__ == "__main__":  # pragma: no cover
 
 # --- relbert-download ------------------------------------------------------------------------
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("name", type=click.Choice(["relbert-mpnet"]))
+@click.argument("name", type=click.Choice(sorted(NAMED_MODELS)))
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines (errors are still printed).")
 def download(name, quiet):
     """Fetch NAME's base encoder once into the cache ($RELBERT_HOME, default ~/.cache/relbert).

@@ -44,7 +44,7 @@ _LOG = logging.getLogger("relbert")
 DISABLED_FUSIONS = ["SkipLayerNormFusion", "AttentionFusion"]
 INPUTS = ("input_ids", "attention_mask", "pool_mask")
 #: Precisions this backend runs (RelBERT checks them before loading the encoder).
-PRECISIONS = ("fp32", "int8")
+from .runtime import ONNX_PRECISIONS as PRECISIONS  # noqa: E402  (one list, in relbert.runtime)
 
 
 def _import_onnxruntime():

@@ -7,19 +7,19 @@ the same function (``run(batch, normalize) -> pooled vectors``).
 """
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import TYPE_CHECKING, Dict, Optional
 
-import numpy as np
-import torch
-from torch import nn
-
-from .encoder import TorchEncoder, apply_precision, compile_encoder, shortcut_holds
-from .mask_shortcut import MaskShortcut
-from .onnx_backend import PRECISIONS as ONNX_PRECISIONS
-from .onnx_backend import OnnxEncoder
 from .templates import OptionError
 
+if TYPE_CHECKING:  # the runtimes themselves import torch: only on use (the CLI reads the lists below at start)
+    import numpy as np
+    import torch
+    from torch import nn
+
 from .precision import PRECISIONS  # noqa: E402  (one list: the CLI reads it without torch)
+
+#: Precisions ONNX Runtime runs here.
+ONNX_PRECISIONS = ("fp32", "int8")
 #: Inference runtimes: torch (every precision and device) or ONNX Runtime (CPU, fp32 and int8).
 RUNTIMES = ("torch", "onnx")
 BACKENDS = RUNTIMES  # earlier name
@@ -59,6 +59,10 @@ def build_encoder(model: nn.Module, probe: Dict[str, np.ndarray], *, aggregation
     Returns:
         ``(encoder, hf_module)``: the runtime object and the (possibly converted) HF module.
     """
+    from .encoder import TorchEncoder, apply_precision, compile_encoder, shortcut_holds
+    from .mask_shortcut import MaskShortcut
+    from .onnx_backend import OnnxEncoder
+
     shortcut = MaskShortcut(model) if aggregation == "mask" and not compile else None
     if shortcut is not None and not shortcut.available:
         shortcut = None

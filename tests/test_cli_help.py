@@ -84,3 +84,24 @@ def test_chunk_size_has_one_name_per_meaning_and_the_old_spelling_warns(name, ne
             result = CliRunner().invoke(command, [str(pairs), "-o", str(tmp_path / "x.npy"), "--chunk-size", "8", "-q",
                                                   "--precision", "fp32"])
         assert result.exit_code == 0, result.output
+
+
+def test_every_choice_list_is_its_modules():
+    """Every click.Choice of every command is the list its module defines (imported, not retyped)."""
+    from relbert import ann, formats, named_models, precision, runtime, templates
+
+    expected = {"aggregation": list(templates.AGGREGATIONS), "runtime": list(runtime.RUNTIMES),
+                "earlier_runtime": list(runtime.RUNTIMES), "fmt": list(formats.FORMATS), "kind": list(ann.KINDS),
+                "name": sorted(named_models.NAMED_MODELS)}
+    seen = set()
+    for name, command in COMMANDS.items():
+        for param in command.params:
+            if not isinstance(param.type, click.Choice) or param.name not in expected and param.name != "precision":
+                continue
+            seen.add(param.name)
+            if param.name == "precision":
+                allowed = [["auto", *precision.PRECISIONS], ["auto", "fp32", "bf16"]]
+                assert list(param.type.choices) in allowed, name
+            else:
+                assert list(param.type.choices) == expected[param.name], (name, param.name)
+    assert seen == set(expected) | {"precision"}
