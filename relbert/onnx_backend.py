@@ -44,7 +44,7 @@ _LOG = logging.getLogger("relbert")
 DISABLED_FUSIONS = ["SkipLayerNormFusion", "AttentionFusion"]
 INPUTS = ("input_ids", "attention_mask", "pool_mask")
 #: Precisions this backend runs (RelBERT checks them before loading the encoder).
-from .runtime import ONNX_PRECISIONS as PRECISIONS  # noqa: E402  (one list, in relbert.runtime)
+from .precision import ONNX_PRECISIONS as PRECISIONS  # noqa: E402  (one list, in relbert.precision)
 
 
 def _import_onnxruntime():

@@ -13,6 +13,8 @@ from typing import Optional, Tuple
 
 #: Inference precisions (``"auto"`` chooses among fp32 and bf16).
 PRECISIONS = ("fp32", "bf16", "fp16", "int8")
+#: Precisions ONNX Runtime runs here.
+ONNX_PRECISIONS = ("fp32", "int8")
 #: CPU flags that mean bf16 matrix products run natively.
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 

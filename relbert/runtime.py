@@ -16,10 +16,7 @@ if TYPE_CHECKING:  # the runtimes themselves import torch: only on use (the CLI 
     import torch
     from torch import nn
 
-from .precision import PRECISIONS  # noqa: E402  (one list: the CLI reads it without torch)
-
-#: Precisions ONNX Runtime runs here.
-ONNX_PRECISIONS = ("fp32", "int8")
+from .precision import ONNX_PRECISIONS, PRECISIONS  # noqa: E402,F401  (one list each: the CLI reads them without torch)
 #: Inference runtimes: torch (every precision and device) or ONNX Runtime (CPU, fp32 and int8).
 RUNTIMES = ("torch", "onnx")
 BACKENDS = RUNTIMES  # earlier name
