@@ -166,7 +166,7 @@ def embed(pairs, output, model, template, aggregation, max_length, device, preci
             fail(str(err))
 
     from . import distributed
-    from .model import load_pair_tokenizer
+    from .loading import load_pair_tokenizer
     from .streaming import EmbedRun, ResumeError, Shard, StreamOptions
 
     rank, world = distributed.init()
@@ -565,7 +565,7 @@ def _data_dir(data_dir):
 def _embedder(model, template, aggregation, max_length, device, baseline, precision="fp32", runtime=None):
     """The model to evaluate, or a baseline built on the *base* encoder (--model, else the
     packaged MiniLM without the shipped fine-tuning)."""
-    from .model import default_model_path
+    from .loading import default_model_path
 
     if baseline is None:
         return load_model(model, template, aggregation, max_length, device, precision, runtime=runtime)

@@ -89,7 +89,8 @@ class Trainer:
     def __init__(self, config: TrainConfig, relations: List[Relation], output_dir, validators: Dict[str, Callable] = None,
                  device: Optional[str] = None, show_progress: bool = True, report: Optional[Callable[[str], None]] = None,
                  lower_cache: Optional[dict] = None, parent_log: Optional[Tuple[Path, str]] = None):
-        from ..model import RelBERT, default_model_path
+        from ..loading import default_model_path
+        from ..model import RelBERT
         from ..precision import choose_precision
 
         self.config = config.check()
