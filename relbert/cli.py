@@ -200,6 +200,14 @@ def embed(pairs, output, model, template, aggregation, max_length, device, preci
     except OSError as err:
         run.abandon()
         fail(f"{err.filename or output}: {err.strerror or err}")
+    except KeyboardInterrupt:
+        run.abandon()
+        saved, total = run.saved_rows(), run.rows
+        if saved:
+            fail(f"interrupted after {saved:,} of {total:,} pairs: rerun the same command with --resume to continue",
+                 code=130)
+        fail("interrupted before the first chunk was saved: nothing to resume (smaller --rows-per-chunk saves "
+             "sooner)", code=130)
     except BaseException:
         run.abandon()
         raise

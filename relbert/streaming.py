@@ -258,7 +258,7 @@ class EmbedRun:
             if self.resume:
                 if self._state.get("model") != fingerprint:
                     raise ResumeError("--resume: the model or its options changed since the interrupted run "
-                                      "(same --model, --template, --aggregation, --batch-size, --chunk-size, "
+                                      "(same --model, --template, --aggregation, --batch-size, --rows-per-chunk, "
                                       "--no-normalize needed)")
             else:
                 _create_npy(files.partial, self._state["rows"], model.hidden_size)
@@ -333,6 +333,13 @@ class EmbedRun:
             else:
                 self.repeated_keys = write_word2vec(vectors, iter_pairs(self.pairs_path), self.output)
         files.remove()
+
+    def saved_rows(self) -> int:
+        """Rows whose vectors are saved (what --resume keeps after an interruption)."""
+        if not self.files.state.is_file():
+            return 0
+        rows, chunk = json.loads(self.files.state.read_text())["rows"], self.options.chunk_size
+        return sum(min(chunk, rows - c * chunk) for c in self._done())
 
     def abandon(self) -> None:
         """After a failure: remove the work files unless they hold resumable progress."""

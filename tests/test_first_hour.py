@@ -338,3 +338,31 @@ def test_a_bad_pairs_file_is_reported_before_torch_is_imported(tmp_path):
     lines = proc.stdout.splitlines()
     assert lines[0] == "2 2 False False", proc.stdout + proc.stderr
     assert "bad.csv:1:" in lines[1] and "not a comma" in lines[1] and "none.tsv: no such file" in lines[2]
+
+
+def test_ctrl_c_says_how_far_it_got_and_how_to_continue(tmp_path, tiny_model_path, monkeypatch):
+    from relbert import streaming
+
+    pairs = tmp_path / "p.tsv"
+    pairs.write_text("".join(f"w{i}\tv{i}\n" for i in range(20)))
+    out = tmp_path / "x.npy"
+    real = streaming.EmbedRun._embed_chunk
+    calls = []
+
+    def interrupted(self, model, options, fd, offset, c, rows, hidden):
+        calls.append(c)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(self, model, options, fd, offset, c, rows, hidden)
+
+    monkeypatch.setattr(streaming.EmbedRun, "_embed_chunk", interrupted)
+    args = [str(pairs), "-o", str(out), "--model", tiny_model_path, "--rows-per-chunk", "8", "-q"]
+    result = CliRunner().invoke(embed, args)
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert result.exit_code == 130 and lines == [
+        "error: interrupted after 8 of 20 pairs: rerun the same command with --resume to continue"]
+    assert not out.exists()
+    monkeypatch.setattr(streaming.EmbedRun, "_embed_chunk", real)
+    resumed = CliRunner().invoke(embed, args + ["--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    assert out.exists()
