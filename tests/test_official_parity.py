@@ -1,6 +1,6 @@
 """Parity with the official relbert==2.0.2 package (optional).
 
-Build its venv with ``../shared/tools/official-relbert-venv.sh DIR`` and point
+Build its venv with ``tools/official-relbert-venv.sh DIR`` and point
 ``RELBERT_OFFICIAL_PYTHON`` at ``DIR/bin/python`` (default: ``../official-venv/bin/python``).
 Skipped when that interpreter is absent.
 """
