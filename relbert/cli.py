@@ -194,6 +194,10 @@ def embed(pairs, output, model, template, aggregation, max_length, device, preci
             device = str(distributed.local_device())
         relbert = load_model(model, template, aggregation, max_length, device, precision, compile_, runtime)
         rows = run.embed(relbert)
+        if rank == 0:
+            from . import provenance
+
+            provenance.write(out, model, relbert, not no_normalize, rows)
     except (InputError, ResumeError) as err:
         run.abandon()
         fail(str(err))
@@ -460,10 +464,12 @@ def _query_pair(text):
               help="With an IVF index: inverted lists visited per query (default: the index's own).")
 @click.option("--exact", is_flag=True, help="Scan the whole collection even when --index is given.")
 @click.option("--include-query", is_flag=True, help="List a query pair among its own results (left out by default).")
+@click.option("--any-model", is_flag=True,
+              help="Embed queries with --model even where it differs from the model that embedded VECTORS.")
 @click.option("--quiet", "-q", is_flag=True, help="No timing line on stderr.")
 @model_options
-def search(vectors, pairs_file, queries, k, index_file, refine, nprobe, exact, include_query, quiet, model, template,
-           aggregation, max_length, device, precision, runtime):
+def search(vectors, pairs_file, queries, k, index_file, refine, nprobe, exact, include_query, any_model, quiet, model,
+           template, aggregation, max_length, device, precision, runtime):
     """The K pairs of an embedded collection most similar to each query (TSV: query, rank, score, head, tail).
 
     A query pair found in the collection uses its stored vector; any other is embedded with
@@ -484,6 +490,18 @@ def search(vectors, pairs_file, queries, k, index_file, refine, nprobe, exact, i
                                    nprobe=nprobe)
     except (InputError, ValueError, ImportError) as err:
         fail(str(err))
+    from . import provenance
+
+    made = provenance.read(vectors)
+    if made is not None:  # the model (and the way) that embedded the collection embeds the queries
+        if model is None:
+            model = made["model"]
+            template = template or made["template"]
+            aggregation = aggregation or made["aggregation"]
+            precision = made["precision"] if precision == "auto" else precision
+        elif provenance.model_key(model) != made["model"] and not any_model:
+            fail(f"{vectors} was embedded with {made['model']}, not {model}: its neighbours would be wrong "
+                 "(drop --model to use the collection's, or pass --any-model)")
     relbert = None
     if any(index.row_of(p) is None for p in parsed):
         relbert = load_model(model, template, aggregation, max_length, device, precision, runtime=runtime)

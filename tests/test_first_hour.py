@@ -366,3 +366,28 @@ def test_ctrl_c_says_how_far_it_got_and_how_to_continue(tmp_path, tiny_model_pat
     resumed = CliRunner().invoke(embed, args + ["--resume"])
     assert resumed.exit_code == 0, resumed.output
     assert out.exists()
+
+
+def test_a_collection_carries_its_provenance_and_search_uses_it(tmp_path, tiny_model_path):
+    import json
+    import os
+
+    from relbert.cli import search
+    from tiny_model import build_tiny_bert
+
+    tsv = tmp_path / "c.tsv"
+    tsv.write_text("paris\tfrance\ntokyo\tjapan\ndog\tbark\ncat\tmeow\n")
+    out = tmp_path / "c.npy"
+    assert CliRunner().invoke(embed, [str(tsv), "-o", str(out), "--model", tiny_model_path, "-q"]).exit_code == 0
+    made = json.loads((tmp_path / "c.npy.provenance.json").read_text())
+    assert made["model"] == os.path.abspath(tiny_model_path) and made["rows"] == 4 and made["relbert_version"]
+    assert {"precision", "template", "aggregation", "dimension"} <= set(made)
+    query = ["--query", "rome\\titaly", "-k", "2", "-q"]  # not in the collection: embedded by the collection's model
+    by_default = CliRunner().invoke(search, [str(out), "--pairs", str(tsv), *query])
+    explicit = CliRunner().invoke(search, [str(out), "--pairs", str(tsv), *query, "--model", tiny_model_path])
+    assert by_default.exit_code == 0 and by_default.output == explicit.output and by_default.output
+    other = str(build_tiny_bert(tmp_path / "other", seed=1))  # same width: only provenance tells them apart
+    line = one_error_line(CliRunner().invoke(search, [str(out), "--pairs", str(tsv), *query, "--model", other]))
+    assert "was embedded with" in line and "--any-model" in line
+    assert CliRunner().invoke(search, [str(out), "--pairs", str(tsv), *query, "--model", other,
+                                       "--any-model"]).exit_code == 0

@@ -52,7 +52,8 @@ def test_streaming_matches_embed_and_duplicates_are_identical(tiny_model_path, t
         j = first.setdefault(p, i)
         if j != i and i - j < 40:  # within the cache window: the row is copied bit for bit
             assert np.array_equal(vectors[i], vectors[j])
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.npy", "pairs.tsv"]  # no leftovers
+    # no leftovers: the output and its provenance (the model that made it)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.npy", "out.npy.provenance.json", "pairs.tsv"]
 
 
 def test_sigkill_and_resume_is_byte_identical(tiny_model_path, tmp_path):
@@ -79,7 +80,8 @@ def test_sigkill_and_resume_is_byte_identical(tiny_model_path, tmp_path):
         break
     assert kills >= 1, "the run finished before it could be killed: make it longer"
     assert target.read_bytes() == (tmp_path / "full.npy").read_bytes()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["full.npy", "pairs.tsv", "resumed.npy"]
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".provenance.json")) == [
+        "full.npy", "pairs.tsv", "resumed.npy"]
 
 
 def test_resume_refuses_changed_input_or_model(tiny_model_path, tmp_path, minilm_path):

@@ -1,0 +1,51 @@
+"""What made a collection: ``relbert-embed`` writes, beside its output, the model, precision,
+template, aggregation and package version (``OUT.provenance.json``), and ``relbert-search``
+takes that model by default and refuses, in one line, a ``--model`` that differs (a collection
+searched with another model's queries returns plausible but wrong neighbours)."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Optional, Union
+
+SUFFIX = ".provenance.json"
+
+
+def path_for(output: Union[str, Path]) -> Path:
+    """The provenance file of a collection (``out.npy`` -> ``out.npy.provenance.json``)."""
+    output = Path(output)
+    return output.with_name(output.name + SUFFIX)
+
+
+def model_key(name: Optional[str]) -> str:
+    """One spelling per model: the embedded default's names are one, a folder is its absolute path."""
+    from .loading import DEFAULT_NAME
+
+    if name is None or name == DEFAULT_NAME:
+        return DEFAULT_NAME
+    return os.path.abspath(name) if os.path.isdir(name) else name
+
+
+def write(output: Union[str, Path], model_name: Optional[str], model, normalize: bool, rows: int) -> None:
+    """Write the provenance of ``output`` (atomically), after the output itself is complete."""
+    from . import __version__
+    from .io import atomic_output
+
+    record = {"model": model_key(model_name), "precision": model.precision, "template": model.template,
+              "aggregation": model.aggregation, "max_length": model.max_length, "normalize": normalize,
+              "rows": rows, "dimension": model.hidden_size, "relbert_version": __version__}
+    with atomic_output(path_for(output), "w") as handle:
+        json.dump(record, handle, indent=1, ensure_ascii=False)
+        handle.write("\n")
+
+
+def read(vectors: Union[str, Path]) -> Optional[dict]:
+    """The provenance of a collection, or None (made before provenance was written, or by hand)."""
+    path = path_for(vectors)
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        return None
