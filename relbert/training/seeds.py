@@ -9,7 +9,6 @@ continues from its state, and the seeds not started yet start.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
@@ -35,9 +34,10 @@ def parse_seeds(text: str) -> List[int]:
 
 
 def _write_json(path: Path, data) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
+    from ..io import atomic_output  # the package's one way to replace a file whole
+
+    with atomic_output(path, "w") as handle:
+        json.dump(data, handle, indent=1)
 
 
 def train_seeds(config: TrainConfig, seeds: List[int], relations, output_dir, validators: Optional[Dict] = None, *,
