@@ -59,7 +59,7 @@ setup(
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.9",
-    packages=["relbert", "relbert.data", "relbert.evaluation", "relbert.kernels", "relbert.training"],
+    packages=["relbert", "relbert.cli", "relbert.data", "relbert.evaluation", "relbert.kernels", "relbert.training"],
     package_dir={"relbert.kernels": "kernels"},
     # The fine-tuned embedded default: fp16 tensors that training changed + metadata.
     # and the named models' deltas (relbert/models/NAME/), applied over bases fetched by relbert-download.

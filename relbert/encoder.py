@@ -7,10 +7,13 @@
   gradients), for the ONNX export (traced) and by the word-difference baseline.
 - :class:`relbert.onnx_backend.OnnxEncoder` runs the same module exported to ONNX Runtime.
 
-Both runtimes answer ``run(batch, normalize) -> (B, H) float32 numpy`` for a batch from
-:meth:`relbert.PairTokenizer.encode` and say how many batches may run at once (``workers``);
-:func:`relbert.runtime.build_encoder` picks and builds one from (precision, runtime, device,
-compile) and checks the mask shortcut on the encoder that will actually run.
+Both runtimes follow one interface (:class:`relbert.runtime.Runtime`): called on a batch's
+tensors they give its pooled vectors, ``run(batch, normalize)`` does the same for a numpy batch
+from :meth:`relbert.PairTokenizer.encode`, ``workers`` says how many batches may run at once and
+``default_batch_size(device)`` how many prompts a batch holds. Whether a batch takes the mask
+shortcut is decided in one place, :func:`pools_one_position`. :func:`relbert.runtime.build_encoder` picks and
+builds one from (precision, runtime, device, compile) and checks the mask shortcut on the encoder
+that will actually run.
 """
 from __future__ import annotations
 
@@ -76,14 +79,20 @@ class TorchEncoder(nn.Module):
     Args:
         encoder: the Hugging Face encoder (``AutoModel``), any precision.
         shortcut: a :class:`MaskShortcut` (``mask`` pooling: last layer at the mask only), or None.
-        mode: ``"auto"`` takes the shortcut for batches whose rows each pool exactly one position
-            and the full forward otherwise (a word containing the mask token's text gives two);
+        mode: ``"auto"`` takes the shortcut for a batch whose rows each pool exactly one position
+            (:func:`pools_one_position`) and the full forward otherwise;
             ``"shortcut"`` always takes it (the ONNX trace, whose caller routes the other rows);
             ``"full"`` never does.
         device: where inputs go (default: the encoder's).
     """
 
     workers = 1  # batches at once (torch uses all threads within one batch)
+
+    @staticmethod
+    def default_batch_size(device: torch.device) -> Optional[int]:
+        """64 prompts on CPU (the fastest measured, docs/performance.md); None on CUDA, where
+        batches fill :data:`relbert.pipeline.CUDA_TOKEN_BUDGET` padded tokens."""
+        return None if torch.device(device).type == "cuda" else 64
 
     def __init__(self, encoder: nn.Module, shortcut: Optional[MaskShortcut] = None, mode: str = "auto",
                  device: Optional[torch.device] = None):
@@ -104,15 +113,21 @@ class TorchEncoder(nn.Module):
             return self._forward(input_ids, attention_mask, pool_mask, normalize, one_position)
 
     def _forward(self, input_ids, attention_mask, pool_mask, normalize, one_position):
-        if one_position is None and self.shortcut is not None and self.mode != "shortcut":
-            one_position = bool((pool_mask.sum(1) == 1).all())
+        if self.shortcut is not None and self.mode != "shortcut" and one_position is None:
+            one_position = pools_one_position(pool_mask)  # on the device: waits for it
         if self.shortcut is not None and (self.mode == "shortcut" or one_position):
-            positions = pool_mask.argmax(1)
-            # one pooled position per row: its hidden state is the masked sum
-            vectors = self.shortcut.hidden_at(input_ids, attention_mask, positions)[:, 0].float()  # (B, H)
-            return ops.normalize_rows(vectors) if normalize else vectors
+            return self._short(input_ids, attention_mask, pool_mask, normalize)
+        return self._full(input_ids, attention_mask, pool_mask, normalize)
+
+    def _full(self, input_ids, attention_mask, pool_mask, normalize):
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         return Pooling.sum(hidden, pool_mask, normalize)
+
+    def _short(self, input_ids, attention_mask, pool_mask, normalize):
+        # one pooled position per row: its hidden state is the masked sum
+        positions = pool_mask.argmax(1)
+        vectors = self.shortcut.hidden_at(input_ids, attention_mask, positions)[:, 0].float()  # (B, H)
+        return ops.normalize_rows(vectors) if normalize else vectors
 
     def tensors(self, batch: Dict[str, np.ndarray]):
         """``(input_ids, attention_mask, pool_mask)`` of an encoded batch, on the encoder's device."""
@@ -132,9 +147,12 @@ def host_tensors(batch: Dict[str, np.ndarray]):
                  for k in ("input_ids", "attention_mask", "pool_mask"))
 
 
-def pools_one_position(pool_mask: np.ndarray) -> bool:
-    """Whether every row pools exactly one position (the mask shortcut's condition), decided on
-    the host copy of the mask so that the device is never waited for."""
+def pools_one_position(pool_mask) -> bool:
+    """The mask shortcut's one routing rule, for both runtimes: a batch takes the shortcut when
+    every row pools exactly one position; a batch with any other row (a word containing the mask
+    token's text pools two) runs the full forward for every row, so that the rows of a batch share
+    one path (and, for int8, one activation scale). ``pool_mask``: numpy (the host copy, which
+    never waits for the device: the embed loop decides there) or torch."""
     return bool((pool_mask.sum(1) == 1).all())
 
 

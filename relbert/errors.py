@@ -70,6 +70,15 @@ class IndexError_(UserError, ValueError):
     """A missing, corrupt or mismatched index (one line for the CLI)."""
 
 
+class CollectionError(UserError, ValueError):
+    """An embedded collection that cannot be searched as asked: not a relbert-embed output, rows
+    that do not match its pairs, or a query model of another width (one line for the CLI)."""
+
+
+class DatasetError(UserError, ValueError):
+    """A dataset that cannot be evaluated as it is (say, one label only in a training split)."""
+
+
 class DownloadError(UserError, RuntimeError):
     """The fetch failed; the message says why (network, hash, disk space, pip). Exit status 1."""
 

@@ -54,53 +54,87 @@ class RelBERT:
         runtime: Optional[str] = None,
         backend: Optional[str] = None,
     ):
-        from .precision import choose_precision
         from .shipping import apply_delta
 
         if backend is not None:
             _earlier_name("backend=", "runtime=")
-
+        runtime = runtime or backend
         spec = resolve_model(name_or_path, template, aggregation)
-        self._spec = spec  # where the fp32 weights come from (save_pretrained of a reduced-precision model)
-        path, shipped = spec.path, spec.shipped
-        self.template, self.aggregation, self.is_trained = spec.template, spec.aggregation, spec.is_trained
-        self.max_length = int(max_length)
-        self.name_or_path = spec.name
-        #: Name shown in reports: the given name, or the embedded default's.
-        self.display_name = spec.display_name
-        self.device = resolve_device(device)
-        #: Why this precision runs (``precision="auto"``: bf16 where the hardware computes it
-        #: natively and the model's bf16 validation is within 1 point of fp32, else fp32).
-        precision, self.precision_reason = choose_precision(
-            precision, self.device.type, model_validated=bool((shipped or {}).get("bf16_validated")),
-            runtime=runtime or backend)
-        if precision not in PRECISIONS:
-            raise OptionError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
-        from .named_models import NAMED_MODELS
+        resolved = resolve_device(device)
+        precision, reason = _precision(precision, resolved, runtime, bool((spec.shipped or {}).get("bf16_validated")),
+                                       name_or_path)
+        runtime = resolve_runtime(runtime, precision, resolved, compile)
+        check_device(resolved, device)  # after the option checks: those are about what was asked
 
-        named = NAMED_MODELS.get(str(name_or_path)) if name_or_path is not None else None
-        refused = dict(named.refused_precisions) if named is not None else {}
-        if precision in refused:
-            raise OptionError(f"{named.name}: {refused[precision]}")
-        self.precision = precision
-        #: ``"torch"`` or ``"onnx"``: what runs the encoder (``backend`` is its earlier name).
-        self.runtime = resolve_runtime(runtime or backend, precision, self.device, compile)
-        check_device(self.device, device)  # after the option checks: those are about what was asked
-
-        cuda_ready = start_cuda(self.device)  # the CUDA context is created while the tokenizer and weights load
-        self.hf_tokenizer = _hf_tokenizer(path)
-        self.tokenizer = PairTokenizer(self.hf_tokenizer, self.template, self.aggregation, self.max_length)
-        encoder = load_encoder(path, spec.config)
-        if shipped:
+        cuda_ready = start_cuda(resolved)  # the CUDA context is created while the tokenizer and weights load
+        hf_tokenizer = _hf_tokenizer(spec.path)
+        encoder = load_encoder(spec.path, spec.config)
+        if spec.shipped:
             apply_delta(encoder, spec.delta_dir)  # the fine-tuned tensors shipped in the package
         if cuda_ready is not None:
             cuda_ready.join()
-        encoder.to(self.device).eval()
+        self._assemble(encoder, hf_tokenizer, template=spec.template, aggregation=spec.aggregation,
+                       max_length=max_length, device=resolved, precision=precision, runtime=runtime, compile=compile)
+        self._spec = spec  # where the fp32 weights come from (save_pretrained of a reduced-precision model)
+        self.is_trained = spec.is_trained
+        self.name_or_path = spec.name
+        #: Name shown in reports: the given name, or the embedded default's.
+        self.display_name = spec.display_name
+        #: Why this precision runs (``precision="auto"``: bf16 where the hardware computes it
+        #: natively and the model's bf16 validation is within 1 point of fp32, else fp32).
+        self.precision_reason = reason
+
+    @classmethod
+    def from_parts(cls, encoder: torch.nn.Module, tokenizer, *, template: Optional[str] = None,
+                   aggregation: Optional[str] = None, max_length: int = 64, device: Optional[str] = None,
+                   precision: str = "fp32", runtime: Optional[str] = None, compile: bool = False,
+                   name: str = "from parts") -> "RelBERT":
+        """A model built from an fp32 Hugging Face encoder (``AutoModel``) and its fast tokenizer,
+        already in memory: no name is resolved and nothing is read from disk.
+
+        Template and aggregation default to the encoder config's ``relbert_config`` block, else
+        template ``a`` and ``average_no_mask``; the other arguments are as in
+        :meth:`from_pretrained`. ``precision="auto"`` picks bf16 only where the hardware computes
+        it natively; a model built at another precision than fp32 keeps an fp32 copy of the
+        encoder for :meth:`save_pretrained`.
+        """
+        import copy
+
+        from .tokenization import check_pair_tokenizer
+
+        stored = read_relbert_config(encoder.config)
+        resolved = resolve_device(device)
+        precision, reason = _precision(precision, resolved, runtime, False, None)
+        runtime = resolve_runtime(runtime, precision, resolved, compile)
+        check_device(resolved, device)
+        model = cls.__new__(cls)
+        model._spec = None
+        model._fp32_encoder = copy.deepcopy(encoder) if precision != "fp32" else None
+        model._assemble(encoder.to(resolved), check_pair_tokenizer(tokenizer, name),
+                        template=resolve_template(template or stored["template"] or DEFAULT_TEMPLATE),
+                        aggregation=check_aggregation(aggregation or stored["aggregation"] or DEFAULT_AGGREGATION),
+                        max_length=max_length, device=resolved, precision=precision, runtime=runtime, compile=compile)
+        model.is_trained = stored["template"] is not None
+        model.name_or_path = model.display_name = name
+        model.precision_reason = reason
+        return model
+
+    def _assemble(self, encoder: torch.nn.Module, hf_tokenizer, *, template: str, aggregation: str, max_length: int,
+                  device: torch.device, precision: str, runtime: str, compile: bool) -> None:
+        """The parts put together: the pair tokenizer and the runtime that runs ``encoder``."""
+        self.template, self.aggregation = template, aggregation
+        self.max_length = int(max_length)
+        self.device, self.precision = device, precision
+        #: ``"torch"`` or ``"onnx"``: what runs the encoder (``backend`` is its earlier name).
+        self.runtime = runtime
+        self.hf_tokenizer = hf_tokenizer
+        self.tokenizer = PairTokenizer(hf_tokenizer, template, aggregation, self.max_length)
+        encoder.eval()
         probe = self.tokenizer.encode([("paris", "france"), ("a washing machine", "laundry")])
-        #: What runs: a :class:`relbert.encoder.TorchEncoder` or an ONNX Runtime
-        #: :class:`relbert.onnx_backend.OnnxEncoder` (``backend="onnx"``); both give pooled vectors.
+        #: What runs (:class:`relbert.runtime.Runtime`): a :class:`relbert.encoder.TorchEncoder`
+        #: or an ONNX Runtime :class:`relbert.onnx_backend.OnnxEncoder`; both give pooled vectors.
         self.pooled_encoder, self.encoder = build_encoder(
-            encoder, probe, aggregation=self.aggregation, precision=precision, runtime=self.runtime, device=self.device,
+            encoder, probe, aggregation=aggregation, precision=precision, runtime=runtime, device=device,
             compile=compile)
 
     @property
@@ -116,23 +150,19 @@ class RelBERT:
         return self.encoder
 
     @property
-    def onnx(self) -> Optional[OnnxEncoder]:
-        """The ONNX Runtime encoder when ``backend="onnx"``, else None."""
-        return self.pooled_encoder if isinstance(self.pooled_encoder, OnnxEncoder) else None
+    def onnx(self) -> Optional["OnnxEncoder"]:
+        """The ONNX Runtime encoder when ``runtime="onnx"``, else None."""
+        return self.pooled_encoder if self.runtime == "onnx" else None
 
     @property
     def mask_shortcut(self) -> Optional[MaskShortcut]:
         """The last encoder layer evaluated at the mask token only (``mask`` pooling, BERT-family
         encoders, checked at load on the encoder that runs), or None for the full forward. Same
-        vectors, fewer FLOPs. Setting None switches it off (torch runtime)."""
-        if isinstance(self.pooled_encoder, OnnxEncoder):
-            return MaskShortcut(self.encoder) if self.pooled_encoder.has_shortcut else None
+        vectors, fewer FLOPs. Setting None switches it off (torch runtime; the ONNX graph is fixed)."""
         return self.pooled_encoder.shortcut
 
     @mask_shortcut.setter
     def mask_shortcut(self, value: Optional[MaskShortcut]) -> None:
-        if isinstance(self.pooled_encoder, OnnxEncoder):
-            raise AttributeError("the ONNX Runtime graph is fixed at export; load with runtime='torch' to change it")
         self.pooled_encoder.shortcut = value
 
     @classmethod
@@ -184,9 +214,7 @@ class RelBERT:
         """Prompts per encoder call when ``embed`` is given none: 64 on torch on CPU, 32 on ONNX
         Runtime (the faster of the sizes measured for each; docs/performance.md), and None on CUDA:
         there batches are filled up to :data:`relbert.pipeline.CUDA_TOKEN_BUDGET` padded tokens."""
-        if isinstance(self.pooled_encoder, OnnxEncoder):
-            return 32
-        return None if self.device.type == "cuda" else 64
+        return self.pooled_encoder.default_batch_size(self.device)
 
     @property
     def hidden_size(self) -> int:
@@ -220,9 +248,12 @@ class RelBERT:
             # a converted model (bf16, int8, ONNX Runtime) saves the fp32 weights it was loaded from
             from .shipping import apply_delta
 
-            encoder = load_encoder(self._spec.path, self._spec.config)
-            if self._spec.shipped:
-                apply_delta(encoder, self._spec.delta_dir)
+            if self._spec is None:  # built from parts: the fp32 copy kept then
+                encoder = self._fp32_encoder
+            else:
+                encoder = load_encoder(self._spec.path, self._spec.config)
+                if self._spec.shipped:
+                    apply_delta(encoder, self._spec.delta_dir)
         save_directory.mkdir(parents=True, exist_ok=True)
         encoder.config.relbert_config = self.relbert_config()
         with quiet_transformers():  # no "Writing model shards" bar
@@ -287,34 +318,21 @@ class RelBERT:
         lengths = np.diff(offsets)
         order = np.argsort(lengths, kind="stable")
         out = np.empty((n, self.hidden_size), dtype=np.float32)
-        onnx = isinstance(self.pooled_encoder, OnnxEncoder)
         width_multiple = CUDA_WIDTH_MULTIPLE if self.device.type == "cuda" else 1
         ranges = plan_batches(lengths[order], batch_size, CUDA_TOKEN_BUDGET, width_multiple)
+        runtime = self.pooled_encoder
 
         def prepare(rows):  # pad one length-sorted batch
             return self.tokenizer.pad_rows(ids, offsets, rows, width_multiple)
 
+        def forward(input_ids, attention_mask, pool_mask, one_position):
+            return runtime(input_ids, attention_mask, pool_mask, normalize=normalize, one_position=one_position)
+
         from .progress import progress_bar
 
         with progress_bar(show_progress, total=n, unit="pair", desc="embedding") as bar:
-            if onnx:
-                from concurrent.futures import ThreadPoolExecutor
-
-                # ONNX Runtime runs several batches at once (one thread each); results in order.
-                def run(rows):
-                    return rows, self.pooled_encoder.run(prepare(rows), normalize=normalize)
-
-                with ThreadPoolExecutor(max_workers=self.pooled_encoder.workers) as pool:
-                    for rows, vectors in pool.map(run, batch_rows(order, ranges)):
-                        out[rows] = vectors
-                        bar.update(len(rows))
-                return out
-
-            def forward(input_ids, attention_mask, pool_mask, one_position):
-                return self.pooled_encoder(input_ids, attention_mask, pool_mask, normalize=normalize,
-                                           one_position=one_position)
-
-            EmbedLoop(prepare, forward, self.device).run(batch_rows(order, ranges), out, bar.update)
+            EmbedLoop(prepare, forward, self.device, workers=runtime.workers).run(batch_rows(order, ranges), out,
+                                                                                  bar.update)
         return out
 
     def encode(self, pairs, batch_size: Optional[int] = None, normalize_embeddings: bool = True,
@@ -331,7 +349,7 @@ class RelBERT:
         Accepts one pair (``["paris", "france"]``) or a list of pairs and returns the raw
         (unnormalized) vectors as numpy: shape ``(hidden,)`` for one pair, else ``(N, hidden)``.
         """
-        single = len(x) == 2 and all(isinstance(w, str) for w in x)
+        single = _is_one_pair(x)
         pairs: List[Pair] = [tuple(x)] if single else [tuple(p) for p in x]
         vectors = self.embed(pairs, batch_size=batch_size, normalize=False)
         return vectors[0] if single else vectors
@@ -339,6 +357,22 @@ class RelBERT:
     def __repr__(self) -> str:
         name = template_name(self.template) or repr(self.template)
         return f"RelBERT({self.name_or_path!r}, template={name}, aggregation={self.aggregation!r}, device={str(self.device)!r})"
+
+
+def _precision(precision: str, device: torch.device, runtime: Optional[str], validated: bool, name) -> Tuple[str, str]:
+    """The precision to run and why (``auto`` resolved), checked against the known precisions and
+    what a named model refuses."""
+    from .named_models import NAMED_MODELS
+    from .precision import choose_precision
+
+    precision, reason = choose_precision(precision, device.type, model_validated=validated, runtime=runtime)
+    if precision not in PRECISIONS:
+        raise OptionError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+    named = NAMED_MODELS.get(str(name)) if name is not None else None
+    refused = dict(named.refused_precisions) if named is not None else {}
+    if precision in refused:
+        raise OptionError(f"{named.name}: {refused[precision]}")
+    return precision, reason
 
 
 def _is_one_pair(x) -> bool:

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .encoder import Pooling, TorchEncoder, shortcut_holds
+from .encoder import Pooling, TorchEncoder, pools_one_position, shortcut_holds
 from .mask_shortcut import MaskShortcut
 
 _LOG = logging.getLogger("relbert")
@@ -116,9 +116,10 @@ class OnnxEncoder:
     ONNX Runtime on CPU.
 
     With a mask shortcut two graphs are exported: the shortcut graph (last layer at the mask
-    only) for rows that pool one position, and the full graph for the rest (a word containing
-    the mask token's text gives a row two mask positions, whose vector is their sum, as in
-    torch and the official package). The shortcut graph is kept only if it reproduces the full
+    only) for batches whose rows each pool one position, and the full graph for the others (a
+    word containing the mask token's text gives a row two mask positions, whose vector is their
+    sum, as in torch and the official package): :func:`relbert.encoder.pools_one_position`, the
+    rule torch follows too. The shortcut graph is kept only if it reproduces the full
     graph on the probe batch at this precision.
 
     Args:
@@ -146,6 +147,7 @@ class OnnxEncoder:
             if not shortcut_holds(lambda b: self._run(self.short, b), lambda b: self._run(self.full, b), sample,
                                   precision):
                 self.short = None
+        self._shortcut = shortcut if self.short is not None else None
         _LOG.info("ONNX Runtime encoder ready in %.1f s", time.perf_counter() - start)
 
     @staticmethod
@@ -182,22 +184,29 @@ class OnnxEncoder:
         """Whether rows with one pooled position run the shortcut graph."""
         return self.short is not None
 
+    @property
+    def shortcut(self) -> Optional[MaskShortcut]:
+        """The mask shortcut the shortcut graph was exported from, or None (full graph only)."""
+        return self._shortcut
+
+    @shortcut.setter
+    def shortcut(self, value) -> None:
+        raise AttributeError("the ONNX Runtime graph is fixed at export; load with runtime='torch' to change it")
+
+    @staticmethod
+    def default_batch_size(device=None) -> int:
+        """32 prompts: the fastest measured with one ONNX Runtime thread per batch (docs/performance.md)."""
+        return 32
+
     def run(self, batch: Dict[str, np.ndarray], normalize: bool = False) -> np.ndarray:
         """Pooled vectors ``(B, H)`` float32 of an encoded batch (thread-safe)."""
-        if self.short is None:
-            vectors = self._run(self.full, batch)
-        else:
-            single = np.asarray(batch["pool_mask"]).sum(1) == 1
-            if single.all():
-                vectors = self._run(self.short, batch)
-            else:  # one-mask rows through the shortcut graph, the others through the full one
-                vectors = None
-                for rows, session in ((np.flatnonzero(single), self.short), (np.flatnonzero(~single), self.full)):
-                    if len(rows):
-                        part = self._run(session, {k: np.asarray(batch[k])[rows] for k in INPUTS})
-                        if vectors is None:
-                            vectors = np.empty((len(single), part.shape[1]), np.float32)
-                        vectors[rows] = part
+        short = self.short is not None and pools_one_position(np.asarray(batch["pool_mask"]))
+        vectors = self._run(self.short if short else self.full, batch)
         return Pooling.normalize(vectors) if normalize else vectors
 
-    __call__ = run
+    def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, pool_mask: torch.Tensor,
+                 normalize: bool = False, one_position: Optional[bool] = None) -> torch.Tensor:
+        """The runtime interface's call: CPU tensors of a batch in, ``(B, H)`` float32 tensor out."""
+        batch = {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy(),
+                 "pool_mask": pool_mask.numpy()}
+        return torch.from_numpy(self.run(batch, normalize=normalize))

@@ -1,4 +1,4 @@
-"""The overlapped embed loop: batches prepared on a helper thread while the encoder runs.
+"""The one embed loop: batches prepared while the encoder runs, whatever the runtime.
 
 Per batch the host pads token ids into a rectangle, derives the masks and copies them to the
 device; the encoder then runs. Done one after the other, a GPU waits for the host at every
@@ -14,6 +14,9 @@ in one copy.
   exception or Ctrl-C in the caller stops the helper before the loop returns.
 - The same loop runs on CPU (no pinned memory, no side stream); with one batch of look-ahead it
   computes exactly what the plain loop computes.
+- A runtime that runs several batches at once (``workers`` > 1: ONNX Runtime, one thread per
+  batch) gets them from a thread pool, each batch prepared by the worker that runs it; rows
+  still land in their own places and progress moves in batch order.
 
 :func:`plan_batches` cuts length-sorted prompts into batches: a fixed number of rows, or (the
 CUDA default) as many rows as fit a token budget, so short prompts get large batches.
@@ -90,17 +93,22 @@ class EmbedLoop:
         gather_rows: vectors kept on the device before one copy back.
         overlap: prepare on the helper thread (default: on CUDA only; on CPU the helper would
             take a core from the encoder's own threads, so batches are prepared in line there).
+        workers: batches run at once (the runtime's ``workers``); above 1, on CPU, a thread pool
+            prepares and runs them.
     """
 
     def __init__(self, prepare: Callable[[np.ndarray], Dict[str, np.ndarray]],
                  forward: Callable[..., torch.Tensor], device: torch.device, depth: int = 4,
-                 gather_rows: int = 65536, overlap: Optional[bool] = None):
+                 gather_rows: int = 65536, overlap: Optional[bool] = None, workers: int = 1):
         if depth < 1:
             raise ValueError(f"depth must be positive, got {depth}")
+        if workers < 1:
+            raise ValueError(f"workers must be positive, got {workers}")
         self.prepare, self.forward, self.device = prepare, forward, torch.device(device)
         self.depth, self.gather_rows = depth, gather_rows
         self.cuda = self.device.type == "cuda"
         self.overlap = self.cuda if overlap is None else overlap
+        self.workers = 1 if self.cuda else int(workers)  # one CUDA stream runs one batch at a time
         #: The helper thread of the last run (tests check that it has stopped).
         self.thread: Optional[threading.Thread] = None
 
@@ -136,6 +144,8 @@ class EmbedLoop:
     def run(self, batches: Sequence[np.ndarray], out: np.ndarray, on_batch: Optional[Callable[[int], None]] = None
             ) -> np.ndarray:
         """Fill ``out[rows]`` with the vectors of every batch of prompt indices; returns ``out``."""
+        if self.workers > 1:
+            return self._fan_out(batches, out, on_batch)
         if not self.overlap:
             return self._consume((self._host_batch(rows) for rows in batches), out, on_batch)
         prepared: "queue.Queue" = queue.Queue(maxsize=self.depth)
@@ -179,6 +189,21 @@ class EmbedLoop:
                 self._gather(pending, out)
                 waiting = 0
         self._gather(pending, out)
+        return out
+
+    def _fan_out(self, batches: Sequence[np.ndarray], out: np.ndarray, on_batch) -> np.ndarray:
+        from concurrent.futures import ThreadPoolExecutor
+
+        def compute(rows):  # inference mode is per thread: entered in each worker
+            rows, host, one = self._host_batch(rows)
+            with torch.inference_mode():
+                return rows, self.forward(*self._to_device(host, None), one)
+
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="relbert-embed") as pool:
+            for rows, vectors in pool.map(compute, batches):  # results in batch order
+                out[rows] = vectors.float().cpu().numpy()
+                if on_batch is not None:
+                    on_batch(len(rows))
         return out
 
     def _to_device(self, host, copy_stream):

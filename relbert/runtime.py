@@ -1,13 +1,14 @@
-"""Which runtime runs the encoder, and the one factory that builds it.
+"""Which runtime runs the encoder, the interface every runtime follows, and the one factory.
 
 ``runtime`` is ``"torch"`` (every precision and device; eager, with the mask shortcut, optionally
 compiled) or ``"onnx"`` (ONNX Runtime on CPU, fp32 and int8). :func:`build_encoder` returns a
-:class:`relbert.encoder.TorchEncoder` or a :class:`relbert.onnx_backend.OnnxEncoder`; both run
-the same function (``run(batch, normalize) -> pooled vectors``).
+:class:`relbert.encoder.TorchEncoder` or a :class:`relbert.onnx_backend.OnnxEncoder`; both follow
+:class:`Runtime`, so :class:`relbert.pipeline.EmbedLoop` (the one embed loop) and
+:class:`relbert.RelBERT` never ask which one runs.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Dict, Optional
+from typing import TYPE_CHECKING, Dict, Optional, Protocol
 
 from .templates import OptionError
 
@@ -17,6 +18,33 @@ if TYPE_CHECKING:  # the runtimes themselves import torch: only on use (the CLI 
     from torch import nn
 
 from .precision import ONNX_PRECISIONS, PRECISIONS  # noqa: E402,F401  (one list each: the CLI reads them without torch)
+class Runtime(Protocol):
+    """What an inference runtime provides (TEI's backend trait, in Python).
+
+    - ``runtime(input_ids, attention_mask, pool_mask, normalize=False, one_position=None)``:
+      ``(B, H)`` float32 tensor of pooled vectors for a batch's ``(B, L)`` tensors
+      (``one_position``: the host already knows every row pools one position).
+    - ``run(batch, normalize=False)``: the same for a numpy batch from
+      :meth:`relbert.PairTokenizer.encode`, as numpy, without gradients.
+    - ``workers``: batches that may run at once (torch: 1, with all threads inside a batch;
+      ONNX Runtime: one thread per batch).
+    - ``default_batch_size(device)``: prompts per batch when the caller gives none (None: fill
+      a token budget).
+    - ``shortcut``: the :class:`relbert.mask_shortcut.MaskShortcut` in use, or None; which
+      batches take it is :func:`relbert.encoder.pools_one_position`.
+    """
+
+    workers: int
+    shortcut: object
+
+    def __call__(self, input_ids: "torch.Tensor", attention_mask: "torch.Tensor", pool_mask: "torch.Tensor",
+                 normalize: bool = False, one_position: Optional[bool] = None) -> "torch.Tensor": ...
+
+    def run(self, batch: Dict[str, "np.ndarray"], normalize: bool = False) -> "np.ndarray": ...
+
+    def default_batch_size(self, device: "torch.device") -> Optional[int]: ...
+
+
 #: Inference runtimes: torch (every precision and device) or ONNX Runtime (CPU, fp32 and int8).
 RUNTIMES = ("torch", "onnx")
 BACKENDS = RUNTIMES  # earlier name

@@ -14,6 +14,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from .errors import CollectionError, OptionError
 from .io import read_pairs
 
 Pair = Tuple[str, str]
@@ -32,7 +33,7 @@ class RelationIndex:
 
     def __init__(self, vectors: np.ndarray, pairs: Sequence[Pair]):
         if len(vectors) != len(pairs):
-            raise ValueError(f"{len(vectors)} vectors but {len(pairs)} pairs: they must be the same rows")
+            raise CollectionError(f"{len(vectors)} vectors but {len(pairs)} pairs: they must be the same rows")
         self.vectors = vectors
         self.pairs = list(pairs)
         self._rows = None
@@ -62,7 +63,7 @@ class RelationIndex:
             from . import ann
 
             if refine < 1:
-                raise ValueError(f"refine must be positive, got {refine}")
+                raise OptionError(f"refine must be positive, got {refine}")
             opened.ann, opened.ann_record = ann.load_index(index)
             ann.check_collection(opened.ann_record, opened.vectors, index, vectors)
             ann.set_search_params(opened.ann, opened.ann_record, nprobe, ef_search)
@@ -73,7 +74,7 @@ class RelationIndex:
     def _open(cls, vectors, pairs) -> "RelationIndex":
         matrix, stored = load_vectors(vectors)
         if pairs is None and stored is None:
-            raise ValueError(f"{vectors}: an .npy collection needs its pairs file (--pairs)")
+            raise CollectionError(f"{vectors}: an .npy collection needs its pairs file (--pairs)")
         opened = cls(matrix, read_pairs(pairs) if pairs else stored)
         opened.source = str(vectors)
         return opened
@@ -103,7 +104,7 @@ class RelationIndex:
         """
         queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
         if queries.shape[1] != self.dimension:
-            raise ValueError(f"query vectors have dimension {queries.shape[1]}, the collection {self.dimension}: "
+            raise CollectionError(f"query vectors have dimension {queries.shape[1]}, the collection {self.dimension}: "
                              "embed queries with the model that embedded the collection")
         # a repeated pair is listed once (at its first row): fetch enough rows to skip its repeats
         repeats = len(self.pairs) - len(self._first_rows())
@@ -173,7 +174,7 @@ class RelationIndex:
     def check_model(self, model) -> None:
         """Refuse a model whose vectors have another dimension than the collection's (one line)."""
         if model.hidden_size != self.dimension:
-            raise ValueError(f"{self.source} holds {self.dimension}-dimensional vectors but the model "
+            raise CollectionError(f"{self.source} holds {self.dimension}-dimensional vectors but the model "
                              f"{getattr(model, 'display_name', '')} gives {model.hidden_size}: pass --model, the model "
                              "that embedded the collection")
 
@@ -186,7 +187,7 @@ class RelationIndex:
         rows = [self.row_of(p) for p in pairs]
         missing = [p for p, r in zip(pairs, rows) if r is None]
         if missing and model is None:
-            raise ValueError(f"{missing[0]!r} is not in the collection: pass the model that embedded it to embed queries")
+            raise CollectionError(f"{missing[0]!r} is not in the collection: pass the model that embedded it to embed queries")
         if missing:
             self.check_model(model)
         fresh = iter(model.embed(missing) if missing else [])
@@ -199,10 +200,10 @@ class RelationIndex:
 
 def load_vectors(path: Union[str, Path]) -> Tuple[np.ndarray, Optional[List[Pair]]]:
     """``(vectors, stored pairs or None)`` of a ``relbert-embed`` output: ``.npy`` (memory-mapped)
-    or ``.npz`` (which carries its pairs); anything else is a one-line ValueError."""
+    or ``.npz`` (which carries its pairs); anything else is a one-line :class:`~relbert.errors.CollectionError` (a ValueError)."""
     path = Path(path)
     if path.suffix not in (".npy", ".npz"):
-        raise ValueError(f"{path}: expected the .npy or .npz file written by relbert-embed, not a "
+        raise CollectionError(f"{path}: expected the .npy or .npz file written by relbert-embed, not a "
                          f"{path.suffix or 'suffix-less'} file (the pairs file goes to --pairs)")
     try:
         if path.suffix == ".npz":
@@ -215,7 +216,7 @@ def load_vectors(path: Union[str, Path]) -> Tuple[np.ndarray, Optional[List[Pair
             matrix = np.load(path, mmap_mode="r", allow_pickle=False)
             stored = None
     except (ValueError, OSError, EOFError) as err:
-        raise ValueError(f"{path}: not a readable relbert-embed output ({str(err).splitlines()[0]})") from None
+        raise CollectionError(f"{path}: not a readable relbert-embed output ({str(err).splitlines()[0]})") from None
     if matrix.ndim != 2:
-        raise ValueError(f"{path}: expected a (rows, dimension) matrix, found shape {matrix.shape}")
+        raise CollectionError(f"{path}: expected a (rows, dimension) matrix, found shape {matrix.shape}")
     return matrix, stored

@@ -64,11 +64,16 @@ from .errors import ModelLoadError, PromptTooLongError  # noqa: E402,F401  (see 
 def _hf_tokenizer(name_or_path: str, **kwargs):
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(name_or_path, **kwargs)
+    return check_pair_tokenizer(AutoTokenizer.from_pretrained(name_or_path, **kwargs), name_or_path)
+
+
+def check_pair_tokenizer(tok, name: str):
+    """``tok`` if RelBERT can use it (a fast tokenizer with a mask token), else a one-line
+    :class:`ModelLoadError` naming ``name``."""
     if not getattr(tok, "is_fast", False):
-        raise ModelLoadError(f"{name_or_path}: a fast (tokenizers-backed) tokenizer is required")
+        raise ModelLoadError(f"{name}: a fast (tokenizers-backed) tokenizer is required")
     if tok.mask_token is None:
-        raise ModelLoadError(f"{name_or_path}: the tokenizer has no mask token; RelBERT needs a masked LM tokenizer")
+        raise ModelLoadError(f"{name}: the tokenizer has no mask token; RelBERT needs a masked LM tokenizer")
     return tok
 
 

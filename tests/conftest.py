@@ -105,3 +105,24 @@ def all_data_pairs(data_dir: Path):
                     pairs.add((fields[0], fields[1]))
     pairs |= {(t, h) for h, t in pairs}
     return sorted(p for p in pairs if p[0].strip() and p[1].strip())
+
+
+@pytest.fixture()
+def good_tsv(tmp_path):
+    path = tmp_path / "good.tsv"
+    path.write_text("paris\tfrance\ndog\tbark\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture()
+def tiny_collection(tmp_path, tiny_model_path):
+    """A tiny-model collection with a repeated pair."""
+    tsv = tmp_path / "c.tsv"
+    tsv.write_text("paris\tfrance\ntokyo\tjapan\nparis\tfrance\ndog\tbark\ncat\tmeow\n", encoding="utf-8")
+    out = tmp_path / "c.npy"
+    from click.testing import CliRunner
+    from relbert.cli import embed
+
+    result = CliRunner().invoke(embed, [str(tsv), "-o", str(out), "--model", tiny_model_path, "-q"])
+    assert result.exit_code == 0, result.output
+    return tsv, out

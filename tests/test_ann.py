@@ -9,26 +9,10 @@ from click.testing import CliRunner
 
 faiss = pytest.importorskip("faiss", reason="faiss-cpu is not installed (pip install faiss-cpu)")
 
+from cli_checks import no_model_load, one_error_line  # noqa: F401
+from ann_collection import built, clustered, collection  # noqa: E402,F401
 from relbert import ann  # noqa: E402
 from relbert.search import RelationIndex  # noqa: E402
-
-
-def clustered(rows, dim, clusters, seed=0):
-    """Unit vectors around ``clusters`` random centres (so that neighbours and recall mean something)."""
-    rng = np.random.default_rng(seed)
-    centres = rng.standard_normal((clusters, dim)).astype(np.float32)
-    points = centres[rng.integers(0, clusters, rows)] + 0.35 * rng.standard_normal((rows, dim)).astype(np.float32)
-    return (points / np.linalg.norm(points, axis=1, keepdims=True)).astype(np.float32)
-
-
-@pytest.fixture(scope="module")
-def collection(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("ann")
-    vectors = clustered(20000, 64, 64)
-    np.save(folder / "v.npy", vectors)
-    pairs = [(f"h{i}", f"t{i}") for i in range(len(vectors))]
-    (folder / "p.tsv").write_text("".join(f"{h}\t{t}\n" for h, t in pairs), encoding="utf-8")
-    return folder, vectors
 
 
 def exact_top(vectors, queries, k):
@@ -116,82 +100,6 @@ def test_build_reads_the_collection_in_chunks(collection):
 
 
 # --- errors: one line each ------------------------------------------------------------------------
-def one_error_line(result):
-    lines = [ln for ln in result.output.splitlines() if ln.strip()]
-    assert result.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: "), result.output
-    return lines[0]
-
-
-@pytest.fixture(scope="module")
-def built(collection, tmp_path_factory):
-    folder, _ = collection
-    from relbert.cli import index
-
-    out = tmp_path_factory.mktemp("built") / "v.index"
-    result = CliRunner().invoke(index, [str(folder / "v.npy"), "-o", str(out), "--nlist", "64", "-q"])
-    assert result.exit_code == 0, result.output
-    return out
-
-
-def test_cli_refine_default_is_the_library_default():
-    from relbert import search as search_module
-    from relbert.cli import search
-
-    option = next(p for p in search.params if p.name == "refine")
-    assert option.default == search_module.REFINE == RelationIndex([], []).refine
-
-
-def test_cli_search_with_the_index_gives_the_exact_output_format(collection, built):
-    from relbert.cli import search
-
-    folder, _ = collection
-    args = [str(folder / "v.npy"), "--pairs", str(folder / "p.tsv"), "--query", "h7\\tt7", "-k", "5", "-q"]
-    approx = CliRunner().invoke(search, args + ["--index", str(built), "--nprobe", "64", "--refine", "4000"])
-    exact = CliRunner().invoke(search, args + ["--index", str(built), "--exact"])
-    assert approx.exit_code == 0 and exact.exit_code == 0, approx.output + exact.output
-    assert approx.output.splitlines()[0].split("\t")[:2] == ["h7:t7", "1"]
-    assert [ln.split("\t")[3] for ln in approx.output.splitlines()] == [ln.split("\t")[3] for ln in exact.output.splitlines()]
-
-
-def test_errors_are_one_line_and_write_nothing(collection, built, tmp_path):
-    from relbert.cli import index, search
-
-    folder, vectors = collection
-    runner = CliRunner()
-    query = ["--pairs", str(folder / "p.tsv"), "--query", "h1\\tt1", "--index"]
-    assert "no such index file" in one_error_line(runner.invoke(search, [str(folder / "v.npy"), *query,
-                                                                         str(tmp_path / "none.index")]))
-    corrupt = tmp_path / "corrupt.index"
-    corrupt.write_bytes(b"not an index at all")
-    assert "not a relbert-index file" in one_error_line(runner.invoke(search, [str(folder / "v.npy"), *query,
-                                                                              str(corrupt)]))
-    truncated = tmp_path / "truncated.index"
-    truncated.write_bytes(built.read_bytes()[:-5000])
-    assert "corrupt index" in one_error_line(runner.invoke(search, [str(folder / "v.npy"), *query, str(truncated)]))
-    # another collection: other size, other dimension, same shape but other vectors
-    for name, other in (("rows", vectors[:19999]), ("dim", clustered(20000, 32, 8)), ("values", clustered(20000, 64, 64, 7))):
-        np.save(tmp_path / f"{name}.npy", other)
-        line = one_error_line(runner.invoke(search, [str(tmp_path / f"{name}.npy"), "--pairs",
-                                                     str(folder / "p.tsv") if name != "rows" else str(tmp_path / "r.tsv"),
-                                                     "--query", "h1\\tt1", "--index", str(built)])
-                              if name != "rows" else _rows_case(runner, tmp_path, other, built))
-        assert "rebuild the index" in line, name
-    # a collection of raw (non-unit) vectors: refused when building, nothing written
-    np.save(tmp_path / "raw.npy", vectors * 3.0)
-    line = one_error_line(runner.invoke(index, [str(tmp_path / "raw.npy"), "-o", str(tmp_path / "raw.index")]))
-    assert "not 1" in line and "--no-normalize" in line and not (tmp_path / "raw.index").exists()
-    line = one_error_line(runner.invoke(index, [str(folder / "v.npy"), "-o", str(tmp_path / "no" / "x.index")]))
-    assert "does not exist" in line
-    line = one_error_line(runner.invoke(index, [str(folder / "v.npy"), "-o", str(tmp_path / "m.index"), "--m", "7"]))
-    assert "must divide" in line and not (tmp_path / "m.index").exists()
-
-
-def _rows_case(runner, tmp_path, other, built):
-    from relbert.cli import search
-
-    (tmp_path / "r.tsv").write_text("".join(f"h{i}\tt{i}\n" for i in range(len(other))), encoding="utf-8")
-    return runner.invoke(search, [str(tmp_path / "rows.npy"), "--pairs", str(tmp_path / "r.tsv"), "--query", "h1\\tt1",
-                                  "--index", str(built)])
 
 
 def test_default_training_sample_is_bounded_and_small_samples_build_quietly(capfd):
@@ -211,18 +119,3 @@ def test_default_training_sample_is_bounded_and_small_samples_build_quietly(capf
     built, record = ann.build_index(x, "ivfpq", {"nlist": 256, "m": 4}, train_size=4000)
     assert built.ntotal == 12000 and built.is_trained
     assert "WARNING" not in capfd.readouterr().err
-
-
-@pytest.mark.parametrize("rows", [46, 200])
-def test_a_small_collection_gets_a_flat_index_said_in_one_line(tmp_path, rows):
-    """Below the product quantizer's 256 training rows, relbert-index builds a flat (exact) index
-    and says so, instead of FAISS's traceback."""
-    from relbert.cli import index
-
-    np.save(tmp_path / "v.npy", clustered(rows, 32, 4))
-    result = CliRunner().invoke(index, [str(tmp_path / "v.npy"), "-o", str(tmp_path / "v.index")])
-    assert result.exit_code == 0, result.output
-    notes = [line for line in result.output.splitlines() if line.startswith("note:")]
-    assert len(notes) == 1 and f"{rows} rows" in notes[0] and "flat" in notes[0]
-    loaded, record = ann.load_index(tmp_path / "v.index")
-    assert record.kind == "flat" and record.rows == rows

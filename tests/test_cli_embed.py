@@ -7,8 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 
+from cli_checks import no_model_load, one_error_line
 from relbert.cli import embed
 
 REPO = Path(__file__).resolve().parents[1]
@@ -113,3 +115,176 @@ def test_console_script_end_to_end(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert np.load(out).shape[0] == len(EXAMPLE.read_text().splitlines())
     assert "wrote" in proc.stderr
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this torch has CUDA")
+@pytest.mark.parametrize("device, says", [("cuda", "without CUDA"), ("cuda:3", "without CUDA"), ("gpu", "unknown device")])
+def test_a_cuda_device_on_a_cpu_torch_is_one_line(tmp_path, good_tsv, tiny_model_path, monkeypatch, device, says):
+    no_model_load(monkeypatch)
+    out = tmp_path / "x.npy"
+    result = CliRunner().invoke(embed, [str(good_tsv), "-o", str(out), "--model", tiny_model_path, "--device", device])
+    assert says in one_error_line(result)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["good.tsv"]
+
+
+def test_an_unwritable_output_names_the_output_not_a_work_file(tmp_path, good_tsv, tiny_model_path, monkeypatch):
+    no_model_load(monkeypatch)
+    line = one_error_line(CliRunner().invoke(embed, [str(good_tsv), "-o", "/proc/x.npy", "--model", tiny_model_path]))
+    assert line.startswith("error: /proc/x.npy: cannot write") and "plan" not in line
+
+
+def test_word2vec_with_repeated_pairs_loads_in_gensim(tmp_path, tiny_model_path):
+    import warnings
+
+    gensim = pytest.importorskip("gensim")
+    tsv = tmp_path / "p.tsv"
+    tsv.write_text("paris\tfrance\ntokyo\tjapan\nparis\tfrance\ndog\tbark\nnatural selection\tevolution\n"
+                   "natural_selection\tevolution\n", encoding="utf-8")
+    out = tmp_path / "p.w2v"
+    result = CliRunner().invoke(embed, [str(tsv), "-o", str(out), "--model", tiny_model_path, "--format", "word2vec"])
+    assert result.exit_code == 0 and "2 repeated keys written once" in result.output, result.output
+    assert out.read_text().splitlines()[0].split() == ["4", str(len(out.read_text().splitlines()[1].split()) - 1)]
+    import logging
+
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logging.getLogger("gensim").addHandler(handler)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            kv = gensim.models.KeyedVectors.load_word2vec_format(str(out))
+            similar = kv.most_similar("paris__france", topn=3)
+    finally:
+        logging.getLogger("gensim").removeHandler(handler)
+    assert not [r for r in records if r.levelno >= logging.WARNING], [r.getMessage() for r in records]
+    assert kv.index_to_key == ["paris__france", "tokyo__japan", "dog__bark", "natural_selection__evolution"]
+    assert len(similar) == 3 and all(key is not None for key, _ in similar)
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_word(tmp_path, tiny_model_path):
+    import numpy as np
+
+    with_bom, plain = tmp_path / "bom.tsv", tmp_path / "plain.tsv"
+    with_bom.write_bytes("\ufeffparis\tfrance\ndog\tbark\n".encode("utf-8"))
+    plain.write_text("paris\tfrance\ndog\tbark\n", encoding="utf-8")
+    for source in (with_bom, plain):
+        result = CliRunner().invoke(embed, [str(source), "-o", str(source.with_suffix(".npz")), "--model",
+                                            tiny_model_path, "--format", "npz", "-q"])
+        assert result.exit_code == 0, result.output
+    a, b = np.load(with_bom.with_suffix(".npz")), np.load(plain.with_suffix(".npz"))
+    assert a["pairs"].tolist() == [["paris", "france"], ["dog", "bark"]]
+    np.testing.assert_array_equal(a["vectors"], b["vectors"])
+
+
+def test_a_misspelt_named_model_gets_did_you_mean(tmp_path, good_tsv):
+    line = one_error_line(CliRunner().invoke(embed, [str(good_tsv), "-o", str(tmp_path / "x.npy"), "--model",
+                                                     "relbert-mpnett"]))
+    assert "did you mean 'relbert-mpnet'?" in line
+
+
+@pytest.mark.parametrize("fmt", ["npy", "npz", "word2vec"])
+def test_outputs_take_the_users_umask(tmp_path, good_tsv, tiny_model_path, fmt):
+    import os
+
+    old = os.umask(0o027)
+    try:
+        out = tmp_path / f"x.{fmt}"
+        result = CliRunner().invoke(embed, [str(good_tsv), "-o", str(out), "--model", tiny_model_path, "--format", fmt,
+                                            "-q"])
+        assert result.exit_code == 0, result.output
+        assert os.stat(out).st_mode & 0o777 == 0o640
+    finally:
+        os.umask(old)
+
+
+def test_no_progress_bar_when_stderr_is_not_a_terminal(tmp_path, good_tsv, tiny_model_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "x.npy"
+    proc = subprocess.run([sys.executable, "-m", "relbert.cli_embed", str(good_tsv), "-o", str(out), "--model",
+                           tiny_model_path], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.strip().splitlines() == [f"wrote 2 rows (npy) to {out}"]
+
+
+def test_one_row_is_one_row(tmp_path, tiny_model_path):
+    one = tmp_path / "one.tsv"
+    one.write_text("paris\tfrance\n", encoding="utf-8")
+    result = CliRunner().invoke(embed, [str(one), "-o", str(tmp_path / "o.npy"), "--model", tiny_model_path])
+    assert "wrote 1 row (npy)" in result.output
+
+
+def test_an_empty_pairs_file_is_one_line_before_the_model_loads(tmp_path, tiny_model_path, monkeypatch):
+    no_model_load(monkeypatch)
+    empty = tmp_path / "empty.tsv"
+    empty.write_text("")
+    out = tmp_path / "x.npy"
+    line = one_error_line(CliRunner().invoke(embed, [str(empty), "-o", str(out), "--model", tiny_model_path]))
+    assert f"{empty}:1: no pairs" in line and not out.exists()
+
+
+def test_a_comma_separated_file_is_told_about_tabs(tmp_path, tiny_model_path, monkeypatch):
+    no_model_load(monkeypatch)
+    path = tmp_path / "pairs.csv"
+    path.write_text("paris,france\n")
+    line = one_error_line(CliRunner().invoke(embed, [str(path), "-o", str(tmp_path / "x.npy"), "--model", tiny_model_path]))
+    assert f"{path}:1: " in line and "a tab, not a comma" in line
+
+
+def test_relbert_minilm_is_the_embedded_default_by_name(tmp_path, good_tsv, default_model):
+    out = tmp_path / "named.npy"
+    result = CliRunner().invoke(embed, [str(good_tsv), "-o", str(out), "--model", "relbert-minilm", "--precision", "fp32",
+                                        "-q"])
+    assert result.exit_code == 0, result.output
+    import numpy as np
+
+    np.testing.assert_allclose(np.load(out), default_model.embed([("paris", "france"), ("dog", "bark")]), atol=1e-6)
+
+
+def test_a_bad_pairs_file_is_reported_before_torch_is_imported(tmp_path):
+    """A wrong path or a malformed line is one line before the heavy imports (torch,
+    transformers: seconds of the cold start), so the mistake shows at once."""
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("paris,france\n")
+    code = ("import sys\nfrom click.testing import CliRunner\nfrom relbert.cli import embed\n"
+            f"r = CliRunner().invoke(embed, [{str(bad)!r}, '-o', {str(tmp_path / 'x.npy')!r}])\n"
+            f"m = CliRunner().invoke(embed, [{str(tmp_path / 'none.tsv')!r}, '-o', {str(tmp_path / 'x.npy')!r}])\n"
+            "print(r.exit_code, m.exit_code, 'torch' in sys.modules, 'transformers' in sys.modules)\n"
+            "print(r.output.strip()); print(m.output.strip())")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "2 2 False False", proc.stdout + proc.stderr
+    assert "bad.csv:1:" in lines[1] and "not a comma" in lines[1] and "none.tsv: no such file" in lines[2]
+
+
+def test_ctrl_c_says_how_far_it_got_and_how_to_continue(tmp_path, tiny_model_path, monkeypatch):
+    from relbert import streaming
+
+    pairs = tmp_path / "p.tsv"
+    pairs.write_text("".join(f"w{i}\tv{i}\n" for i in range(20)))
+    out = tmp_path / "x.npy"
+    real = streaming.EmbedRun._embed_chunk
+    calls = []
+
+    def interrupted(self, model, options, fd, offset, c, rows, hidden):
+        calls.append(c)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(self, model, options, fd, offset, c, rows, hidden)
+
+    monkeypatch.setattr(streaming.EmbedRun, "_embed_chunk", interrupted)
+    args = [str(pairs), "-o", str(out), "--model", tiny_model_path, "--rows-per-chunk", "8", "-q"]
+    result = CliRunner().invoke(embed, args)
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert result.exit_code == 130 and lines == [
+        "error: interrupted after 8 of 20 pairs: rerun the same command with --resume to continue"]
+    assert not out.exists()
+    monkeypatch.setattr(streaming.EmbedRun, "_embed_chunk", real)
+    resumed = CliRunner().invoke(embed, args + ["--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    assert out.exists()

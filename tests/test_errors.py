@@ -7,13 +7,8 @@ import warnings
 import pytest
 from click.testing import CliRunner
 
+from cli_checks import no_model_load, one_error_line  # noqa: F401
 from relbert.cli import embed, evaluate, train
-
-
-def one_error_line(result):
-    lines = [ln for ln in result.output.splitlines() if ln.strip()]
-    assert result.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: "), result.output
-    return lines[0]
 
 
 @pytest.mark.parametrize("command, args", [

@@ -82,25 +82,6 @@ def test_malformed_analogy_file(tmp_path, line, problem):
     assert result.exit_code == 2 and f"{path}:2: " in result.output
 
 
-def test_cli_analogy_report_and_compare(tmp_path, default_model):
-    data = write_jsonl(tmp_path / "known.jsonl", known_answer_questions())
-    runner = CliRunner()
-    a = runner.invoke(evaluate, ["analogy", "-d", str(data), "-o", str(tmp_path / "a.json"), "-q"])
-    assert a.exit_code == 0, a.output
-    b = runner.invoke(evaluate, ["analogy", "-d", str(data), "--baseline", "diff", "-o", str(tmp_path / "b.json"), "-q"])
-    assert b.exit_code == 0, b.output
-    report = json.loads((tmp_path / "a.json").read_text())
-    assert report["task"] == "analogy" and report["aggregation"] == default_model.aggregation
-    assert report["template"] == default_model.template and report["datasets"]["known"]["accuracy"] == 100.0
-    assert "known" in a.output and "100.0" in a.output
-    diff = json.loads((tmp_path / "b.json").read_text())
-    assert diff["baseline"] == "diff"
-    c = runner.invoke(evaluate, ["compare", str(tmp_path / "a.json"), str(tmp_path / "b.json")])
-    assert c.exit_code == 0
-    lines = c.output.strip().splitlines()
-    assert lines[0].startswith("| dataset |") and "(diff)" in lines[0] and lines[2].startswith("| known | 100.0 |")
-
-
 def test_word_diff_baseline_is_tail_minus_head(minilm):
     base = WordDiffBaseline(minilm)
     words = base.word_vectors(["paris", "france"])
@@ -178,40 +159,3 @@ def test_classification_is_quiet_and_reports_convergence():
     assert [str(w.message) for w in caught] == []
     assert stopped["converged"] is False
     assert settled["converged"] is True and settled["f1_micro"] == 100.0
-
-
-def test_cli_validation_is_the_trainers_score(tmp_path, fixture_data, default_model):
-    """relbert-eval validation: each set's accuracy recomputed with numpy from RelBERT.embed, and
-    the mean and the question-weighted mean computed by hand."""
-    from relbert import cli, training
-    from relbert.data.semeval import load_semeval, semeval_validation_questions
-
-    assert cli.SELECTIONS == training.SELECTIONS  # the CLI's spelling of the trainer's rules
-    out = tmp_path / "v.json"
-    result = CliRunner().invoke(evaluate, ["validation", "--validation", "semeval,u2,google", "--selection", "weighted",
-                                           "--data-dir", str(fixture_data), "-o", str(out), "-q"])
-    assert result.exit_code == 0, result.output
-    report = json.loads(out.read_text())
-    datasets = {
-        "semeval/valid": semeval_validation_questions(load_semeval(fixture_data / "semeval2012_task2")[1]),
-        "u2/valid": read_analogy_file(fixture_data / "analogy" / "u2" / "valid.jsonl"),
-        "google/valid": read_analogy_file(fixture_data / "analogy" / "google" / "valid.jsonl"),
-    }
-    assert list(report["datasets"]) == list(datasets)
-    accuracy, sizes = {}, {}
-    for name, dataset in datasets.items():
-        correct = []
-        for q in dataset.questions:
-            v = default_model.embed([q.stem, *q.choice])
-            correct.append(int(np.argmax(v[1:] @ v[0])) == q.answer)
-        accuracy[name], sizes[name] = 100.0 * np.mean(correct), len(correct)
-        assert report["datasets"][name]["n_questions"] == sizes[name]
-        assert report["datasets"][name]["accuracy"] == pytest.approx(accuracy[name])
-    assert len(set(sizes.values())) > 1  # otherwise weighted == mean and the check below proves nothing
-    weighted = sum(accuracy[n] * sizes[n] for n in sizes) / sum(sizes.values())
-    assert report["weighted"] == pytest.approx(weighted)
-    assert report["mean"] == pytest.approx(np.mean(list(accuracy.values())))
-    assert report["selection"] == {"rule": "weighted", "score": pytest.approx(weighted)}
-    assert f"{weighted:.1f}" in result.output
-    missing = CliRunner().invoke(evaluate, ["validation", "--validation", "u2,nosuchset", "--data-dir", str(fixture_data)])
-    assert missing.exit_code != 0 and "nosuchset" in missing.output

@@ -60,7 +60,7 @@ def test_graph_is_read():
     graph = import_graph()
     assert "relbert.model" in graph and "relbert.runtime" in graph["relbert.model"]
     assert "relbert.encoder" in graph["relbert.runtime"] and "relbert.encoder" in graph["relbert.onnx_backend"]
-    assert "relbert.model" in graph["relbert.cli"] or "relbert.model" in graph["relbert.training"]
+    assert "relbert.model" in graph["relbert.cli.common"] or "relbert.model" in graph["relbert.training"]
 
 
 def test_no_import_cycle():

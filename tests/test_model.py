@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import torch
 import pytest
 
 from relbert import RelBERT
@@ -100,3 +101,50 @@ def test_missing_model_folder_is_clear(tmp_path):
 
     with pytest.raises(ModelNotFoundError, match="not found"):
         RelBERT.from_pretrained(str(tmp_path / "absent"))
+
+
+def test_embed_takes_one_pair_and_encode_is_there(default_model):
+    import numpy as np
+
+    one = default_model.embed(("paris", "france"))
+    assert one.shape == (default_model.hidden_size,)
+    np.testing.assert_array_equal(one, default_model.embed([("paris", "france")])[0])
+    np.testing.assert_array_equal(default_model.encode([("paris", "france"), ("dog", "bark")]),
+                                  default_model.embed([("paris", "france"), ("dog", "bark")]))
+
+
+def test_save_pretrained_weights_take_the_users_umask(tmp_path, tiny_model_path):
+    import os
+
+    from relbert import RelBERT
+
+    old = os.umask(0o022)
+    try:
+        RelBERT.from_pretrained(tiny_model_path, device="cpu").save_pretrained(tmp_path / "saved")
+    finally:
+        os.umask(old)
+    assert {p.name: os.stat(p).st_mode & 0o777 for p in (tmp_path / "saved").iterdir()}["model.safetensors"] == 0o644
+
+
+def test_a_model_is_built_from_its_parts(tiny_model_path, tmp_path):
+    """RelBERT.from_parts (an HF encoder and tokenizer in memory) embeds what from_pretrained
+    embeds, reads the relbert_config block, and a bf16 model from parts saves its fp32 weights."""
+    from safetensors.torch import load_file
+    from transformers import AutoModel, AutoTokenizer
+
+    pairs = [("paris", "france"), ("dog", "bark"), ("a washing machine", "laundry")]
+    loaded = RelBERT.from_pretrained(tiny_model_path, template="d", aggregation="mask", device="cpu", precision="fp32")
+    encoder, tokenizer = AutoModel.from_pretrained(tiny_model_path), AutoTokenizer.from_pretrained(tiny_model_path)
+    built = RelBERT.from_parts(encoder, tokenizer, template="d", aggregation="mask", device="cpu")
+    np.testing.assert_array_equal(built.embed(pairs), loaded.embed(pairs))
+    assert (built.template, built.aggregation, built.precision) == (loaded.template, "mask", "fp32")
+    built.save_pretrained(tmp_path / "saved")
+    again = RelBERT.from_parts(AutoModel.from_pretrained(tmp_path / "saved"), AutoTokenizer.from_pretrained(tmp_path / "saved"))
+    assert (again.template, again.aggregation, again.is_trained) == (loaded.template, "mask", True)
+    reference = {k: v.clone() for k, v in AutoModel.from_pretrained(tiny_model_path).state_dict().items()}
+    half = RelBERT.from_parts(AutoModel.from_pretrained(tiny_model_path), tokenizer, device="cpu", precision="bf16")
+    assert next(half.encoder.parameters()).dtype == torch.bfloat16
+    half.save_pretrained(tmp_path / "half")
+    saved = load_file(str(tmp_path / "half" / "model.safetensors"))
+    for name, tensor in saved.items():
+        assert tensor.dtype == torch.float32 and torch.equal(tensor, reference[name]), name

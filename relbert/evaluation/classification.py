@@ -66,6 +66,10 @@ def evaluate_classification(
     from sklearn.neural_network import MLPClassifier
 
     labels = sorted({label for split in splits.values() for label in split.labels})
+    if len(set(splits["train"].labels)) < 2:
+        from ..errors import DatasetError
+
+        raise DatasetError("the train split has fewer than two labels: there is nothing to classify")
     x = {name: features(embedder, split, batch_size, show_progress) for name, split in splits.items()}
     y = {name: split.labels for name, split in splits.items()}
     configs = (grid if grid is not None else GRID) if "val" in splits else [{}]

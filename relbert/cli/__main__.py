@@ -1,0 +1,4 @@
+"""``python -m relbert.cli`` = ``relbert-embed``."""
+from .embed_command import embed
+
+embed()

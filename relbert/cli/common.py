@@ -1,0 +1,185 @@
+"""What every command shares: one error line, model loading, output checks, shared options.
+
+A command is parsing and reporting only; the work lives in the library. A user's mistake is a
+:class:`relbert.errors.UserError`, printed by :func:`user_errors` as one line (``error: ...``)
+with its exit status; anything else is a bug and keeps its traceback.
+"""
+from __future__ import annotations
+
+import functools
+from typing import NoReturn
+import sys
+from pathlib import Path
+
+import click
+
+from ..precision import PRECISIONS
+from ..runtime import RUNTIMES
+from ..templates import AGGREGATIONS
+
+#: Exit status for bad input (a malformed file, an unknown model): as click's usage errors.
+EXIT_BAD_INPUT = 2
+
+
+def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
+    """Print one line on stderr and exit with ``code``."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def user_errors(command):
+    """The one place a :class:`~relbert.errors.UserError` becomes one line and its exit status
+    (2; 1 for a failed download). Other exceptions pass through with their traceback."""
+    from ..errors import UserError
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except UserError as err:
+            fail(str(err).splitlines()[0], code=err.exit_code)
+
+    return wrapper
+
+
+def _model_call(function, *args, **kwargs):
+    """``function(*args)`` (a model or tokenizer loader) with load failures as one clear line."""
+    from ..templates import OptionError
+    from ..tokenization import ModelLoadError
+
+    try:
+        return function(*args, **kwargs)
+    except ModelLoadError as err:  # unknown model, unfetched named model, refused pickle
+        fail(str(err).splitlines()[0])
+    except OptionError as err:  # bad template, aggregation, precision or runtime
+        fail(str(err))
+
+
+def load_model(model, template, aggregation, max_length, device, precision="auto", compile=False, runtime=None):
+    """Load a RelBERT model, turning load failures into one clear line."""
+    from ..model import RelBERT
+
+    return _model_call(RelBERT.from_pretrained, model, template=template, aggregation=aggregation,
+                       max_length=max_length, device=device, precision=precision, compile=compile, runtime=runtime)
+
+
+def check_output(output) -> Path:
+    """``output`` as a path whose folder exists and takes new files; else one error line (exit 2)
+    naming the output, before any model loads or any evaluation runs."""
+    import os
+    import tempfile
+
+    out = Path(output)
+    folder = out.parent
+    if not folder.is_dir():
+        fail(f"{output}: the output folder {folder} does not exist")
+    if out.is_dir():
+        fail(f"{output}: is a folder, not a file")
+    try:  # a real probe: access() says yes to root even where nothing can be created (/proc)
+        fd, probe = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".probe", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        fail(f"{output}: cannot write in the output folder {folder} ({err.strerror})")
+    return out
+
+
+def earlier_spelling(old: str, new: str, dest: str, type=None):
+    """A hidden option ``old`` that sets ``dest`` as ``new`` does, with a FutureWarning naming the
+    release that removes it (one concept, one name: the old spelling keeps working for now)."""
+    def decorator(func):
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            value = kwargs.pop("earlier_" + dest)
+            if value is not None:
+                import warnings
+
+                warnings.warn(f"{old} is deprecated and will be removed in relbert 0.3: use {new}", FutureWarning,
+                              stacklevel=2)
+                kwargs[dest] = value
+            return func(*args, **kwargs)
+
+        return click.option(old, "earlier_" + dest, type=type, default=None, hidden=True,
+                            help=f"Earlier name of {new}.")(wrapper)
+
+    return decorator
+
+
+def model_options(func, precision_default: str = "auto"):
+    """Options shared by every command that loads a model (``--precision`` defaults to auto for
+    embedding and search; evaluation passes fp32, so that reports are the fp32 model's)."""
+    precision_help = ("Inference precision: auto (bf16 where the CPU or GPU computes it natively and the model's bf16 "
+                      "validation is within 1 point of fp32, else fp32), fp32, bf16, fp16 (GPU), int8 (CPU, dynamic "
+                      "quantization).")
+    options = [
+        click.option("--model", "-m", default=None, metavar="NAME_OR_PATH",
+                     help="Hugging Face model name or folder (default: the embedded default model)."),
+        click.option("--template", "-t", default=None,
+                     help="Template name a-e or a custom string with <subj>, <obj>, <mask> (default: the model's own, else a)."),
+        click.option("--aggregation", "-a", type=click.Choice(AGGREGATIONS), default=None,
+                     help="Pooling (default: the model's own, else average_no_mask)."),
+        click.option("--max-length", type=click.IntRange(min=4), default=64, show_default=True,
+                     help="Longest prompt in tokens; longer prompts are an error, never truncated."),
+        click.option("--device", default=None, help="torch device (default: cuda if available, else cpu)."),
+        click.option("--precision", type=click.Choice(("auto",) + PRECISIONS), default=precision_default,
+                     show_default=True, help=precision_help),
+        click.option("--runtime", "runtime", type=click.Choice(RUNTIMES), default=None,
+                     help="What runs the encoder: torch, or onnx (ONNX Runtime, CPU, fp32/int8; the model is exported "
+                          "at load). Default: onnx for --precision int8 on CPU, else torch."),
+    ]
+    func = earlier_spelling("--backend", "--runtime", "runtime", click.Choice(RUNTIMES))(func)
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+
+
+def data_folder(data_dir):
+    from ..data.paths import data_root
+
+    try:
+        return data_root(data_dir)
+    except FileNotFoundError as err:
+        if data_dir:
+            fail(str(err))
+        return None
+
+
+def validation_names(text):
+    """--validation's comma-separated set names."""
+    return [name for name in text.split(",") if name]
+
+
+def build_validators(names, data_dir, batch_size):
+    """name -> callable(model) -> accuracy: SemEval held-out questions and analogy validation splits."""
+    from ..data.analogy import resolve_analogy
+    from ..data.semeval import load_semeval, semeval_validation_questions
+
+    root = data_folder(data_dir)
+    validators = {}
+    for name in names:  # a validation set that cannot be found is an error, never silently dropped
+        if name == "semeval":
+            if root is None:
+                fail("validation set semeval needs the data folder (pass --data-dir or set RELBERT_DATA)")
+            dataset = semeval_validation_questions(load_semeval(root / "semeval2012_task2")[1])
+        else:
+            try:
+                dataset = resolve_analogy(name, "valid", root)
+            except FileNotFoundError as err:
+                fail(f"validation set {name}: {err}")
+        validators[f"{name}/valid"] = Validator(dataset, batch_size)
+    return validators
+
+
+class Validator:
+    """Accuracy of a model on one validation set; ``questions`` weighs it in the weighted selection."""
+
+    def __init__(self, dataset, batch_size):
+        self.dataset, self.batch_size = dataset, batch_size
+        self.questions = len(dataset.questions)
+
+    def __call__(self, model):
+        from ..evaluation.analogy import evaluate_analogy
+
+        return evaluate_analogy(model, self.dataset, batch_size=self.batch_size)["accuracy"]

@@ -1,0 +1,118 @@
+"""``relbert-embed``: word pairs in, one relation vector per line out (streamed, resumable)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ..errors import UserError
+from ..formats import FORMATS
+from .common import _model_call, check_output, earlier_spelling, fail, load_model, model_options, user_errors
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("pairs", metavar="PAIRS", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False, writable=True),
+              help="Output file: float32 (N, hidden), row i = line i of PAIRS.")
+@model_options
+@click.option("--batch-size", "-b", type=click.IntRange(min=1), default=None,
+              help="Prompts per encoder call (default: 64 on torch on CPU, 32 on ONNX Runtime; on CUDA as many as "
+                   "fit 65,536 padded tokens).")
+@click.option("--no-normalize", is_flag=True, help="Write raw masked sums (the official package's vectors) instead of unit vectors.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="npy", show_default=True,
+              help="npy: vectors; npz: vectors + pairs; word2vec: text format with keys head__tail.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run (same input, model and options).")
+@click.option("--rows-per-chunk", "chunk_size", type=click.IntRange(min=1), default=16384, show_default=True,
+              help="Rows per chunk: the unit of progress, resume and sharding.")
+@earlier_spelling("--chunk-size", "--rows-per-chunk", "chunk_size", click.IntRange(min=1))
+@click.option("--cache-size", type=click.IntRange(min=0), default=100_000, show_default=True,
+              help="Distinct pairs remembered to reuse the rows of duplicates (bounds memory).")
+@click.option("--compile", "compile_", is_flag=True,
+              help="torch.compile the encoder (first batches pay 10-60 s of compilation; on CPU it helped only bf16 with average pooling).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@user_errors
+def embed(pairs, output, model, template, aggregation, max_length, device, precision, runtime, batch_size, no_normalize,
+          fmt, resume, chunk_size, cache_size, compile_, quiet):
+    """Embed the word pairs of PAIRS (head<TAB>tail per line; - for stdin) into OUTPUT.
+
+    Every line is a pair (no header, no comments); blank lines, wrong field counts, empty
+    words, invalid UTF-8 and prompts over --max-length stop the run with FILE:LINE and exit
+    status 2 before anything is written. The input is read once to plan it, then embedded in
+    chunks written in place; OUTPUT appears (atomically) only when complete. Under torchrun
+    (torchrun --nproc_per_node=K --no-python relbert-embed ...) chunks are shared among the
+    processes and the file is the same as from one process.
+    """
+    import contextlib
+    import os
+    import shutil
+    import tempfile
+
+    from ..io import InputError, precheck_pairs
+
+    out = check_output(output)
+    if pairs != "-":  # checked before torch and transformers load (seconds): mistakes show at once
+        if not Path(pairs).is_file():
+            fail(f"{pairs}: no such file")
+        try:
+            precheck_pairs(pairs)
+        except InputError as err:
+            fail(str(err))
+
+    from .. import distributed
+    from ..loading import load_pair_tokenizer
+    from ..streaming import EmbedRun, Shard, StreamOptions
+
+    rank, world = distributed.init()
+    spooled = None
+    if pairs == "-":  # stdin is read more than once: spool it beside the output
+        if world > 1:
+            fail("reading standard input is not supported under torchrun: pass a file")
+        fd, spooled = tempfile.mkstemp(prefix=f".{out.name}.stdin.", dir=out.parent)
+        with os.fdopen(fd, "wb") as handle:
+            shutil.copyfileobj(sys.stdin.buffer, handle)
+        source = Path(spooled)
+    else:
+        source = Path(pairs)
+        if not source.is_file():
+            fail(f"{pairs}: no such file")
+    options = StreamOptions(batch_size=batch_size, normalize=not no_normalize, chunk_size=chunk_size,
+                            cache_size=cache_size, fmt=fmt)
+    run = EmbedRun(source, out, options, Shard(rank, world), resume=resume, source_name="-" if spooled else str(pairs),
+                   show_progress=not quiet)
+    try:
+        # the input is planned (validated, deduplicated, tokenized) with the tokenizer alone,
+        # so a malformed file is reported before the model loads
+        run.plan(_model_call(load_pair_tokenizer, model, template, aggregation, max_length))
+        if device is None and distributed.local_device() is not None:
+            device = str(distributed.local_device())
+        relbert = load_model(model, template, aggregation, max_length, device, precision, compile_, runtime)
+        rows = run.embed(relbert)
+        if rank == 0:
+            from .. import provenance
+
+            provenance.write(out, model, relbert, not no_normalize, rows)
+    except UserError as err:  # a malformed line, a changed input on --resume: nothing half-written stays
+        run.abandon()
+        fail(str(err))
+    except OSError as err:
+        run.abandon()
+        fail(f"{err.filename or output}: {err.strerror or err}")
+    except KeyboardInterrupt:
+        run.abandon()
+        saved, total = run.saved_rows(), run.rows
+        if saved:
+            fail(f"interrupted after {saved:,} of {total:,} pairs: rerun the same command with --resume to continue",
+                 code=130)
+        fail("interrupted before the first chunk was saved: nothing to resume (smaller --rows-per-chunk saves "
+             "sooner)", code=130)
+    except BaseException:
+        run.abandon()
+        raise
+    finally:
+        if spooled:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(spooled)
+    if not quiet and rank == 0:
+        repeated = getattr(run, "repeated_keys", 0)
+        note = f"; {repeated} repeated key{'' if repeated == 1 else 's'} written once" if repeated else ""
+        click.echo(f"wrote {rows} row{'' if rows == 1 else 's'} ({fmt}{note}) to {output}", err=True)

@@ -1,0 +1,224 @@
+"""``relbert-eval``: analogy, relation classification, relation mapping, validation, compare."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..errors import UserError
+from ..training.config import SELECTIONS, VALIDATION_SETS  # no torch
+from .common import check_output, data_folder, fail, load_model, model_options, build_validators, user_errors, validation_names
+
+def _embedder(model, template, aggregation, max_length, device, baseline, precision="fp32", runtime=None):
+    """The model to evaluate, or a baseline built on the *base* encoder (--model, else the
+    packaged MiniLM without the shipped fine-tuning)."""
+    from ..loading import default_model_path
+
+    if baseline is None:
+        return load_model(model, template, aggregation, max_length, device, precision, runtime=runtime)
+    base = model or default_model_path()
+    relbert = load_model(base, template or "a", aggregation or "average_no_mask", max_length, device, precision,
+                         runtime=runtime)
+    if model is None:
+        relbert.display_name = "all-MiniLM-L6-v2 (packaged base)"
+    if baseline == "diff":
+        from ..evaluation.baselines import WordDiffBaseline
+
+        return WordDiffBaseline(relbert)
+    described = relbert.describe()  # vanilla: the untrained encoder with the template
+    relbert.describe = lambda: {**described, "baseline": "vanilla"}
+    return relbert
+
+
+def _load_datasets(datasets, data_dir, available, resolve):
+    """Resolve dataset names/paths (default: every one ``available`` lists under the data folder);
+    a missing or malformed dataset is one error line, exit 2."""
+    from ..io import InputError
+
+    root = data_folder(data_dir)
+    if not datasets:
+        if root is None:
+            fail("no --dataset given and no data folder found (pass --data-dir or set RELBERT_DATA)")
+        datasets = available(root)
+        if not datasets:
+            fail(f"no datasets of this task found in the data folder {root}")
+    try:
+        return [resolve(d, root) for d in datasets]
+    except (InputError, FileNotFoundError) as err:
+        fail(str(err))
+
+
+def _finish(report, output, quiet):
+    from ..evaluation.report import table, with_average, write_report
+
+    with_average(report)
+    click.echo(table(report))
+    if output:
+        write_report(report, output)
+        if not quiet:
+            click.echo(f"wrote {output}", err=True)
+
+
+eval_options = [
+    click.option("--baseline", type=click.Choice(["vanilla", "diff"]), default=None,
+                 help="Evaluate a reference on the base encoder (--model, else the packaged MiniLM): vanilla = "
+                      "the untrained encoder with the template; diff = word-vector difference."),
+    click.option("--data-dir", default=None, type=click.Path(file_okay=False),
+                 help="Data folder (default: $RELBERT_DATA, else ../shared/data)."),
+    click.option("--batch-size", "-b", type=click.IntRange(min=1), default=128, show_default=True,
+                 help="Prompts per encoder call."),
+    click.option("--output", "-o", default=None, type=click.Path(dir_okay=False), help="Write the JSON report here."),
+    click.option("--quiet", "-q", is_flag=True, help="No progress bars."),
+]
+
+
+def with_eval_options(func):
+    for option in reversed(eval_options):
+        func = option(func)
+    return model_options(func, precision_default="fp32")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def evaluate():
+    """Evaluate relation embeddings: analogy questions, relation classification, relation mapping, comparisons."""
+
+
+@evaluate.command("analogy")
+@click.option("--dataset", "-d", "datasets", multiple=True, metavar="NAME_OR_PATH",
+              help="Dataset name under DATA/analogy (u2, u4, google, bats, ...) or a JSONL file; repeatable (default: all).")
+@click.option("--split", type=click.Choice(["valid", "test"]), default="test", show_default=True,
+              help="Which split to score (choose models on valid; report test).")
+@click.option("--reverse-pair", is_flag=True, help="Score the reversed pairs (tail, head).")
+@click.option("--bidirectional", is_flag=True, help="Score = forward cosine x reversed-pair cosine.")
+@with_eval_options
+@user_errors
+def evaluate_analogy_cmd(datasets, split, reverse_pair, bidirectional, model, template, aggregation, max_length, device,
+                         precision, runtime, baseline, data_dir, batch_size, output, quiet):
+    """Analogy accuracy: the candidate pair most cosine-similar to the stem pair."""
+    from ..data.analogy import available_analogy, resolve_analogy
+    from ..evaluation.analogy import evaluate_analogy
+
+    if reverse_pair and bidirectional:
+        fail("choose --reverse-pair or --bidirectional, not both")
+    if output:
+        check_output(output)
+    loaded = _load_datasets(datasets, data_dir, available_analogy, lambda d, root: resolve_analogy(d, split, root))
+    embedder = _embedder(model, template, aggregation, max_length, device, baseline, precision, runtime)
+    report = {"task": "analogy", **embedder.describe(), "split": split,
+              "options": {"reverse_pair": reverse_pair, "bidirectional": bidirectional}, "datasets": {}}
+    for dataset in loaded:
+        try:
+            scores = evaluate_analogy(embedder, dataset, reverse_pair=reverse_pair, bidirectional=bidirectional,
+                                      batch_size=batch_size, show_progress=not quiet)
+        except UserError as err:  # a prompt too long for the model, say: named with its file
+            fail(f"{dataset.path}: {err}")
+        scores.pop("predictions")
+        report["datasets"][dataset.name] = scores
+    _finish(report, output, quiet)
+
+
+@evaluate.command("classification")
+@click.option("--dataset", "-d", "datasets", multiple=True, metavar="NAME_OR_FOLDER",
+              help="Dataset under DATA/lexical_relation (BLESS, CogALexV, EVALution, K&H+N, ROOT09) or a folder; repeatable (default: all).")
+@click.option("--seed", type=int, default=0, show_default=True, help="random_state of the MLP classifier.")
+@with_eval_options
+@user_errors
+def evaluate_classification_cmd(datasets, seed, model, template, aggregation, max_length, device, precision, runtime, baseline,
+                                data_dir, batch_size, output, quiet):
+    """Lexical relation classification: an MLP on concat(emb(h, t), emb(t, h))."""
+    from ..data.lexical import available_lexical, resolve_lexical
+    from ..evaluation.classification import evaluate_classification
+
+    if output:
+        check_output(output)
+    loaded = _load_datasets(datasets, data_dir, available_lexical, resolve_lexical)
+    embedder = _embedder(model, template, aggregation, max_length, device, baseline, precision, runtime)
+    report = {"task": "classification", **embedder.describe(), "split": "test", "datasets": {}}
+    for name, splits in loaded:
+        if not quiet:
+            click.echo(f"{name}: training classifiers ...", err=True)
+        try:
+            report["datasets"][name] = evaluate_classification(embedder, splits, seed=seed, batch_size=batch_size,
+                                                               show_progress=not quiet)
+        except UserError as err:
+            fail(f"{name}: {err}")
+        if output:  # a long run keeps every finished dataset on disk
+            from ..evaluation.report import with_average, write_report
+
+            write_report(with_average(dict(report)), output)
+    _finish(report, output, quiet)
+
+
+@evaluate.command("mapping")
+@click.option("--dataset", "-d", "dataset", default="relation_mapping", show_default=True, metavar="NAME_OR_FILE",
+              help="Dataset folder name under DATA (holding data.jsonl) or a JSONL file.")
+@with_eval_options
+@user_errors
+def evaluate_mapping_cmd(dataset, model, template, aggregation, max_length, device, precision, runtime, baseline,
+                         data_dir, batch_size, output, quiet):
+    """Relation mapping problem (Turney 2008): the exact best bijection of every problem."""
+    from ..data.mapping import resolve_mapping
+    from ..evaluation.mapping import evaluate_mapping
+
+    if output:
+        check_output(output)
+    (problems,) = _load_datasets([dataset], data_dir, None, resolve_mapping)
+    embedder = _embedder(model, template, aggregation, max_length, device, baseline, precision, runtime)
+    report = {"task": "mapping", **embedder.describe(), "split": None, "datasets": {}}
+    scores = evaluate_mapping(embedder, problems, batch_size=batch_size, show_progress=not quiet)
+    report["datasets"][Path(dataset).stem if dataset.endswith(".jsonl") else dataset] = scores
+    _finish(report, output, quiet)
+
+
+@evaluate.command("validation")
+@click.option("--validation", default=",".join(VALIDATION_SETS), show_default=True,
+              help="Comma-separated validation sets, as relbert-train --validation ('semeval' = held-out SemEval pairs).")
+@click.option("--selection", type=click.Choice(SELECTIONS), default="mean", show_default=True,
+              help="The score reported as 'selection': plain mean, or weighted by each set's number of questions.")
+@with_eval_options
+@user_errors
+def evaluate_validation_cmd(validation, selection, model, template, aggregation, max_length, device, precision,
+                            runtime, baseline, data_dir, batch_size, output, quiet):
+    """The validation score relbert-train selects epochs by, for any model (e.g. an averaged checkpoint)."""
+    from ..training import selection_score
+
+    if output:
+        check_output(output)
+    names = validation_names(validation)
+    if not names:
+        fail("--validation names no set")
+    validators = build_validators(names, data_dir, batch_size)
+    embedder = _embedder(model, template, aggregation, max_length, device, baseline, precision, runtime)
+    report = {"task": "validation", **embedder.describe(), "split": "valid", "datasets": {}}
+    for name, validator in validators.items():
+        report["datasets"][name] = {"accuracy": float(validator(embedder)), "n_questions": validator.questions}
+    scores = {name: s["accuracy"] for name, s in report["datasets"].items()}
+    sizes = {name: s["n_questions"] for name, s in report["datasets"].items()}
+    report["mean"] = selection_score(scores, sizes, "mean")
+    report["weighted"] = selection_score(scores, sizes, "weighted")
+    report["selection"] = {"rule": selection, "score": report[selection]}
+    _finish(report, output, quiet)
+    click.echo(f"{'weighted':<24}{sum(sizes.values()):>8}{report['weighted']:>12.1f}")
+
+
+@evaluate.command("compare")
+@click.argument("reports", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@user_errors
+def compare_cmd(reports):
+    """Print JSON reports side by side as a markdown table."""
+    import json
+
+    from ..evaluation.report import compare
+
+    loaded = []
+    for path in reports:
+        try:
+            report = json.loads(open(path, encoding="utf-8").read())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            fail(f"{path}: {err}")
+        if not isinstance(report, dict) or "datasets" not in report or "task" not in report:
+            fail(f"{path}: not a relbert-eval report (no 'task'/'datasets')")
+        loaded.append(report)
+    if len({r["task"] for r in loaded}) > 1:
+        fail("reports mix tasks (" + ", ".join(sorted({r["task"] for r in loaded})) + "): compare one task at a time")
+    click.echo(compare(loaded))

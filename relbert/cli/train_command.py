@@ -1,0 +1,181 @@
+"""``relbert-train``: fine-tune (or distil) a RelBERT model and save the best epoch."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..templates import AGGREGATIONS
+from ..training.config import (DISTILL_LOSSES, LOSSES, LR_SCHEDULES, MEMORY_BUDGET_GB, SELECTIONS,  # no torch
+                               TRAIN_PRECISIONS, VALIDATION_SETS)
+from .common import build_validators, data_folder, earlier_spelling, fail, user_errors, validation_names
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--output", "-o", required=True, type=click.Path(file_okay=False),
+              help="Output folder: model/ (best epoch), state/ (for --resume), train.log.")
+@click.option("--data", default="semeval", show_default=True, metavar="semeval|FILE.jsonl",
+              help="Training data: SemEval-2012 built from the raw ratings, or RelBERT-format JSONL.")
+@click.option("--model", "-m", default=None, metavar="NAME_OR_PATH",
+              help="Encoder to fine-tune (default: the packaged base encoder, all-MiniLM-L6-v2 without the shipped "
+                   "fine-tuning; --model relbert-minilm continues the shipped default on purpose).")
+@click.option("--template", "-t", default="d", show_default=True,
+              help="Template name a-e or a custom string with <subj>, <obj>, <mask>.")
+@click.option("--aggregation", "-a", type=click.Choice(AGGREGATIONS), default="average_no_mask", show_default=True,
+              help="Pooling of the last hidden layer.")
+@click.option("--max-length", type=click.IntRange(min=4), default=64, show_default=True,
+              help="Longest prompt in tokens; longer training pairs are an error.")
+@click.option("--loss", type=click.Choice(LOSSES), default="nce", show_default=True,
+              help="Contrastive loss: InfoNCE, InfoLOOB or triplet.")
+@click.option("--temperature", type=float, default=0.05, show_default=True, help="Temperature of InfoNCE/InfoLOOB.")
+@click.option("--num-positive", type=click.IntRange(min=2), default=10, show_default=True,
+              help="Positive pairs sampled per relation and step.")
+@click.option("--num-negative", type=click.IntRange(min=1), default=400, show_default=True,
+              help="Negative pairs sampled per relation and step.")
+@click.option("--margin", type=float, default=1.0, show_default=True, help="Triplet margin.")
+@click.option("--batch", type=click.IntRange(min=1), default=64, show_default=True, help="Triplet: relations per step.")
+@click.option("--classification-loss", is_flag=True, help="Add the SBERT-style 3-way classification head.")
+@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True, help="Passes over the training relations.")
+@click.option("--lr", type=float, default=5e-6, show_default=True, help="AdamW learning rate (no weight decay).")
+@click.option("--warmup", type=click.IntRange(min=0), default=10, show_default=True, help="Linear warmup steps.")
+@click.option("--gradient-accumulation", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Relations per optimiser step.")
+@click.option("--share-encodings", is_flag=True,
+              help="A step of several relations (--gradient-accumulation) encodes the union of their prompts once "
+                   "(the same loss, fewer encodings).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random choice (sampling, dropout).")
+@click.option("--seeds", default=None, metavar="S1,S2,...",
+              help="Independent runs, one per seed, each to its stopping rule; OUTPUT/model is the best by validation "
+                   "(runs in OUTPUT/seeds/N, curves in OUTPUT/seeds.json and train.log). Replaces --seed.")
+@click.option("--prompts-per-pass", "chunk_size", type=click.IntRange(min=1), default=None,
+              help="Prompts per forward pass (default: as many as --memory-budget holds); a larger step uses "
+                   "gradient caching.")
+@earlier_spelling("--chunk-size", "--prompts-per-pass", "chunk_size", click.IntRange(min=1))
+@click.option("--memory-budget", type=click.FloatRange(min=0, min_open=True), default=MEMORY_BUDGET_GB,
+              show_default=True, help="GiB of activations one forward pass may keep for the backward pass.")
+@click.option("--freeze-layers", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Freeze the embeddings and the lowest N encoder layers; their outputs are computed once per prompt "
+                   "(training and validation), so steps run the upper layers only.")
+@click.option("--freeze-embeddings", is_flag=True, help="Keep the word-embedding matrix fixed (smaller checkpoints to ship).")
+@click.option("--precision", type=click.Choice(TRAIN_PRECISIONS), default="auto", show_default=True,
+              help="Training precision: auto (bf16 autocast where the GPU or CPU computes bf16 natively, else fp32), "
+                   "fp32, or bf16 (autocast; fp32 weights and optimiser).")
+@click.option("--bf16", is_flag=True, hidden=True, help="Earlier spelling of --precision bf16.")
+@click.option("--lora-rank", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Train LoRA adapters of this rank on every linear layer (needs peft) instead of all weights; 0 = full fine-tuning.")
+@click.option("--lora-alpha", type=float, default=None, help="LoRA scale numerator (default: 2 x rank).")
+@click.option("--validation", default=",".join(VALIDATION_SETS), show_default=True,
+              help="Comma-separated validation sets (analogy 'valid' splits; 'semeval' = held-out SemEval pairs); their mean accuracy picks the best epoch.")
+@click.option("--selection", type=click.Choice(SELECTIONS), default="mean", show_default=True,
+              help="How the validation sets pick the best epoch: their plain mean, or weighted by their number of questions.")
+@click.option("--lr-schedule", type=click.Choice(LR_SCHEDULES), default="constant", show_default=True,
+              help="Learning rate after the warmup: constant, or a linear / cosine decay to 0 at the last epoch.")
+@click.option("--patience", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Stop after this many epochs without a validation gain (0 = run every epoch).")
+@click.option("--min-epochs", type=click.IntRange(min=0), default=0, show_default=True,
+              help="With --patience: run at least this many epochs, unless validation fell twice in a row.")
+@click.option("--keep-epochs", is_flag=True, help="Also save every epoch's model in OUTPUT/epochs/N (for checkpoint averaging).")
+@click.option("--distill-from", default=None, metavar="TEACHER",
+              help="Distillation: learn to reproduce TEACHER's relation vectors (any --model value, e.g. relbert-mpnet) "
+                   "on --distill-pairs; the teacher labels them once into OUTPUT/teacher.npy (resumable).")
+@click.option("--distill-pairs", default=None, type=click.Path(dir_okay=False), metavar="PAIRS.tsv",
+              help="Distillation pairs, head<TAB>tail per line (python -m relbert.data.distill_pairs builds a set "
+                   "with no evaluation pair in it).")
+@click.option("--distill-loss", type=click.Choice(DISTILL_LOSSES), default="cosine", show_default=True,
+              help="Distillation loss: 1 - cosine, or squared error between unit vectors.")
+@click.option("--distill-batch", type=click.IntRange(min=1), default=128, show_default=True,
+              help="Distillation pairs per step.")
+@click.option("--contrastive-weight", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="With distillation: weight of the contrastive SemEval terms mixed into each epoch (0 = none).")
+@click.option("--data-dir", default=None, type=click.Path(file_okay=False), help="Data folder (default: $RELBERT_DATA, else ../shared/data).")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run in the same output folder.")
+@click.option("--overwrite", is_flag=True, help="Replace the training run already in OUTPUT (without it, that is an error).")
+@click.option("--checkpoint-every", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Also save the state for --resume every N optimisation steps within an epoch (0: after each epoch only).")
+@click.option("--device", default=None, help="torch device (default: cuda if available, else cpu).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@user_errors
+def train(output, data, model, template, aggregation, max_length, loss, temperature, num_positive, num_negative, margin,
+          batch, classification_loss, epochs, lr, warmup, gradient_accumulation, share_encodings, seed, seeds, chunk_size,
+          memory_budget, freeze_layers, freeze_embeddings, bf16, precision, lora_rank, lora_alpha, validation, selection,
+          lr_schedule, patience, min_epochs, keep_epochs, distill_from, distill_pairs, distill_loss, distill_batch,
+          contrastive_weight, data_dir, resume, overwrite, checkpoint_every, device, quiet):
+    """Fine-tune a RelBERT model with contrastive losses (launch under torchrun for several processes)."""
+    from transformers.utils import logging as hf_logging
+
+    from ..data.relsim import read_relsim_file
+    from ..data.semeval import load_semeval
+    from ..templates import resolve_template
+    from ..training import TrainConfig, Trainer, parse_seeds, train_seeds
+
+    hf_logging.disable_progress_bar()
+    resolve_template(template)
+    seed_list = parse_seeds(seeds) if seeds is not None else None
+    if bf16:
+        import warnings
+
+        warnings.warn("--bf16 is deprecated and will be removed in relbert 0.3: use --precision bf16", FutureWarning,
+                      stacklevel=1)
+        precision = "bf16"
+    config = TrainConfig(model=model, template=template, aggregation=aggregation, max_length=max_length, loss=loss,
+                         temperature=temperature, num_positive=num_positive, num_negative=num_negative, margin=margin,
+                         batch=batch, classification_loss=classification_loss, epochs=epochs, lr=lr, warmup=warmup,
+                         gradient_accumulation=gradient_accumulation, share_encodings=share_encodings, seed=seed,
+                         chunk_size=chunk_size, memory_budget_gb=memory_budget, freeze_layers=freeze_layers,
+                         freeze_embeddings=freeze_embeddings, precision=precision, lora_rank=lora_rank,
+                         lora_alpha=lora_alpha,
+                         data=data, validation=validation_names(validation), selection=selection,
+                         lr_schedule=lr_schedule, patience=patience, min_epochs=min_epochs, keep_epochs=keep_epochs,
+                         distill_from=distill_from, distill_pairs=distill_pairs, distill_loss=distill_loss,
+                         distill_batch=distill_batch, contrastive_weight=contrastive_weight)
+    if (distill_from is None) != (distill_pairs is None):
+        fail("distillation needs both --distill-from TEACHER and --distill-pairs PAIRS.tsv")
+    _check_run_folder(Path(output), resume, overwrite)
+    if data != "semeval" and not Path(data).is_file():
+        fail(f"--data {data}: no such file (give 'semeval' or a RelBERT-format JSONL file)")
+    say = (lambda line: None) if quiet else (lambda line: click.echo(line, err=True))
+    try:
+        if data == "semeval":
+            root = data_folder(data_dir)
+            if root is None:
+                fail("--data semeval needs the data folder (pass --data-dir or set RELBERT_DATA)")
+            relations = load_semeval(root / "semeval2012_task2")[0]
+        else:
+            relations = read_relsim_file(data)
+        validators = build_validators(config.validation, data_dir, 128)
+        if seed_list is not None:
+            summary = train_seeds(config, seed_list, relations, output, validators, device=device,
+                                  show_progress=not quiet, resume=resume, checkpoint_every=checkpoint_every, report=say)
+            from .. import distributed
+
+            if distributed.init()[0] == 0:
+                best = summary["seeds"][str(summary["winner"])]
+                click.echo(f"best seed {summary['winner']}: epoch {best['best_epoch']} (validation "
+                           f"{best['best_score']:.2f}); model in {output}/model", err=True)
+            return
+        trainer = Trainer(config, relations, output, validators, device=device, show_progress=not quiet, report=say)
+        progress = trainer.train(resume=resume, checkpoint_every=checkpoint_every)
+    except FileNotFoundError as err:  # a data or validation file that is not there
+        fail(str(err).splitlines()[0])
+    if trainer.rank == 0:
+        click.echo(f"best epoch {progress['best_epoch']} (validation {progress['best_score']:.2f}); model in {output}/model", err=True)
+
+
+#: What a training run writes in its output folder (--overwrite removes these, and only these).
+RUN_FILES = ("model", "state", "seeds", "epochs", "seeds.json", "train.log", "training_config.json")
+
+
+def _check_run_folder(output: Path, resume: bool, overwrite: bool) -> None:
+    """A second run into the same folder is refused (one line) unless it resumes or overwrites."""
+    import shutil
+
+    if resume and overwrite:
+        fail("--resume continues the run in OUTPUT and --overwrite replaces it: choose one")
+    found = [name for name in RUN_FILES if (output / name).exists()]
+    if not found or resume:
+        return
+    if not overwrite:
+        fail(f"{output} holds a training run already ({', '.join(found)}): continue it with --resume, "
+             "or replace it with --overwrite")
+    for name in found:
+        path = output / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
