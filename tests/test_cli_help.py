@@ -7,7 +7,7 @@ import pytest
 from relbert import cli
 
 COMMANDS = {"relbert-embed": cli.embed, "relbert-train": cli.train, "relbert-search": cli.search,
-            "relbert-index": cli.index,
+            "relbert-index": cli.index, "relbert-plot": cli.plot,
             "relbert-download": cli.download, **{f"relbert-eval {n}": c for n, c in cli.evaluate.commands.items()}}
 
 
@@ -88,11 +88,11 @@ def test_chunk_size_has_one_name_per_meaning_and_the_old_spelling_warns(name, ne
 
 def test_every_choice_list_is_its_modules():
     """Every click.Choice of every command is the list its module defines (imported, not retyped)."""
-    from relbert import ann, formats, named_models, precision, runtime, templates
+    from relbert import ann, formats, named_models, plot, precision, runtime, templates
 
     expected = {"aggregation": list(templates.AGGREGATIONS), "runtime": list(runtime.RUNTIMES),
                 "earlier_runtime": list(runtime.RUNTIMES), "fmt": list(formats.FORMATS), "kind": list(ann.KINDS),
-                "name": sorted(named_models.NAMED_MODELS)}
+                "name": sorted(named_models.NAMED_MODELS), "method": list(plot.METHODS)}
     seen = set()
     for name, command in COMMANDS.items():
         for param in command.params:

@@ -2,7 +2,8 @@
 
 - :mod:`relbert.cli.embed_command` (``relbert-embed``), :mod:`relbert.cli.train_command` (``relbert-train``),
   :mod:`relbert.cli.evaluate_command` (``relbert-eval``), :mod:`relbert.cli.search_command` (``relbert-search``),
-  :mod:`relbert.cli.index_command` (``relbert-index``), :mod:`relbert.cli.download_command` (``relbert-download``);
+  :mod:`relbert.cli.index_command` (``relbert-index``), :mod:`relbert.cli.download_command` (``relbert-download``),
+  :mod:`relbert.cli.plot_command` (``relbert-plot``);
 - :mod:`relbert.cli.common`: the one error line, model loading, output checks, shared options.
 
 Parsing and reporting only; the work lives in the library. ``python -m relbert.cli`` is
@@ -13,5 +14,6 @@ from .download_command import download  # noqa: F401
 from .embed_command import embed  # noqa: F401
 from .evaluate_command import evaluate  # noqa: F401
 from .index_command import index  # noqa: F401
+from .plot_command import plot  # noqa: F401
 from .search_command import search  # noqa: F401
 from .train_command import RUN_FILES, train  # noqa: F401
