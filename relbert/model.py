@@ -6,7 +6,7 @@ devices) is :mod:`relbert.loading`; this module is the :class:`RelBERT` class: l
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -305,11 +305,13 @@ class RelBERT:
                                     show_progress=show_progress)[inverse]
 
     def embed_token_ids(self, ids: np.ndarray, offsets: np.ndarray, *, batch_size: Optional[int] = None,
-                        normalize: bool = True, show_progress: bool = False) -> np.ndarray:
+                        normalize: bool = True, show_progress: bool = False,
+                        on_rows: Optional[Callable[[int], None]] = None) -> np.ndarray:
         """Relation vectors of prompts already tokenized by :meth:`PairTokenizer.encode_flat`.
 
         Prompts are length-sorted and cut into batches padded to their own longest row; row i
-        of the result belongs to prompt i (``ids[offsets[i]:offsets[i + 1]]``).
+        of the result belongs to prompt i (``ids[offsets[i]:offsets[i + 1]]``). ``on_rows(n)``
+        is called after each batch of n prompts (a caller's progress bar).
         """
         batch_size = self.default_batch_size if batch_size is None else batch_size
         if batch_size is not None and batch_size < 1:
@@ -331,8 +333,13 @@ class RelBERT:
         from .progress import progress_bar
 
         with progress_bar(show_progress, total=n, unit="pair", desc="embedding") as bar:
+            def on_batch(count):
+                bar.update(count)
+                if on_rows is not None:
+                    on_rows(count)
+
             EmbedLoop(prepare, forward, self.device, workers=runtime.workers).run(batch_rows(order, ranges), out,
-                                                                                  bar.update)
+                                                                                  on_batch)
         return out
 
     def encode(self, pairs, batch_size: Optional[int] = None, normalize_embeddings: bool = True,

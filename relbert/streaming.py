@@ -48,9 +48,20 @@ class StreamOptions:
 
     batch_size: Optional[int] = None  # None: the model's default
     normalize: bool = True
-    chunk_size: int = 16384
+    chunk_size: int = 16384  # at most; see effective_chunk
     cache_size: int = 100_000
     fmt: str = "npy"
+
+
+#: The smallest chunk a run is cut into by default (a few seconds of work on any model).
+SMALLEST_CHUNK = 1024
+
+
+def effective_chunk(rows: int, rows_per_chunk: int) -> int:
+    """The rows a chunk (the unit saved, resumed and shared among processes) holds:
+    ``rows_per_chunk`` at most, and small enough that a run saves its progress at least every
+    quarter of the way (never below :data:`SMALLEST_CHUNK` rows, unless asked)."""
+    return int(min(rows_per_chunk, max(SMALLEST_CHUNK, -(-rows // 4))))
 
 
 @dataclass(frozen=True)
@@ -241,7 +252,8 @@ class EmbedRun:
                 except BaseException:
                     files.remove()  # a bad line (or an interrupt) while planning leaves nothing behind
                     raise
-                self._state = {"rows": rows, "input_sha256": digest, "stream": STREAM_VERSION}
+                self._state = {"rows": rows, "input_sha256": digest, "stream": STREAM_VERSION,
+                               "chunk": effective_chunk(rows, self.options.chunk_size)}
         self.shard.barrier()
         if self.shard.rank != 0:
             return -1  # the other ranks read the plan after rank 0 has written its state
@@ -267,7 +279,7 @@ class EmbedRun:
         state = json.loads(files.state.read_text())
         rows, hidden = state["rows"], model.hidden_size
         done = self._done()
-        chunk = options.chunk_size
+        chunk = self._chunk(state)
         n_chunks = (rows + chunk - 1) // chunk
         mine = [c for c in range(n_chunks) if c % shard.world_size == shard.rank and c not in done]
         bar = None
@@ -276,15 +288,14 @@ class EmbedRun:
 
             finished = sum(min(chunk, rows - c * chunk) for c in done)
             bar = progress_bar(total=rows, initial=finished, unit="pair", desc="embedding", dynamic_ncols=True)
+        on_rows = bar.update if bar is not None else None  # moves per batch
         try:
             offset = _npy_data_offset(files.partial)
             fd = os.open(files.partial, os.O_RDWR)
             try:
                 for c in mine:
-                    self._embed_chunk(model, options, fd, offset, c, rows, hidden)
+                    self._embed_chunk(model, options, fd, offset, c, rows, hidden, chunk, on_rows)
                     self._record_done(c)
-                    if bar is not None:
-                        bar.update(min(chunk, rows - c * chunk))
                 shard.barrier()
                 if shard.rank == 0:
                     missing = set(range(n_chunks)) - self._done()
@@ -302,8 +313,13 @@ class EmbedRun:
         shard.barrier()
         return rows
 
-    def _embed_chunk(self, model, options: StreamOptions, fd: int, offset: int, c: int, rows: int, hidden: int) -> None:
-        files, size = self.files, options.chunk_size
+    def _chunk(self, state: dict) -> int:
+        """This run's chunk (runs planned before chunks adapted to the input recorded none)."""
+        return int(state.get("chunk", self.options.chunk_size))
+
+    def _embed_chunk(self, model, options: StreamOptions, fd: int, offset: int, c: int, rows: int, hidden: int,
+                     size: int, on_rows=None) -> None:
+        files = self.files
         start, stop = c * size, min(rows, (c + 1) * size)
         plan = np.fromfile(files.plan, dtype=np.int64, count=stop - start, offset=8 * start)
         spans = np.fromfile(files.offsets, dtype=np.int64, count=stop - start + 1, offset=8 * start)
@@ -316,8 +332,10 @@ class EmbedRun:
             np.cumsum(local[first + 1] - local[first], out=starts[1:])
             gathered = np.concatenate([ids[local[k]:local[k + 1]] for k in first])
             block[first] = model.embed_token_ids(gathered, starts, batch_size=options.batch_size,
-                                                 normalize=options.normalize)
+                                                 normalize=options.normalize, on_rows=on_rows)
         _pwrite_all(fd, block.tobytes(), offset + 4 * hidden * start)
+        if on_rows is not None and stop - start > len(first):
+            on_rows(stop - start - len(first))  # repeated pairs: copied at the end, counted now
 
     def _finish(self, rows: int, hidden: int, offset: int) -> None:
         files, fmt = self.files, self.options.fmt
@@ -338,7 +356,8 @@ class EmbedRun:
         """Rows whose vectors are saved (what --resume keeps after an interruption)."""
         if not self.files.state.is_file():
             return 0
-        rows, chunk = json.loads(self.files.state.read_text())["rows"], self.options.chunk_size
+        state = json.loads(self.files.state.read_text())
+        rows, chunk = state["rows"], self._chunk(state)
         return sum(min(chunk, rows - c * chunk) for c in self._done())
 
     def abandon(self) -> None:

@@ -271,11 +271,11 @@ def test_ctrl_c_says_how_far_it_got_and_how_to_continue(tmp_path, tiny_model_pat
     real = streaming.EmbedRun._embed_chunk
     calls = []
 
-    def interrupted(self, model, options, fd, offset, c, rows, hidden):
+    def interrupted(self, model, options, fd, offset, c, *rest):
         calls.append(c)
         if len(calls) == 2:
             raise KeyboardInterrupt
-        return real(self, model, options, fd, offset, c, rows, hidden)
+        return real(self, model, options, fd, offset, c, *rest)
 
     monkeypatch.setattr(streaming.EmbedRun, "_embed_chunk", interrupted)
     args = [str(pairs), "-o", str(out), "--model", tiny_model_path, "--rows-per-chunk", "8", "-q"]
@@ -288,3 +288,31 @@ def test_ctrl_c_says_how_far_it_got_and_how_to_continue(tmp_path, tiny_model_pat
     resumed = CliRunner().invoke(embed, args + ["--resume"])
     assert resumed.exit_code == 0, resumed.output
     assert out.exists()
+
+
+def test_a_run_smaller_than_one_chunk_still_saves_its_progress(tmp_path, tiny_model_path, monkeypatch):
+    """4,400 pairs with the default --rows-per-chunk (16,384): chunks of a quarter of the run, so
+    an interruption keeps what was done; progress moves per batch, not per chunk."""
+    from relbert import streaming
+
+    assert streaming.effective_chunk(4400, 16384) == 1100 and streaming.effective_chunk(500, 16384) == 1024
+    assert streaming.effective_chunk(10 ** 6, 16384) == 16384 and streaming.effective_chunk(20, 8) == 8
+    pairs = tmp_path / "p.tsv"
+    pairs.write_text("".join(f"w{i}\tv{i % 97}\n" for i in range(4400)), encoding="utf-8")
+    out = tmp_path / "x.npy"
+    real, calls = streaming.EmbedRun._embed_chunk, []
+    batches = []
+
+    def interrupted(self, model, options, fd, offset, c, rows, hidden, size, on_rows=None):
+        calls.append(c)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(self, model, options, fd, offset, c, rows, hidden, size,
+                    lambda n: (batches.append(n), on_rows(n) if on_rows else None))
+
+    monkeypatch.setattr(streaming.EmbedRun, "_embed_chunk", interrupted)
+    result = CliRunner().invoke(embed, [str(pairs), "-o", str(out), "--model", tiny_model_path, "-q"])
+    assert result.exit_code == 130
+    assert result.output.strip() == ("error: interrupted after 2,200 of 4,400 pairs: rerun the same command with "
+                                     "--resume to continue")
+    assert sum(batches) == 2200 and len(batches) > 2 and max(batches) <= 64  # one call per batch of 64 at most

@@ -159,3 +159,24 @@ def test_classification_is_quiet_and_reports_convergence():
     assert [str(w.message) for w in caught] == []
     assert stopped["converged"] is False
     assert settled["converged"] is True and settled["f1_micro"] == 100.0
+
+
+def test_classification_shows_its_fits_with_a_rate_and_time_left(minilm, eval_data, monkeypatch, capsys):
+    """Off a terminal, the classifier fits report a line (a minute apart at most) with the rate and
+    the time left; here the clock jumps 61 s a reading, so every fit prints one."""
+    import itertools
+
+    from relbert.data.lexical import LabeledPairs, read_lexical_dataset
+
+    splits = read_lexical_dataset(eval_data / "lexical_relation" / "BLESS")
+    small = {name: LabeledPairs(s.pairs[:60], s.labels[:60]) for name, s in splits.items()}
+    for name in small:  # two labels at least in every split
+        small[name] = LabeledPairs(small[name].pairs + [("cat", "animal"), ("oak", "tree")],
+                                   small[name].labels + ["hyper", "hyper"])
+    clock = itertools.count(0.0, 61.0)
+    monkeypatch.setattr("relbert.progress.time.monotonic", lambda: next(clock))
+    grid = [{"learning_rate_init": 1e-3, "hidden_layer_sizes": (h,), "max_iter": 5} for h in (10, 20, 30)]
+    evaluate_classification(minilm, small, grid=grid, show_progress=True)
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("classifiers:")]
+    assert [ln.split(" (")[0] for ln in lines] == ["classifiers: 1/3 fit", "classifiers: 2/3 fit", "classifiers: 3/3 fit"]
+    assert "fit/s, about" in lines[0] and "s left" in lines[0]

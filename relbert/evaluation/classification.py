@@ -74,16 +74,21 @@ def evaluate_classification(
     y = {name: split.labels for name, split in splits.items()}
     configs = (grid if grid is not None else GRID) if "val" in splits else [{}]
     best = None
-    for config in configs:
-        # The paper's grid stops at max_iter=200 whether or not the loss has settled; sklearn
-        # warns on every such fit. Quiet by default: the report says it instead ("converged").
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            clf = MLPClassifier(random_state=seed, **config).fit(x["train"], y["train"])
-        val = _scores(clf, x["val"], y["val"], labels) if "val" in splits else None
-        key = val["f1_micro"] if val else 0.0
-        if best is None or key > best[0]:
-            best = (key, config, clf, val)
+    from ..progress import progress_bar
+
+    # a fit takes seconds to minutes: the bar (a line a minute off a terminal) gives the rate and time left
+    with progress_bar(show_progress, total=len(configs), unit="fit", desc="classifiers") as bar:
+        for config in configs:
+            # The paper's grid stops at max_iter=200 whether or not the loss has settled; sklearn
+            # warns on every such fit. Quiet by default: the report says it instead ("converged").
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                clf = MLPClassifier(random_state=seed, **config).fit(x["train"], y["train"])
+            val = _scores(clf, x["val"], y["val"], labels) if "val" in splits else None
+            key = val["f1_micro"] if val else 0.0
+            if best is None or key > best[0]:
+                best = (key, config, clf, val)
+            bar.update(1)
     _, config, clf, val = best
     report = _scores(clf, x["test"], y["test"], labels)
     report["config"] = {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()} or "library defaults"
