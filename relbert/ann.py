@@ -62,6 +62,7 @@ class IndexRecord:
     params: Dict[str, int] = field(default_factory=dict)
     search: Dict[str, int] = field(default_factory=dict)  # default search-time settings (nprobe, efSearch)
     format: int = FORMAT
+    provenance: Optional[dict] = None  # the collection's (relbert.provenance): the model that embedded it
 
 
 def sample_rows(rows: int, count: int) -> np.ndarray:

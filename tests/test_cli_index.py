@@ -69,3 +69,23 @@ def test_a_small_collection_gets_a_flat_index_said_in_one_line(tmp_path, rows):
     assert len(notes) == 1 and f"{rows} rows" in notes[0] and "flat" in notes[0]
     loaded, record = ann.load_index(tmp_path / "v.index")
     assert record.kind == "flat" and record.rows == rows
+
+
+def test_the_index_carries_the_collections_provenance_and_search_uses_it(tiny_collection, tmp_path):
+    """relbert-index records which model embedded the collection; relbert-search --index embeds an
+    unseen query with that model even where the collection's own record is gone."""
+    from relbert import provenance
+    from relbert.cli import index, search
+
+    tsv, out = tiny_collection
+    made = provenance.read(out)
+    built = tmp_path / "c.index"
+    result = CliRunner().invoke(index, [str(out), "-o", str(built), "--kind", "flat"])
+    assert result.exit_code == 0, result.output
+    assert f"embedded with {made['model']}" in result.output
+    assert ann.load_index(built)[1].provenance == made
+    provenance.path_for(out).unlink()  # the collection without its side file
+    result = CliRunner().invoke(search, [str(out), "--pairs", str(tsv), "--index", str(built), "--query",
+                                         "berlin\\tgermany", "-k", "2", "-q"])
+    assert result.exit_code == 0, result.output  # the default model (another width) would be refused
+    assert len(result.output.splitlines()) == 2

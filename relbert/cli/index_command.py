@@ -51,10 +51,14 @@ def index(vectors, output, kind, nlist, m, nbits, hnsw_m, train_size, chunk_size
         with progress_bar(not quiet, total=len(matrix), unit="row", desc="indexing") as bar:
             built, record = ann.build_index(matrix, kind, params, train_size, chunk_size, source=vectors,
                                             on_rows=bar.update)
+        from .. import provenance
+
+        record.provenance = provenance.read(vectors)  # relbert-search embeds queries with that model
         ann.save_index(built, record, out)
     except ImportError as err:  # FAISS
         fail(str(err))
     if not quiet:
         size = out.stat().st_size
+        made = f", embedded with {record.provenance['model']}" if record.provenance else ""
         click.echo(f"wrote {kind} index of {record.rows} rows x {record.dimension} ({size / 2**20:.1f} MiB, "
-                   f"{time.perf_counter() - start:.1f} s) to {output}", err=True)
+                   f"{time.perf_counter() - start:.1f} s{made}) to {output}", err=True)

@@ -55,7 +55,7 @@ def search(vectors, pairs_file, queries, k, index_file, refine, nprobe, exact, i
         fail(str(err))
     from .. import provenance
 
-    made = provenance.read(vectors)
+    made = provenance.read(vectors) or (index.ann_record.provenance if index.ann_record is not None else None)
     if made is not None:  # the model (and the way) that embedded the collection embeds the queries
         if model is None:
             model = made["model"]
