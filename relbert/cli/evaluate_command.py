@@ -38,7 +38,8 @@ def _load_datasets(datasets, data_dir, available, resolve):
     root = data_folder(data_dir)
     if not datasets:
         if root is None:
-            fail("no --dataset given and no data folder found (pass --data-dir or set RELBERT_DATA)")
+            fail("no --dataset given and no data folder found (run relbert-download data, pass --data-dir or set "
+                 "RELBERT_DATA)")
         datasets = available(root)
         if not datasets:
             fail(f"no datasets of this task found in the data folder {root}")
@@ -64,7 +65,7 @@ eval_options = [
                  help="Evaluate a reference on the base encoder (--model, else the packaged MiniLM): vanilla = "
                       "the untrained encoder with the template; diff = word-vector difference."),
     click.option("--data-dir", default=None, type=click.Path(file_okay=False),
-                 help="Data folder (default: $RELBERT_DATA, else ../shared/data)."),
+                 help="Data folder (default: $RELBERT_DATA, else $RELBERT_HOME/data from relbert-download data, else ../shared/data)."),
     click.option("--batch-size", "-b", type=click.IntRange(min=1), default=128, show_default=True,
                  help="Prompts per encoder call."),
     click.option("--output", "-o", default=None, type=click.Path(dir_okay=False), help="Write the JSON report here."),

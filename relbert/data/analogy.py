@@ -79,7 +79,7 @@ def resolve_analogy(name_or_path: str, split: str, data_dir: Optional[Path]) -> 
         return read_analogy_file(path)
     if data_dir is None:
         raise FileNotFoundError(f"{name_or_path!r} is not a file and no data folder was found "
-                                "(pass --data-dir or set RELBERT_DATA)")
+                                "(run relbert-download data, pass --data-dir or set RELBERT_DATA)")
     folder = folder_any_case(data_dir / "analogy", name_or_path)
     path = folder / f"{split}.jsonl"
     if not path.is_file():

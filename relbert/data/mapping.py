@@ -79,7 +79,7 @@ def resolve_mapping(name_or_path: str, data_dir: Optional[Path]) -> List[Mapping
         return read_mapping_file(path)
     if data_dir is None:
         raise FileNotFoundError(f"{name_or_path!r} is not a file and no data folder was found "
-                                "(pass --data-dir or set RELBERT_DATA)")
+                                "(run relbert-download data, pass --data-dir or set RELBERT_DATA)")
     path = data_dir / name_or_path / "data.jsonl"
     if not path.is_file():
         raise FileNotFoundError(f"unknown relation mapping dataset {name_or_path!r}: {path} not found")
