@@ -73,7 +73,7 @@ def pytest_terminal_summary(terminalreporter):
     import sys
 
     rows = []
-    for name in ("bench_gpu", "bench_search", "bench_train"):  # files that time several figures by hand
+    for name in ("bench_cold_start", "bench_gpu", "bench_search", "bench_train"):  # files that time figures by hand
         module = sys.modules.get(name)
         if module is not None and module.ROWS:
             terminalreporter.write_sep("=", f"figures ({name}.py)")
