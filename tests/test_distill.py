@@ -133,3 +133,26 @@ def test_cli_distillation_needs_teacher_and_pairs(tmp_path):
     result = CliRunner().invoke(train_cmd, ["-o", str(tmp_path / "x"), "--distill-from", "relbert-mpnet",
                                             "--validation", ""])
     assert result.exit_code == 2 and "--distill-pairs" in result.output
+
+
+def test_a_multi_seed_distillation_labels_once_for_every_seed(teacher_student, tmp_path, monkeypatch):
+    """--seeds: the teacher labels the pairs once, into OUTPUT/teacher.npy, for every seed."""
+    from relbert import RelBERT
+    from relbert.training import train_seeds
+
+    teacher, student = teacher_student
+    pairs_path = tmp_path / "pairs.tsv"
+    pairs_path.write_text("".join(f"{h}\t{t}\n" for h, t in word_pairs(3, 32)))
+    loads = []
+    real = RelBERT.from_pretrained.__func__
+
+    def counting(cls, name=None, **kwargs):
+        loads.append(name)
+        return real(cls, name, **kwargs)
+
+    monkeypatch.setattr(RelBERT, "from_pretrained", classmethod(counting))
+    train_seeds(distill_config(student, teacher, pairs_path, epochs=1), [0, 1], RELATIONS, tmp_path / "run", {},
+                show_progress=False)
+    assert loads.count(teacher) == 1  # the teacher is loaded (and labels) once for both seeds
+    assert (tmp_path / "run" / "teacher.npy").is_file()
+    assert not any((tmp_path / "run" / "seeds" / s / "teacher.npy").exists() for s in ("0", "1"))

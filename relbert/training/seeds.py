@@ -75,7 +75,8 @@ def train_seeds(config: TrainConfig, seeds: List[int], relations, output_dir, va
             report(f"seed {seed}: {'resuming' if again else 'training'} in {run_dir}")
         trainer = Trainer(replace(config, seed=seed), relations, run_dir, validators, device=device,
                           show_progress=show_progress, report=report if seed == seeds[0] else None,
-                          lower_cache=lower_cache, parent_log=(output / "train.log", f"seed {seed}"))
+                          lower_cache=lower_cache, parent_log=(output / "train.log", f"seed {seed}"),
+                          teacher_file=output / "teacher.npy")  # the teacher labels once for every seed
         progress = trainer.train(resume=again, checkpoint_every=checkpoint_every)
         if trainer.rank != 0:
             continue

@@ -88,10 +88,14 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, relations: List[Relation], output_dir, validators: Dict[str, Callable] = None,
                  device: Optional[str] = None, show_progress: bool = True, report: Optional[Callable[[str], None]] = None,
-                 lower_cache: Optional[dict] = None, parent_log: Optional[Tuple[Path, str]] = None):
+                 lower_cache: Optional[dict] = None, parent_log: Optional[Tuple[Path, str]] = None,
+                 teacher_file: Optional[Path] = None):
         from ..loading import default_model_path
         from ..model import RelBERT
         from ..precision import choose_precision
+
+        #: Where the teacher's vectors are kept (a multi-seed run shares one file for every seed).
+        self.teacher_file = Path(teacher_file) if teacher_file is not None else Path(output_dir) / "teacher.npy"
 
         self.config = config.check()
         self.rank, self.world = distributed.init()
@@ -162,7 +166,7 @@ class Trainer:
                 self.frozen.ensure(self._ids_of(self.distill.pairs), self.relbert.tokenizer.pad)
 
     def _distillation(self, report):
-        """The teacher's vectors of the distillation pairs (computed once into OUTPUT/teacher.npy)."""
+        """The teacher's vectors of the distillation pairs (computed once into :attr:`teacher_file`)."""
         from ..io import read_pairs
         from .distill import Distillation, teacher_vectors
 
@@ -171,13 +175,13 @@ class Trainer:
             raise InputError(self.config.distill_pairs, 1, "no distillation pairs (the file is empty)")
         vectors = None
         if self.rank == 0:
-            self.output_dir.mkdir(parents=True, exist_ok=True)
+            self.teacher_file.parent.mkdir(parents=True, exist_ok=True)
             vectors = teacher_vectors(self.config.distill_from, Path(self.config.distill_pairs),
-                                      self.output_dir / "teacher.npy", device=str(self.device), report=report,
+                                      self.teacher_file, device=str(self.device), report=report,
                                       show_progress=self.show_progress)
         distributed.barrier()
         if vectors is None:
-            vectors = np.load(self.output_dir / "teacher.npy", mmap_mode="r")
+            vectors = np.load(self.teacher_file, mmap_mode="r")
         torch.manual_seed(self.config.seed)  # the map's initialisation is part of the seeded run
         return Distillation(pairs, vectors, self.relbert.hidden_size, self.device, self.config.distill_loss)
 
