@@ -117,7 +117,7 @@ def test_usage_lines_name_only_real_options():
     from relbert import cli
 
     commands = {"relbert-embed": cli.embed, "relbert-train": cli.train, "relbert-search": cli.search,
-                "relbert-index": cli.index,
+                "relbert-index": cli.index, "relbert-plot": cli.plot,
                 "relbert-download": cli.download, **{f"relbert-eval {n}": c for n, c in cli.evaluate.commands.items()}}
     text = "\n".join(document.read_text(encoding="utf-8") for document in DOCUMENTS)
     usage = re.findall(r"```text\n(.*?)```", text, re.S)
