@@ -110,7 +110,7 @@ class RelBERT:
         model = cls.__new__(cls)
         model._spec = None
         model._fp32_encoder = copy.deepcopy(encoder) if precision != "fp32" else None
-        model._assemble(encoder.to(resolved), check_pair_tokenizer(tokenizer, name),
+        model._assemble(encoder, check_pair_tokenizer(tokenizer, name),
                         template=resolve_template(template or stored["template"] or DEFAULT_TEMPLATE),
                         aggregation=check_aggregation(aggregation or stored["aggregation"] or DEFAULT_AGGREGATION),
                         max_length=max_length, device=resolved, precision=precision, runtime=runtime, compile=compile)
@@ -129,7 +129,7 @@ class RelBERT:
         self.runtime = runtime
         self.hf_tokenizer = hf_tokenizer
         self.tokenizer = PairTokenizer(hf_tokenizer, template, aggregation, self.max_length)
-        encoder.eval()
+        encoder.to(device).eval()
         probe = self.tokenizer.encode([("paris", "france"), ("a washing machine", "laundry")])
         #: What runs (:class:`relbert.runtime.Runtime`): a :class:`relbert.encoder.TorchEncoder`
         #: or an ONNX Runtime :class:`relbert.onnx_backend.OnnxEncoder`; both give pooled vectors.
