@@ -42,25 +42,12 @@ def user_errors(command):
     return wrapper
 
 
-def _model_call(function, *args, **kwargs):
-    """``function(*args)`` (a model or tokenizer loader) with load failures as one clear line."""
-    from ..templates import OptionError
-    from ..tokenization import ModelLoadError
-
-    try:
-        return function(*args, **kwargs)
-    except ModelLoadError as err:  # unknown model, unfetched named model, refused pickle
-        fail(str(err).splitlines()[0])
-    except OptionError as err:  # bad template, aggregation, precision or runtime
-        fail(str(err))
-
-
 def load_model(model, template, aggregation, max_length, device, precision="auto", compile=False, runtime=None):
-    """Load a RelBERT model, turning load failures into one clear line."""
+    """Load a RelBERT model (a failure to load is a UserError: :func:`user_errors` prints its line)."""
     from ..model import RelBERT
 
-    return _model_call(RelBERT.from_pretrained, model, template=template, aggregation=aggregation,
-                       max_length=max_length, device=device, precision=precision, compile=compile, runtime=runtime)
+    return RelBERT.from_pretrained(model, template=template, aggregation=aggregation, max_length=max_length,
+                                   device=device, precision=precision, compile=compile, runtime=runtime)
 
 
 def check_output(output) -> Path:

@@ -23,7 +23,6 @@ def download(name, quiet):
     public homes into $RELBERT_HOME/data, every file checked against its pinned sha256; every
     command finds them there. Loading never downloads; a second run only re-checks the hashes.
     """
-    from ..download import DownloadError
     from ..download import download as fetch_base
 
     report = (lambda line: None) if quiet else (lambda line: click.echo(line, err=True))
@@ -37,7 +36,5 @@ def download(name, quiet):
                 report(f"not fetched: {note}")
             return
         fetch_base(name, report=report)
-    except DownloadError as err:
-        fail(str(err), code=1)
-    except OSError as err:
+    except OSError as err:  # a DownloadError (exit status 1) is a UserError: user_errors says it
         fail(f"{err.filename or 'cache'}: {err.strerror or err}", code=1)

@@ -8,7 +8,7 @@ import click
 
 from ..errors import UserError
 from ..formats import FORMATS
-from .common import _model_call, check_output, earlier_spelling, fail, load_model, model_options, user_errors
+from .common import check_output, earlier_spelling, fail, load_model, model_options, user_errors
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("pairs", metavar="PAIRS", type=click.Path(dir_okay=False, allow_dash=True))
@@ -47,16 +47,13 @@ def embed(pairs, output, model, template, aggregation, max_length, device, preci
     import shutil
     import tempfile
 
-    from ..io import InputError, precheck_pairs
+    from ..io import precheck_pairs
 
     out = check_output(output)
     if pairs != "-":  # checked before torch and transformers load (seconds): mistakes show at once
         if not Path(pairs).is_file():
             fail(f"{pairs}: no such file")
-        try:
-            precheck_pairs(pairs)
-        except InputError as err:
-            fail(str(err))
+        precheck_pairs(pairs)
 
     from .. import distributed
     from ..loading import load_pair_tokenizer
@@ -82,7 +79,7 @@ def embed(pairs, output, model, template, aggregation, max_length, device, preci
     try:
         # the input is planned (validated, deduplicated, tokenized) with the tokenizer alone,
         # so a malformed file is reported before the model loads
-        run.plan(_model_call(load_pair_tokenizer, model, template, aggregation, max_length))
+        run.plan(load_pair_tokenizer(model, template, aggregation, max_length))
         if device is None and distributed.local_device() is not None:
             device = str(distributed.local_device())
         relbert = load_model(model, template, aggregation, max_length, device, precision, compile_, runtime)
@@ -91,9 +88,9 @@ def embed(pairs, output, model, template, aggregation, max_length, device, preci
             from .. import provenance
 
             provenance.write(out, model, relbert, not no_normalize, rows)
-    except UserError as err:  # a malformed line, a changed input on --resume: nothing half-written stays
-        run.abandon()
-        fail(str(err))
+    except UserError:  # a malformed line, an unknown model, a changed input on --resume: user_errors says it
+        run.abandon()  # nothing half-written stays
+        raise
     except OSError as err:
         run.abandon()
         fail(f"{err.filename or output}: {err.strerror or err}")

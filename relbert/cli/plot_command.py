@@ -57,8 +57,7 @@ def plot(vectors, pairs_file, output, labels_file, method, seed, title, quiet):
     from ..search import load_vectors
 
     out = check_output(output)
-    if out.suffix.lower() not in relation_plot.FORMATS:
-        fail(f"{output}: write .html or .png (the format follows the suffix)")
+    relation_plot.output_format(out)  # before any work
     start = time.perf_counter()
     matrix, stored = load_vectors(vectors)
     if stored is None and pairs_file is None:
