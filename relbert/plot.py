@@ -17,7 +17,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -31,6 +31,8 @@ METHODS = ("auto", "tsne", "pca", "umap")
 TSNE_LIMIT = 20000
 #: Output formats, by the output's suffix.
 FORMATS = (".html", ".png")
+#: Groups listed in the HTML legend (the largest first).
+LEGEND_ENTRIES = 40
 #: Clusters named in the PNG.
 NAMED_CLUSTERS = 8
 #: Colours (Tableau 10, then a lighter 10), cycled; grey for HDBSCAN's noise points.
@@ -50,11 +52,20 @@ class RelationMap:
     method: str  # the projection used
     by: str  # "label" or "cluster"
 
+    def palette(self) -> Dict[str, str]:
+        """Group -> colour, the largest groups first: one palette colour each, grey for noise."""
+        colour, used = {}, 0
+        for group, _ in Counter(self.groups).most_common():
+            if group == "noise":
+                colour[group] = NOISE
+            else:
+                colour[group] = PALETTE[used % len(PALETTE)]
+                used += 1
+        return colour
+
     def colours(self) -> List[str]:
-        """A colour per point: one per group, the largest groups first; grey for noise."""
-        order = [g for g, _ in Counter(self.groups).most_common() if g != "noise"]
-        colour = {g: PALETTE[i % len(PALETTE)] for i, g in enumerate(order)}
-        colour["noise"] = NOISE
+        """A colour per point (see :meth:`palette`)."""
+        colour = self.palette()
         return [colour[g] for g in self.groups]
 
     def densest(self, limit: int = NAMED_CLUSTERS) -> List[Tuple[str, np.ndarray, str]]:
@@ -177,7 +188,7 @@ def to_html(relation_map: RelationMap, title: str) -> str:
         circles.append(f'<circle cx="{x:.1f}" cy="{_SIZE - y:.1f}" r="3.5" fill="{colour}" '
                        f'data-pair="{pair}" data-group="{html.escape(group, quote=True)}"></circle>')
     legend = "".join(f'<li><span style="background:{c}"></span>{html.escape(g)}</li>'
-                     for g, c in _legend(relation_map))
+                     for g, c in list(relation_map.palette().items())[:LEGEND_ENTRIES])
     meta = json.dumps({"points": len(points), "method": relation_map.method, "coloured_by": relation_map.by})
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
@@ -203,14 +214,6 @@ li span {{ display: inline-block; width: 10px; height: 10px; margin-right: 4px; 
 <script>{_SCRIPT}</script>
 </body></html>
 """
-
-
-def _legend(relation_map: RelationMap, limit: int = 40) -> List[Tuple[str, str]]:
-    seen = {}
-    for group, colour in zip(relation_map.groups, relation_map.colours()):
-        seen.setdefault(group, colour)
-    counts = Counter(relation_map.groups)
-    return sorted(seen.items(), key=lambda item: -counts[item[0]])[:limit]
 
 
 # --- PNG ------------------------------------------------------------------------------------------
@@ -244,15 +247,20 @@ def _import_matplotlib():
     return matplotlib
 
 
+def output_format(output) -> str:
+    """``.html`` or ``.png``, by ``output``'s suffix; any other is a one-line :class:`OptionError`."""
+    suffix = Path(output).suffix.lower()
+    if suffix not in FORMATS:
+        raise OptionError(f"{output}: write .html or .png (the format follows the suffix)")
+    return suffix
+
+
 def write(relation_map: RelationMap, output, title: str) -> None:
     """Write ``relation_map`` to ``output`` (``.html`` or ``.png``, by suffix), atomically."""
     from .io import atomic_output
 
     output = Path(output)
-    suffix = output.suffix.lower()
-    if suffix not in FORMATS:
-        raise OptionError(f"{output}: write .html or .png (the format follows the suffix)")
-    if suffix == ".png":
+    if output_format(output) == ".png":
         _import_matplotlib()  # before any file is opened
         with atomic_output(output) as handle:
             write_png(relation_map, handle, title)
