@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections import OrderedDict
 from contextlib import suppress
 from dataclasses import asdict, dataclass
@@ -190,12 +189,10 @@ def input_fingerprint(path: Path) -> Tuple[int, str]:
 
 
 def _write_json_atomic(path: Path, data) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as handle:
+    from .io import atomic_output  # the package's one way to replace a file whole (fsync, rename, the user's mode)
+
+    with atomic_output(path, "w") as handle:
         json.dump(data, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 # --- the run ------------------------------------------------------------------------------------
