@@ -64,7 +64,8 @@ setup(
     # The fine-tuned embedded default: fp16 tensors that training changed + metadata.
     # and the named models' deltas (relbert/models/NAME/), applied over bases fetched by relbert-download.
     package_data={"relbert": ["default_model/*.json", "default_model/*.safetensors", "models/*/*.json",
-                              "models/*/*.safetensors"]},
+                              "models/*/*.safetensors"],
+                  "relbert.data": ["pins/*.sha256"]},
     ext_modules=extension_modules(),
     cmdclass={"build_ext": OptionalBuildExt},
     install_requires=[

@@ -89,7 +89,39 @@ def test_the_pinned_table_covers_the_evaluation_sets_and_says_what_it_does_not()
         for f in files:
             assert f.url.startswith("https://") and len(f.sha256) == 64
             assert "/0.0.0/" in f.url or any(len(part) == 40 for part in f.url.split("/"))  # pinned
-    assert set(fetch.NOT_FETCHED) == {"semeval2012_task2", "lexical_relation/CogALexV"}
+    gold = {t for t in targets if t.startswith("semeval2012_task2/SemEval-2012-Gold-Ratings/")}
+    assert len([t for t in gold if "/GoldRatings-" in t]) == 79  # every subcategory, training and testing
+    assert "semeval2012_task2/SemEval-2012-Gold-Ratings/subcategories-list.txt" in gold
+    assert set(fetch.NOT_FETCHED) == {"lexical_relation/CogALexV"}
+
+
+def test_semeval_gold_ratings_land_where_training_reads_them(fixture_data, tmp_path):
+    """The made-up Gold-Ratings files (tests/fixtures) served at the pinned addresses: fetched into
+    the layout load_semeval reads, with the same relations as read from the original folder."""
+    from relbert.data.semeval import load_semeval
+
+    gold = fixture_data / "semeval2012_task2" / "SemEval-2012-Gold-Ratings"
+    files = {p.relative_to(gold).as_posix(): p.read_bytes() for p in gold.rglob("*.txt")}
+    sources = {"semeval2012_task2": fetch._semeval("c0ffee" * 6 + "c0ff", {n: digest(b) for n, b in files.items()})}
+    bodies = {f.url: files[f.target.split("Gold-Ratings/", 1)[1]] for f in sources["semeval2012_task2"]}
+    root = fetch.fetch_data(tmp_path, get=bodies.__getitem__, sources=sources)
+    fetched = load_semeval(root / "semeval2012_task2")
+    original = load_semeval(fixture_data / "semeval2012_task2")
+    assert [(r.name, r.positives, r.negatives) for r in fetched[0]] == \
+        [(r.name, r.positives, r.negatives) for r in original[0]] and fetched[0]
+    assert [r.name for r in fetched[1]] == [r.name for r in original[1]]
+
+
+def test_the_pinned_semeval_hashes_are_those_of_the_copy_training_uses(data_dir):
+    """Each pinned Gold-Ratings hash against the real package in the data folder (hashed here
+    independently), and nothing the training reads left out of the pins."""
+    pins = fetch.read_pins(fetch.SEMEVAL_PINS)
+    gold = data_dir / "semeval2012_task2" / "SemEval-2012-Gold-Ratings"
+    local = {p.relative_to(gold).as_posix(): p for p in gold.rglob("*.txt")}
+    assert set(pins) == set(local)
+    for name, path in local.items():
+        text = path.read_bytes().rstrip(b"\r\n") + b"\n"
+        assert hashlib.sha256(text).hexdigest() == pins[name], name
 
 
 def test_the_command_fetches_and_every_command_finds_the_data(published, tmp_path, monkeypatch, default_model):
@@ -102,7 +134,7 @@ def test_the_command_fetches_and_every_command_finds_the_data(published, tmp_pat
     monkeypatch.delenv("RELBERT_DATA", raising=False)
     result = CliRunner().invoke(download, ["data"])
     assert result.exit_code == 0, result.output
-    assert "fetched and verified into" in result.output and "not fetched: SemEval-2012" in result.output
+    assert "fetched and verified into" in result.output and "not fetched: CogALex-V" in result.output
     assert data_root() == tmp_path / "data"
     report = tmp_path / "u2.json"
     result = CliRunner().invoke(evaluate, ["analogy", "--dataset", "u2", "--split", "test", "-o", str(report), "-q"])

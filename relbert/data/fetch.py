@@ -11,16 +11,21 @@ Where each set lives (pinned: a commit, or a release asset):
   (``experiments/relation_mapping_problem/relation_mapping_data.jsonl``);
 - lexical relation classification BLESS, EVALution, K&H+N, ROOT09: the LexNET splits in the
   authors' AnalogyTools release (``lexical_relation_dataset.tar.gz``; the official package
-  fetches the same archive).
+  fetches the same archive);
+- SemEval-2012 Task 2 (training, and the held-out validation pairs): the task's
+  ``SemEval-2012-Gold-Ratings`` package (CC BY-SA 3.0, its README included) as committed,
+  unchanged, to SBelkaid/degrees_of_similarities; its 81 text files' hashes are in
+  ``pins/semeval2012_gold_ratings.sha256`` (sha256sum format), each checked against the copy
+  this project trains on.
 
 Each file's sha256 is pinned (of its text with exactly one final newline, so that a file stored
 with or without it checks the same): a changed or corrupt download is refused, naming the file.
 Files are written under a temporary folder and moved into place only when every one is
 verified; an interrupted or failed run leaves the data folder as it was.
 
-Not fetched: SemEval-2012 Task 2 (training; the task's own package, CC BY-SA 3.0) and
-CogALex-V, whose public copies could not be pinned to a hash here: docs/data.md says where to
-get them and where to put them.
+Not fetched: CogALex-V, whose only public copies (the shared task's site, and a re-packed
+copy in the AnalogyTools archive whose bytes could not be checked here) cannot be pinned to a
+hash: docs/data.md says where to get it and where to put it.
 """
 from __future__ import annotations
 
@@ -38,6 +43,10 @@ from ..errors import DownloadError
 _ANALOGY_LM = "https://raw.githubusercontent.com/asahi417/analogy-language-model/{commit}/data/{name}/{split}.jsonl"
 _RELBERT = "https://raw.githubusercontent.com/asahi417/relbert/{commit}/{path}"
 LEXICAL_ARCHIVE = "https://github.com/asahi417/AnalogyTools/releases/download/0.0.0/lexical_relation_dataset.tar.gz"
+_SEMEVAL = ("https://raw.githubusercontent.com/SBelkaid/degrees_of_similarities/{commit}/"
+            "SemEval-2012-Gold-Ratings/{path}")
+SEMEVAL_COMMIT = "f15c3c9f82490537318f0d971a8fa3a397655e7d"
+SEMEVAL_PINS = Path(__file__).with_name("pins") / "semeval2012_gold_ratings.sha256"
 
 
 @dataclass(frozen=True)
@@ -65,6 +74,21 @@ def _relbert_analogy(name: str, published: str, hashes: Dict[str, str]) -> List[
 def _lexical(name: str, hashes: Dict[str, str]) -> List[DataFile]:
     return [DataFile(f"lexical_relation/{name}/{split}.tsv", LEXICAL_ARCHIVE, digest,
                      member=f"lexical_relation_dataset/{name}/{split}.tsv") for split, digest in hashes.items()]
+
+
+def _semeval(commit: str, hashes: Dict[str, str]) -> List[DataFile]:
+    """The Gold-Ratings files (path under the package -> sha256) into ``semeval2012_task2/``."""
+    return [DataFile(f"semeval2012_task2/SemEval-2012-Gold-Ratings/{path}", _SEMEVAL.format(commit=commit, path=path),
+                     digest) for path, digest in hashes.items()]
+
+
+def read_pins(path: Path) -> Dict[str, str]:
+    """``path -> sha256`` from a file in sha256sum's format (``<hex>  <path>`` a line)."""
+    pins = {}
+    for line in path.read_text().splitlines():
+        digest, name = line.split(None, 1)
+        pins[name.strip()] = digest
+    return pins
 
 
 _FA9121 = "fa912145a9247b554df141762db7b296d9b0bd80"
@@ -109,11 +133,10 @@ SOURCES: Dict[str, List[DataFile]] = {
         "train": "a6ef6425da3ae382c4e627effe90209af4dff73d51e959831d4e1d0f974ddf75",
         "val": "859c24559045d5519336410fccc90534fa78d8566126fecc970cc64569c8a485",
         "test": "ac90719e645eb180415ecca22ca0c772d076f738bfef47971345ea914c6238c5"}),
+    "semeval2012_task2": _semeval(SEMEVAL_COMMIT, read_pins(SEMEVAL_PINS)),
 }
 #: What ``relbert-download data`` does not fetch, and where to get it.
 NOT_FETCHED = {
-    "semeval2012_task2": "SemEval-2012 Task 2 (training): the task's package (SemEval-2012-Complete-Data-Package "
-                         "and SemEval-2012-Gold-Ratings) from the task's site, unpacked into DATA/semeval2012_task2/",
     "lexical_relation/CogALexV": "CogALex-V: the shared task's CogALexV_{train,test}_v1 folders, into "
                                  "DATA/lexical_relation/CogALexV/",
 }
