@@ -93,12 +93,12 @@ class TrainConfig:
     lr_schedule: str = "constant"  # after the warmup: "constant", "linear" decay to 0, or "cosine" decay to 0
     patience: int = 0  # > 0: stop after this many epochs without a validation gain (see min_epochs)
     min_epochs: int = 0  # early stopping waits for this many epochs, unless validation fell twice in a row
-    keep_epochs: bool = False
+    keep_epochs: bool = False  # also save every epoch's model in epochs/N (for checkpoint averaging)
     distill_from: Optional[str] = None  # teacher model: train to reproduce its relation vectors
     distill_pairs: Optional[str] = None  # pairs file (head<TAB>tail) the teacher labels
     distill_loss: str = "cosine"  # "cosine" (1 - cos) or "mse" (between unit vectors)
     distill_batch: int = 128  # distillation pairs per step
-    contrastive_weight: float = 0.0  # with distillation: weight of the contrastive SemEval terms mixed in (0 = none)  # also save every epoch's model in epochs/N (for checkpoint averaging)
+    contrastive_weight: float = 0.0  # with distillation: weight of the contrastive SemEval terms mixed in (0 = none)
 
     def check(self) -> "TrainConfig":
         if self.loss not in LOSSES:
