@@ -166,6 +166,26 @@ def test_resume_inside_an_epoch_is_identical(tiny_model_path, relsim_file, tmp_p
     assert "checkpoint in epoch 2 after 2 relations" in (tmp_path / "cut" / "train.log").read_text()
 
 
+def test_resume_with_more_epochs_extends_the_run_exactly(tiny_model_path, relsim_file, tmp_path):
+    """A finished 1-epoch run resumed with --epochs 2 (constant learning rate) ends with the weights
+    and history of a run started with 2 epochs; a decaying schedule cannot grow (planned length)."""
+    relations = read_relsim_file(relsim_file)
+    full = Trainer(tiny_config(tiny_model_path), relations, tmp_path / "full", show_progress=False).train()
+    Trainer(tiny_config(tiny_model_path, epochs=1), relations, tmp_path / "short", show_progress=False).train()
+    grown = Trainer(tiny_config(tiny_model_path), relations, tmp_path / "short", show_progress=False).train(resume=True)
+    a, b = state_tensors(tmp_path / "full"), state_tensors(tmp_path / "short")
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], atol=1e-6, rtol=0)
+    assert [r["loss"] for r in grown["history"]] == pytest.approx([r["loss"] for r in full["history"]], rel=1e-6)
+    assert json.loads((tmp_path / "short" / "training_config.json").read_text())["epochs"] == 2
+    assert "extending the run from 1 to 2 epochs" in (tmp_path / "short" / "train.log").read_text()
+    Trainer(tiny_config(tiny_model_path, epochs=1, lr_schedule="linear"), relations, tmp_path / "decay",
+            show_progress=False).train()
+    with pytest.raises(ValueError, match="only with --lr-schedule constant"):
+        Trainer(tiny_config(tiny_model_path, lr_schedule="linear"), relations, tmp_path / "decay",
+                show_progress=False).train(resume=True)
+
+
 def test_resume_refuses_changed_options(tiny_model_path, relsim_file, tmp_path):
     relations = read_relsim_file(relsim_file)
     Trainer(tiny_config(tiny_model_path, epochs=1), relations, tmp_path, show_progress=False).train()

@@ -236,6 +236,19 @@ def test_interrupted_seeds_resume_where_they_stopped(tiny_model_path, tmp_path):
                     resume=True)
 
 
+def test_seeds_resumed_with_more_epochs_continue_where_they_ended(tiny_model_path, tmp_path):
+    """Seeds that ran to their last epoch continue for the added ones; the winner is chosen again."""
+    train_seeds(config(tiny_model_path, epochs=1), [3, 4], RELATIONS, tmp_path,
+                {"v": ScriptedValidator([10.0, 20.0])}, show_progress=False)
+    more = ScriptedValidator([30.0, 5.0])  # epoch 2 of seed 3, then of seed 4
+    summary = train_seeds(config(tiny_model_path), [3, 4], RELATIONS, tmp_path, {"v": more},
+                          show_progress=False, resume=True)
+    assert more.calls == 2 and summary["winner"] == 3
+    assert [r["epoch"] for r in summary["seeds"]["3"]["history"]] == [1, 2]
+    assert summary["seeds"]["3"]["best_epoch"] == 2 and summary["seeds"]["4"]["best_epoch"] == 1
+    assert json.loads((tmp_path / "seeds.json").read_text())["options"]["epochs"] == 2
+
+
 def test_cli_seeds(tiny_model_path, tmp_path):
     from relbert.cli import train as train_cmd
 

@@ -87,7 +87,7 @@ from .common import build_validators, data_folder, earlier_spelling, fail, user_
 @click.option("--contrastive-weight", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="With distillation: weight of the contrastive SemEval terms mixed into each epoch (0 = none).")
 @click.option("--data-dir", default=None, type=click.Path(file_okay=False), help="Data folder (default: $RELBERT_DATA, else $RELBERT_HOME/data from relbert-download data, else ../shared/data).")
-@click.option("--resume", is_flag=True, help="Continue an interrupted run in the same output folder.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run in the same output folder, or extend a finished one with a larger --epochs (constant learning rate).")
 @click.option("--overwrite", is_flag=True, help="Replace the training run already in OUTPUT (without it, that is an error).")
 @click.option("--checkpoint-every", type=click.IntRange(min=0), default=0, show_default=True,
               help="Also save the state for --resume every N optimisation steps within an epoch (0: after each epoch only).")

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
-from ..errors import OptionError
+from ..errors import OptionError, ResumeError
 
 LOSSES = ("nce", "iloob", "triplet")
 SELECTIONS = ("mean", "weighted")
@@ -35,6 +35,25 @@ def lr_factor(step: int, warmup: int, total: int, schedule: str) -> float:
     if schedule == "linear":
         return 1.0 - done
     return 0.5 * (1.0 + math.cos(math.pi * done))
+
+
+def check_resume(saved: Dict, current: Dict) -> bool:
+    """Whether a resumed run may continue with ``current`` options; True when it is extended.
+
+    Every option must match the interrupted run's, except that ``epochs`` may grow under the
+    constant learning-rate schedule: the steps already taken are then exactly those of a run
+    started with the larger number (a decaying schedule is planned for the original length).
+    """
+    changed = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
+    if not changed:
+        return False
+    if changed == ["epochs"] and current["epochs"] > saved["epochs"]:
+        if current.get("lr_schedule") == "constant":
+            return True
+        raise ResumeError(f"--resume: --epochs can grow from {saved['epochs']} to {current['epochs']} only with "
+                          f"--lr-schedule constant (the {current.get('lr_schedule')} decay was planned for "
+                          f"{saved['epochs']} epochs)")
+    raise ResumeError(f"--resume: the options differ from the interrupted run ({', '.join(changed)})")
 
 
 def selection_score(scores: Dict[str, float], sizes: Dict[str, int], selection: str) -> float:

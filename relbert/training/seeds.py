@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 from ..errors import OptionError, ResumeError
-from .config import TrainConfig
+from .config import TrainConfig, check_resume
 from .state import link_folder
 
 SUMMARY = "seeds.json"
@@ -58,9 +58,12 @@ def train_seeds(config: TrainConfig, seeds: List[int], relations, output_dir, va
         if not summary_path.is_file():
             raise ResumeError(f"--resume: no multi-seed run in {output} ({SUMMARY} is missing)")
         summary = json.loads(summary_path.read_text())
-        if summary["options"] != options:
-            changed = sorted(k for k in options if summary["options"].get(k) != options[k])
-            raise ResumeError(f"--resume: the options differ from the interrupted run ({', '.join(changed)})")
+        if check_resume(summary["options"], options):  # more epochs: seeds that ran to the end continue
+            for record in summary["seeds"].values():
+                if not record.get("stopped_early") and len(record.get("history", [])) < config.epochs:
+                    record["finished"] = False
+            summary["options"] = options
+            _write_json(summary_path, summary)
     else:
         output.mkdir(parents=True, exist_ok=True)
         summary = {"options": options, "selection": config.selection, "seeds": {}, "winner": None}

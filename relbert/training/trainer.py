@@ -47,7 +47,7 @@ from .. import distributed, losses
 from ..data.relsim import Relation
 from ..encoder import TorchEncoder
 from ..errors import InputError, ResumeError
-from .config import TrainConfig, selection_score, should_stop, lr_factor
+from .config import TrainConfig, check_resume, selection_score, should_stop, lr_factor
 from .frozen import FrozenEmbedder, FrozenLower
 from .lora import add_lora, merged_lora_state
 from .sampling import DISTILL, build_pools, items_per_epoch, nce_items, shared_prompts, triplet_items
@@ -438,10 +438,12 @@ class Trainer:
                 raise ResumeError(f"--resume: no saved state in {state_dir}")
             # options added since the interrupted run was started take their defaults
             saved = {**asdict(TrainConfig()), **json.loads((self.output_dir / "training_config.json").read_text())}
-            if saved != asdict(self.config):
-                changed = sorted(k for k in saved if saved[k] != asdict(self.config).get(k))
-                raise ResumeError(f"--resume: the options differ from the interrupted run ({', '.join(changed)})")
+            extended = check_resume(saved, asdict(self.config))
             progress = load_state(state_dir, self.encoder, self._heads_or_none(), self.optimizer, self.scheduler, self.rng)
+            if extended:
+                self.log.info("extending the run from %d to %d epochs", saved["epochs"], self.config.epochs)
+                if self.rank == 0:
+                    (self.output_dir / "training_config.json").write_text(json.dumps(asdict(self.config), indent=2))
             if progress.get("partial"):
                 self.log.info("resumed in epoch %d after %d relations", progress["epoch"] + 1,
                               progress["partial"]["items_done"])
