@@ -8,8 +8,6 @@ import random
 from pathlib import Path
 from typing import Dict
 
-import torch
-
 
 def save_state(folder: Path, model, classifier, optimizer, scheduler, rng: random.Random, progress: dict) -> None:
     from safetensors.torch import save_file, save_model
