@@ -21,6 +21,17 @@ def test_shipped_files_are_small_and_described():
     assert {"base", "relbert_config", "command", "seed", "validation"} <= set(meta)
 
 
+def test_the_installed_package_stays_under_50_mb():
+    """Everything the package installs (its files, the kernels package, the built extension)."""
+    import relbert
+    import relbert.kernels
+    from pathlib import Path
+
+    folders = {Path(relbert.__file__).parent, Path(relbert.kernels.__file__).parent}
+    files = {p for folder in folders for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    assert sum(p.stat().st_size for p in files) < 50 * 10**6
+
+
 def test_default_applies_shipped_weights_over_the_base(default_model, minilm):
     meta = shipped_default()
     assert default_model.is_trained
@@ -28,7 +39,7 @@ def test_default_applies_shipped_weights_over_the_base(default_model, minilm):
     assert default_model.aggregation == meta["relbert_config"]["aggregation_mode"]
     dense, sparse, low_rank = split_delta(load_file(str(DEFAULT_DIR / WEIGHTS)))
     assert not low_rank  # the MiniLM default ships whole tensors and rows
-    state, base = default_model.model.state_dict(), minilm.model.state_dict()
+    state, base = default_model.encoder.state_dict(), minilm.encoder.state_dict()
     for name, value in dense.items():
         assert torch.equal(state[name], value.float())  # fp16 values, held in fp32
     for name, (rows, values) in sparse.items():
