@@ -134,7 +134,8 @@ def cluster(xy: np.ndarray, min_cluster_size: Optional[int] = None) -> List[str]
     if n < 5:
         return ["noise"] * n
     size = min_cluster_size or max(5, n // 100)
-    found = HDBSCAN(min_cluster_size=min(size, n)).fit_predict(xy)
+    # copy=True: the points are drawn afterwards (and it silences sklearn's default-change warning)
+    found = HDBSCAN(min_cluster_size=min(size, n), copy=True).fit_predict(xy)
     return [f"cluster {k}" if k >= 0 else "noise" for k in found]
 
 

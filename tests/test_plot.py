@@ -39,6 +39,18 @@ def test_separated_groups_stay_separated_and_hdbscan_finds_them(method):
     assert len({next(iter(set(groups[truth == g]) - {"noise"})) for g in range(3)}) == 3
 
 
+def test_clustering_leaves_the_points_alone_and_warns_nothing():
+    import warnings
+
+    vectors, _ = blobs([40, 30])
+    xy, _ = project(vectors, "pca")
+    before = xy.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # quiet by default: no dependency warning reaches the user
+        cluster(xy)
+    np.testing.assert_array_equal(xy, before)
+
+
 def test_labels_colour_the_points_and_name_the_densest_groups():
     vectors, truth = blobs([40, 30, 50])
     pairs = [(f"h{i}", f"t{i}") for i in range(len(vectors))]
