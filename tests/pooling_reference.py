@@ -12,7 +12,7 @@ def hand_pooled(model, pair, aggregation):
     prompt = fill_template(model.template, pair[0], pair[1], hf.mask_token)
     enc = hf(prompt, return_tensors="pt")
     with torch.no_grad():
-        hidden = model.model(**enc).last_hidden_state[0].double()  # (L, H), one prompt: no padding
+        hidden = model.encoder(**enc).last_hidden_state[0].double()  # (L, H), one prompt: no padding
     ids = enc["input_ids"][0].tolist()
     mask_pos = ids.index(hf.mask_token_id)
     if aggregation == "mask":

@@ -92,7 +92,7 @@ def test_word_diff_baseline_is_tail_minus_head(minilm):
 
     enc = minilm.hf_tokenizer("france", return_tensors="pt")
     with torch.no_grad():
-        hidden = minilm.model(**enc).last_hidden_state[0, 1:-1]
+        hidden = minilm.encoder(**enc).last_hidden_state[0, 1:-1]
     np.testing.assert_allclose(words[1], hidden.mean(0).numpy(), atol=1e-5)
 
 

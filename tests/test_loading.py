@@ -221,7 +221,7 @@ def test_every_architecture_loads_embeds_saves_and_reloads(architecture, aggrega
     name, folder = architecture
     model = RelBERT.from_pretrained(folder, template="a", aggregation=aggregation, max_length=128)
     expected_attention = "eager" if name.startswith("mpnet") else "sdpa"  # MPNet has no SDPA: fallback
-    assert model.model.config._attn_implementation == expected_attention
+    assert model.encoder.config._attn_implementation == expected_attention
     raw = model.embed(PAIRS, normalize=False)
     hand = np.stack([hand_pooled(model, pair, aggregation) for pair in PAIRS])
     np.testing.assert_allclose(raw, hand, rtol=1e-4, atol=1e-4 * np.abs(hand).max())

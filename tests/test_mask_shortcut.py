@@ -58,16 +58,16 @@ def test_other_architectures_keep_the_full_forward(tmp_path):
 
 def test_encoder_is_restored_after_each_call(encoders):
     model = RelBERT.from_pretrained(encoders["tiny-bert"], template="d", aggregation="mask", device="cpu")
-    layers = list(model.model.encoder.layer)
-    pooler = model.model.pooler
-    keys = list(model.model.state_dict())
+    layers = list(model.encoder.encoder.layer)
+    pooler = model.encoder.pooler
+    keys = list(model.encoder.state_dict())
     model.embed(PAIRS)
-    assert list(model.model.encoder.layer) == layers and model.model.pooler is pooler
-    assert list(model.model.state_dict()) == keys
+    assert list(model.encoder.encoder.layer) == layers and model.encoder.pooler is pooler
+    assert list(model.encoder.state_dict()) == keys
     with pytest.raises(IndexError):  # restored even when the forward fails
         model.mask_shortcut.hidden_at(torch.tensor([[1, 2, 3]]), torch.ones(1, 3, dtype=torch.long),
                                       torch.tensor([7]))  # position out of range
-    assert list(model.model.encoder.layer) == layers and model.model.pooler is pooler
+    assert list(model.encoder.encoder.layer) == layers and model.encoder.pooler is pooler
 
 
 @pytest.mark.parametrize("precision, min_cosine", [("bf16", 0.999), ("int8", 0.98)])

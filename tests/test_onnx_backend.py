@@ -41,7 +41,7 @@ def unit(vector):
 @pytest.mark.parametrize("aggregation", ["mask", "average", "average_no_mask"])
 def test_fp32_graph_equals_hand_pooled_reference(encoders, name, aggregation):
     model = RelBERT.from_pretrained(encoders[name], template="d", aggregation=aggregation, device="cpu", backend="onnx")
-    assert model.backend == "onnx" and model.onnx is not None and model.onnx.precision == "fp32"
+    assert model.runtime == "onnx" and model.onnx is not None and model.onnx.precision == "fp32"
     for batch_size in (1, 3, len(PAIRS)):  # other batch sizes and padded lengths than the traced sample
         vectors = model.embed(PAIRS, batch_size=batch_size)
         for pair, row in zip(PAIRS, vectors):
@@ -62,7 +62,7 @@ def test_fp32_graph_on_minilm_with_the_mask_shortcut(encoders):
 
 def test_int8_is_the_default_int8_backend_and_close_to_fp32(default_model):
     model = RelBERT.from_pretrained(device="cpu", precision="int8")
-    assert model.backend == "onnx" and model.onnx.precision == "int8"
+    assert model.runtime == "onnx" and model.onnx.precision == "int8"
     assert model.describe()["runtime"] == model.describe()["backend"] == "onnx"
     full = default_model.embed(PAIRS)
     reduced = model.embed(PAIRS)
@@ -81,10 +81,10 @@ def test_export_traces_eager_attention_and_restores_the_encoder(encoders, tmp_pa
     from relbert import onnx_backend
 
     model = RelBERT.from_pretrained(encoders["tiny-bert"], template="d", device="cpu")
-    assert model.model.config._attn_implementation == "sdpa"
+    assert model.encoder.config._attn_implementation == "sdpa"
     path = tmp_path / "encoder.onnx"
     onnx_backend.export(TorchEncoder(model.encoder, None, mode="full").eval(), model.tokenizer.encode(PAIRS[:2]), path)
-    assert model.model.config._attn_implementation == "sdpa"
+    assert model.encoder.config._attn_implementation == "sdpa"
     ops = {node.op_type for node in onnx.load(str(path)).graph.node}
     assert "Softmax" in ops and "IsNaN" not in ops, sorted(ops)
     # and the exported graph still equals the torch encoder (whose attention is SDPA)
@@ -105,7 +105,7 @@ def test_int8_weights_have_one_scale_per_output_column(encoders, tmp_path):
     graph = onnx.load(str(target)).graph
     weights = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
     quantized = [n for n in graph.node if n.op_type == "MatMulInteger"]
-    linear_layers = sum(1 for m in model.model.encoder.modules() if m.__class__.__name__ == "Linear")
+    linear_layers = sum(1 for m in model.encoder.encoder.modules() if m.__class__.__name__ == "Linear")
     assert len(quantized) == linear_layers  # every layer's weight matrix (the unused pooler is not exported),
     # and no activation x activation product (attention stays fp32)
     for node in quantized:

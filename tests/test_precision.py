@@ -53,8 +53,8 @@ def test_torch_int8_weights_have_one_scale_per_output_row(minilm):
     from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
 
     model = RelBERT.from_pretrained(minilm.name_or_path, precision="int8", backend="torch", device="cpu")
-    quantized = [m for m in model.model.modules() if isinstance(m, DynamicLinear)]
-    assert len(quantized) == sum(1 for m in minilm.model.modules() if isinstance(m, torch.nn.Linear))
+    quantized = [m for m in model.encoder.modules() if isinstance(m, DynamicLinear)]
+    assert len(quantized) == sum(1 for m in minilm.encoder.modules() if isinstance(m, torch.nn.Linear))
     for layer in quantized:
         weight = layer.weight()
         assert weight.qscheme() == torch.per_channel_affine

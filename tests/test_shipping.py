@@ -11,7 +11,7 @@ from relbert.shipping import ROWS, VALUES, WEIGHTS, apply_delta
 
 def test_export_then_apply_restores_the_trained_tensors(minilm_path, tmp_path):
     trained = RelBERT.from_pretrained(minilm_path, device="cpu")
-    state = trained.model.state_dict()
+    state = trained.encoder.state_dict()
     emb = "embeddings.word_embeddings.weight"
     rows = torch.tensor([3, 1000, 2045])
     layer = "encoder.layer.0.attention.self.query.weight"
@@ -26,8 +26,8 @@ def test_export_then_apply_restores_the_trained_tensors(minilm_path, tmp_path):
     assert torch.equal(shipped[emb + ROWS], rows)
 
     fresh = RelBERT.from_pretrained(minilm_path, device="cpu")
-    apply_delta(fresh.model, out)
-    got = fresh.model.state_dict()
+    apply_delta(fresh.encoder, out)
+    got = fresh.encoder.state_dict()
     for name in (emb, layer):
         torch.testing.assert_close(got[name], state[name], rtol=1e-3, atol=1e-3)  # fp16 storage
     untouched = torch.ones(len(state[emb]), dtype=torch.bool)
@@ -39,7 +39,7 @@ def test_low_rank_export_is_exact_for_a_low_rank_change_and_the_best_approximati
     from relbert.shipping import DOWN, UP
 
     trained = RelBERT.from_pretrained(minilm_path, device="cpu")
-    state = trained.model.state_dict()
+    state = trained.encoder.state_dict()
     base = {k: v.clone() for k, v in state.items()}
     generator = torch.Generator().manual_seed(0)
     low = "encoder.layer.1.attention.output.dense.weight"  # a rank-2 change (as LoRA r=2 gives)
@@ -54,8 +54,8 @@ def test_low_rank_export_is_exact_for_a_low_rank_change_and_the_best_approximati
     assert shipped[low + UP].shape == (384, 4) and shipped[low + DOWN].shape == (4, 384)
 
     fresh = RelBERT.from_pretrained(minilm_path, device="cpu")
-    apply_delta(fresh.model, out)
-    got = fresh.model.state_dict()
+    apply_delta(fresh.encoder, out)
+    got = fresh.encoder.state_dict()
     torch.testing.assert_close(got[low], state[low], atol=1e-4, rtol=0)  # exact up to fp16 factors
     # the full-rank change: the rank-4 truncated SVD (Eckart-Young best), computed here with numpy
     import numpy as np
