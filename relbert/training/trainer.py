@@ -432,6 +432,7 @@ class Trainer:
         """
         state_dir = self.output_dir / "state"
         progress = {"epoch": 0, "best_epoch": None, "best_score": None, "history": []}
+        extended = False
         if resume:
             if not (state_dir / "state.json").is_file():
                 raise ResumeError(f"--resume: no saved state in {state_dir}")
@@ -441,14 +442,12 @@ class Trainer:
             progress = load_state(state_dir, self.encoder, self._heads_or_none(), self.optimizer, self.scheduler, self.rng)
             if extended:
                 self.log.info("extending the run from %d to %d epochs", saved["epochs"], self.config.epochs)
-                if self.rank == 0:
-                    (self.output_dir / "training_config.json").write_text(json.dumps(asdict(self.config), indent=2))
             if progress.get("partial"):
                 self.log.info("resumed in epoch %d after %d relations", progress["epoch"] + 1,
                               progress["partial"]["items_done"])
             else:
                 self.log.info("resumed after epoch %d", progress["epoch"])
-        elif self.rank == 0:
+        if self.rank == 0 and (not resume or extended):  # a new run, or the extended one's new length
             self.output_dir.mkdir(parents=True, exist_ok=True)
             (self.output_dir / "training_config.json").write_text(json.dumps(asdict(self.config), indent=2))
         self.log.info("config %s", json.dumps(asdict(self.config)))
