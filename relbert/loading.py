@@ -47,7 +47,7 @@ def read_relbert_config(config) -> Dict[str, Optional[str]]:
     ``{"aggregation_mode", "template"}`` (current) and ``{"mode", "template", "template_mode"}``
     (oldest, where ``mode`` is the aggregation). ``template`` may be a paper template name or
     the full template string. Returns ``{"template": None, "aggregation": None}`` for a plain
-    encoder.
+    encoder (the offset weight: :func:`stored_offset_weight`).
 
     Args:
         config: a transformers config object or a plain dict (``config.json`` contents).
@@ -63,6 +63,16 @@ def read_relbert_config(config) -> Dict[str, Optional[str]]:
         "template": resolve_template(template) if template else None,
         "aggregation": check_aggregation(aggregation) if aggregation else None,
     }
+
+
+def stored_offset_weight(config) -> float:
+    """This toolkit's ``offset_weight`` in a checkpoint's ``relbert_config`` block (a config object
+    or dict, as :func:`read_relbert_config`); 0 where there is none (the official package's
+    checkpoints, plain encoders)."""
+    from .offsets import check_offset_weight
+
+    raw = config.get("relbert_config") if isinstance(config, dict) else getattr(config, "relbert_config", None)
+    return check_offset_weight((raw or {}).get("offset_weight") or 0.0) if isinstance(raw or {}, dict) else 0.0
 
 
 def _looks_like_path(name: str) -> bool:
@@ -242,6 +252,7 @@ class ModelSpec:
     aggregation: str
     is_trained: bool
     display_name: str
+    offset_weight: float = 0.0  # the stored λ of the relation + offset vector (relbert.offsets)
 
 
 def resolve_model(name_or_path=None, template: Optional[str] = None, aggregation: Optional[str] = None) -> ModelSpec:
@@ -269,7 +280,8 @@ def resolve_model(name_or_path=None, template: Optional[str] = None, aggregation
     return ModelSpec(name=path if given is None else given, path=path, delta_dir=delta_dir, shipped=shipped,
                      config=config, template=resolve_template(template or stored["template"] or DEFAULT_TEMPLATE),
                      aggregation=check_aggregation(aggregation or stored["aggregation"] or DEFAULT_AGGREGATION),
-                     is_trained=stored["template"] is not None, display_name=display)
+                     is_trained=stored["template"] is not None, display_name=display,
+                     offset_weight=stored_offset_weight(shipped or config))
 
 
 def load_pair_tokenizer(name_or_path=None, template: Optional[str] = None, aggregation: Optional[str] = None,

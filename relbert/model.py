@@ -17,6 +17,7 @@ from .loading import (  # noqa: F401  (their earlier home: these names stay impo
     load_encoder, load_pair_tokenizer, locate_model, quiet_transformers, read_relbert_config, resolve_device,
     resolve_model, resolve_model_folder, start_cuda)
 from .mask_shortcut import MaskShortcut
+from .offsets import WordSpans
 from .onnx_backend import OnnxEncoder
 from .pipeline import CUDA_TOKEN_BUDGET, CUDA_WIDTH_MULTIPLE, EmbedLoop, batch_rows, plan_batches
 from .runtime import BACKENDS, PRECISIONS, RUNTIMES, build_encoder, resolve_backend, resolve_runtime  # noqa: F401
@@ -53,6 +54,7 @@ class RelBERT:
         compile: bool = False,
         runtime: Optional[str] = None,
         backend: Optional[str] = None,
+        offset_weight: Optional[float] = None,
     ):
         from .shipping import apply_delta
 
@@ -74,7 +76,8 @@ class RelBERT:
         if cuda_ready is not None:
             cuda_ready.join()
         self._assemble(encoder, hf_tokenizer, template=spec.template, aggregation=spec.aggregation,
-                       max_length=max_length, device=resolved, precision=precision, runtime=runtime, compile=compile)
+                       max_length=max_length, device=resolved, precision=precision, runtime=runtime, compile=compile,
+                       offset_weight=spec.offset_weight if offset_weight is None else offset_weight)
         self._spec = spec  # where the fp32 weights come from (save_pretrained of a reduced-precision model)
         self.is_trained = spec.is_trained
         self.name_or_path = spec.name
@@ -88,18 +91,19 @@ class RelBERT:
     def from_parts(cls, encoder: torch.nn.Module, tokenizer, *, template: Optional[str] = None,
                    aggregation: Optional[str] = None, max_length: int = 64, device: Optional[str] = None,
                    precision: str = "fp32", runtime: Optional[str] = None, compile: bool = False,
-                   name: str = "from parts") -> "RelBERT":
+                   name: str = "from parts", offset_weight: Optional[float] = None) -> "RelBERT":
         """A model built from an fp32 Hugging Face encoder (``AutoModel``) and its fast tokenizer,
         already in memory: no name is resolved and nothing is read from disk.
 
-        Template and aggregation default to the encoder config's ``relbert_config`` block, else
-        template ``a`` and ``average_no_mask``; the other arguments are as in
+        Template, aggregation and offset weight default to the encoder config's ``relbert_config``
+        block, else template ``a``, ``average_no_mask`` and 0; the other arguments are as in
         :meth:`from_pretrained`. ``precision="auto"`` picks bf16 only where the hardware computes
         it natively; a model built at another precision than fp32 keeps an fp32 copy of the
         encoder for :meth:`save_pretrained`.
         """
         import copy
 
+        from .loading import stored_offset_weight
         from .tokenization import check_pair_tokenizer
 
         stored = read_relbert_config(encoder.config)
@@ -113,16 +117,21 @@ class RelBERT:
         model._assemble(encoder, check_pair_tokenizer(tokenizer, name),
                         template=resolve_template(template or stored["template"] or DEFAULT_TEMPLATE),
                         aggregation=check_aggregation(aggregation or stored["aggregation"] or DEFAULT_AGGREGATION),
-                        max_length=max_length, device=resolved, precision=precision, runtime=runtime, compile=compile)
+                        max_length=max_length, device=resolved, precision=precision, runtime=runtime, compile=compile,
+                        offset_weight=stored_offset_weight(encoder.config) if offset_weight is None else offset_weight)
         model.is_trained = stored["template"] is not None
         model.name_or_path = model.display_name = name
         model.precision_reason = reason
         return model
 
     def _assemble(self, encoder: torch.nn.Module, hf_tokenizer, *, template: str, aggregation: str, max_length: int,
-                  device: torch.device, precision: str, runtime: str, compile: bool) -> None:
+                  device: torch.device, precision: str, runtime: str, compile: bool, offset_weight: float) -> None:
         """The parts put together: the pair tokenizer and the runtime that runs ``encoder``."""
+        from .offsets import check_offset_weight
+
         self.template, self.aggregation = template, aggregation
+        #: λ of the relation + offset vector (:mod:`relbert.offsets`); 0: the relation vector alone.
+        self.offset_weight = check_offset_weight(offset_weight)
         self.max_length = int(max_length)
         self.device, self.precision = device, precision
         #: ``"torch"`` or ``"onnx"``: what runs the encoder (``backend`` is its earlier name).
@@ -178,6 +187,7 @@ class RelBERT:
         compile: bool = False,
         runtime: Optional[str] = None,
         backend: Optional[str] = None,
+        offset_weight: Optional[float] = None,
     ) -> "RelBERT":
         """Load an encoder as a RelBERT model.
 
@@ -205,9 +215,15 @@ class RelBERT:
                 for ``precision="int8"`` on CPU (its int8 GEMMs are faster than torch's, and its
                 vectors closer to fp32), ``"torch"`` otherwise.
             backend: the earlier name of ``runtime``.
+            offset_weight: λ >= 0 of the relation + offset vector (:mod:`relbert.offsets`): each
+                pair's vector also carries the encoder's word offset ``w_tail - w_head``, weighted
+                so that cosines are ``(cos_relation + λ cos_offset) / (1 + λ)``, at twice the
+                width. None (default): the model's stored value (``relbert_config["offset_weight"]``;
+                the named models ship one chosen on validation), 0 for a model without one.
+                0: the relation vector alone.
         """
         return cls(name_or_path, template=template, aggregation=aggregation, max_length=max_length, device=device,
-                   precision=precision, compile=compile, runtime=runtime, backend=backend)
+                   precision=precision, compile=compile, runtime=runtime, backend=backend, offset_weight=offset_weight)
 
     @property
     def default_batch_size(self) -> Optional[int]:
@@ -218,17 +234,29 @@ class RelBERT:
 
     @property
     def hidden_size(self) -> int:
-        """Dimension of the relation vectors."""
+        """The encoder's width: the dimension of the relation part of a vector."""
         return int(self.encoder.config.hidden_size)
+
+    @property
+    def dimension(self) -> int:
+        """Dimension of the vectors :meth:`embed` returns: the encoder's width, twice that with an
+        offset weight (relation part, then offset part)."""
+        return self.hidden_size * (2 if self.offset_weight > 0 else 1)
 
     def describe(self) -> Dict[str, Optional[str]]:
         """Metadata for evaluation reports (``backend``: the earlier name of ``runtime``, kept for readers)."""
         return {"model": self.display_name, "baseline": None, "template": self.template, "aggregation": self.aggregation,
-                "precision": self.precision, "runtime": self.runtime, "backend": self.runtime}
+                "offset_weight": self.offset_weight, "precision": self.precision, "runtime": self.runtime,
+                "backend": self.runtime}
 
-    def relbert_config(self) -> Dict[str, str]:
-        """The ``relbert_config`` block in the official package's current form."""
-        return {"aggregation_mode": self.aggregation, "template": self.template}
+    def relbert_config(self) -> Dict[str, object]:
+        """The ``relbert_config`` block in the official package's current form; with an offset
+        weight, ``offset_weight`` beside it (the official package reads the first two and embeds
+        the relation part). λ = 0 writes exactly the official block."""
+        block: Dict[str, object] = {"aggregation_mode": self.aggregation, "template": self.template}
+        if self.offset_weight > 0:
+            block["offset_weight"] = self.offset_weight
+        return block
 
     def save_pretrained(self, save_directory: Union[str, Path], state_dict: Optional[Dict[str, torch.Tensor]] = None) -> None:
         """Write a standalone checkpoint: config (with ``relbert_config``), tokenizer, safetensors weights.
@@ -273,73 +301,138 @@ class RelBERT:
         normalize: bool = True,
         show_progress: bool = False,
     ) -> np.ndarray:
-        """Relation vectors of word pairs.
+        """Relation vectors of word pairs; with an :attr:`offset_weight`, relation + offset vectors
+        (:mod:`relbert.offsets`: the word offset ``w_tail - w_head`` beside the relation vector).
 
         Args:
             pairs: ``(head, tail)`` pairs; words may contain spaces. One pair alone
-                (``("paris", "france")``) gives a ``(hidden_size,)`` vector.
+                (``("paris", "france")``) gives a ``(dimension,)`` vector.
             batch_size: prompts per encoder call; default :attr:`default_batch_size` (64 on
                 torch on CPU, 32 on ONNX Runtime: the fastest measured; on CUDA, as many prompts
                 as fit a token budget). Batches are cut from length-sorted prompts and padded only
                 to their own longest row (on CUDA, rounded up to a multiple of 8 tokens).
             normalize: L2-normalize rows (dot product = cosine). False returns the raw masked
-                sum, the official package's vector.
+                sum, the official package's vector (with an offset weight, beside
+                ``sqrt(offset_weight) * unit(offset)``).
             show_progress: show a progress bar on stderr.
 
         Returns:
-            float32 array of shape ``(len(pairs), hidden_size)``; row i belongs to ``pairs[i]``.
+            float32 array of shape ``(len(pairs), dimension)``; row i belongs to ``pairs[i]``.
             Duplicate pairs are computed once and get identical rows.
 
         Raises:
             ValueError: a pair is not two non-empty strings, or a prompt exceeds ``max_length``.
         """
+        return self.embed_with(self.pooled_encoder, pairs, batch_size=batch_size, normalize=normalize,
+                               show_progress=show_progress)
+
+    def embed_with(self, pooled_encoder, pairs: Sequence[Pair], *, batch_size: Optional[int] = None,
+                   normalize: bool = True, show_progress: bool = False) -> np.ndarray:
+        """:meth:`embed` through another runtime of this model's encoder (training validates through
+        its frozen-layer cache this way: :class:`relbert.training.frozen.FrozenEmbedder`)."""
         if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         if _is_one_pair(pairs):
-            return self.embed([tuple(pairs)], batch_size=batch_size, normalize=normalize)[0]
+            return self.embed_with(pooled_encoder, [tuple(pairs)], batch_size=batch_size, normalize=normalize)[0]
         pairs = [_check_pair(p) for p in pairs]
         index: Dict[Pair, int] = {}
         inverse = np.fromiter((index.setdefault(p, len(index)) for p in pairs), dtype=np.int64, count=len(pairs))
-        ids, offsets = self.tokenizer.encode_flat(list(index))  # each distinct pair tokenized once, validated
+        distinct = list(index)
+        ids, offsets = self.tokenizer.encode_flat(distinct)  # each distinct pair tokenized once, validated
+        words = WordSpans.of_pairs(distinct, self.tokenizer) if self.offset_weight > 0 else None
         return self.embed_token_ids(ids, offsets, batch_size=batch_size, normalize=normalize,
-                                    show_progress=show_progress)[inverse]
+                                    show_progress=show_progress, words=words, pooled_encoder=pooled_encoder)[inverse]
 
     def embed_token_ids(self, ids: np.ndarray, offsets: np.ndarray, *, batch_size: Optional[int] = None,
                         normalize: bool = True, show_progress: bool = False,
-                        on_rows: Optional[Callable[[int], None]] = None) -> np.ndarray:
-        """Relation vectors of prompts already tokenized by :meth:`PairTokenizer.encode_flat`.
+                        on_rows: Optional[Callable[[int], None]] = None,
+                        words: Optional["WordSpans"] = None, pooled_encoder=None) -> np.ndarray:
+        """Vectors of prompts already tokenized by :meth:`PairTokenizer.encode_flat`.
 
         Prompts are length-sorted and cut into batches padded to their own longest row; row i
         of the result belongs to prompt i (``ids[offsets[i]:offsets[i + 1]]``). ``on_rows(n)``
-        is called after each batch of n prompts (a caller's progress bar).
+        is called after each batch of n prompts (a caller's progress bar). With an offset
+        weight, ``words`` (:class:`relbert.offsets.WordSpans`: each prompt's head and tail
+        among distinct words) gives the offset part; the words run through the same loop first.
+        ``pooled_encoder``: the runtime to run (default :attr:`pooled_encoder`).
         """
         batch_size = self.default_batch_size if batch_size is None else batch_size
         if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
+        if self.offset_weight > 0 and words is None:
+            raise ValueError("this model has an offset weight: pass words= (relbert.offsets.WordSpans) with the prompts")
+        offset = None
+        if self.offset_weight > 0:
+            vectors = self.embed_words(words, batch_size=batch_size, pooled_encoder=pooled_encoder)
+            offset = vectors[words.tail] - vectors[words.head]
+        from .progress import progress_bar
+
+        with progress_bar(show_progress, total=len(offsets) - 1, unit="pair", desc="embedding") as bar:
+            def on_batch(count):
+                bar.update(count)
+                if on_rows is not None:
+                    on_rows(count)
+
+            relation = self._run_loop(ids, offsets, self.tokenizer.pad_rows, batch_size, normalize, on_batch,
+                                      pooled_encoder)
+        if offset is None:
+            return relation
+        from .offsets import combine
+
+        return combine(relation, offset, self.offset_weight, normalize)
+
+    def embed_parts(self, pairs: Sequence[Pair], *, batch_size: Optional[int] = None,
+                    show_progress: bool = False) -> Tuple[np.ndarray, np.ndarray]:
+        """The two parts of the relation + offset vector, apart: ``(relation, offset)``, each
+        ``(len(pairs), hidden_size)``: the unit relation vectors and the raw word offsets
+        ``w_tail - w_head``, whatever this model's offset weight.
+        :func:`relbert.offsets.combine` ``(relation, offset, λ)`` gives the vector at any λ
+        (``relbert-eval choose-offset`` scores a grid of λ from one pass)."""
+        pairs = [_check_pair(p) for p in pairs]
+        ids, offsets = self.tokenizer.encode_flat(pairs)
+        words = WordSpans.of_pairs(pairs, self.tokenizer)
+        vectors = self.embed_words(words, batch_size=batch_size)
+        from .progress import progress_bar
+
+        with progress_bar(show_progress, total=len(pairs), unit="pair", desc="embedding") as bar:
+            relation = self._run_loop(ids, offsets, self.tokenizer.pad_rows,
+                                      self.default_batch_size if batch_size is None else batch_size, True, bar.update)
+        return relation, vectors[words.tail] - vectors[words.head]
+
+    def embed_words(self, words: "WordSpans", *, batch_size: Optional[int] = None, pooled_encoder=None) -> np.ndarray:
+        """``(words.count, hidden_size)`` word vectors: each word alone with the tokenizer's special
+        tokens, the mean of its own tokens' last hidden states (the ``diff`` baseline's vector),
+        through the same runtime and loop as the prompts."""
+        batch_size = self.default_batch_size if batch_size is None else batch_size
+
+        def prepare(ids, offsets, rows, width_multiple):
+            return self.tokenizer.pad_word_rows(ids, offsets, words.pooled, rows, width_multiple)
+
+        summed = self._run_loop(words.ids, words.offsets, prepare, batch_size, False, None, pooled_encoder)
+        counts = np.add.reduceat(words.pooled.astype(np.float32), words.offsets[:-1]) if words.count else \
+            np.zeros(0, np.float32)
+        counts[np.diff(words.offsets) == 0] = 0  # reduceat repeats an element for empty spans
+        return summed / np.maximum(counts, 1)[:, None]
+
+    def _run_loop(self, ids: np.ndarray, offsets: np.ndarray, pad, batch_size: Optional[int], normalize: bool,
+                  on_batch, pooled_encoder=None) -> np.ndarray:
+        """The one embed loop over rows of flat ids: length-sorted batches, ``pad(ids, offsets,
+        rows, width_multiple)`` builds each, the runtime pools it; ``(rows, hidden_size)``."""
         n = len(offsets) - 1
         lengths = np.diff(offsets)
         order = np.argsort(lengths, kind="stable")
         out = np.empty((n, self.hidden_size), dtype=np.float32)
         width_multiple = CUDA_WIDTH_MULTIPLE if self.device.type == "cuda" else 1
         ranges = plan_batches(lengths[order], batch_size, CUDA_TOKEN_BUDGET, width_multiple)
-        runtime = self.pooled_encoder
+        runtime = self.pooled_encoder if pooled_encoder is None else pooled_encoder
 
         def prepare(rows):  # pad one length-sorted batch
-            return self.tokenizer.pad_rows(ids, offsets, rows, width_multiple)
+            return pad(ids, offsets, rows, width_multiple)
 
         def forward(input_ids, attention_mask, pool_mask, one_position):
             return runtime(input_ids, attention_mask, pool_mask, normalize=normalize, one_position=one_position)
 
-        from .progress import progress_bar
-
-        with progress_bar(show_progress, total=n, unit="pair", desc="embedding") as bar:
-            def on_batch(count):
-                bar.update(count)
-                if on_rows is not None:
-                    on_rows(count)
-
-            EmbedLoop(prepare, forward, self.device, workers=runtime.workers).run(batch_rows(order, ranges), out,
-                                                                                  on_batch)
+        EmbedLoop(prepare, forward, self.device, workers=runtime.workers).run(batch_rows(order, ranges), out, on_batch)
         return out
 
     def encode(self, pairs, batch_size: Optional[int] = None, normalize_embeddings: bool = True,

@@ -1,5 +1,5 @@
 """What made a collection: ``relbert-embed`` writes, beside its output, the model, precision,
-template, aggregation and package version (``OUT.provenance.json``), and ``relbert-search``
+template, aggregation, offset weight, dimension and package version (``OUT.npy.provenance.json``), and ``relbert-search``
 takes that model by default and refuses, in one line, a ``--model`` that differs (a collection
 searched with another model's queries returns plausible but wrong neighbours)."""
 from __future__ import annotations
@@ -34,7 +34,8 @@ def write(output: Union[str, Path], model_name: Optional[str], model, normalize:
 
     record = {"model": model_key(model_name), "precision": model.precision, "template": model.template,
               "aggregation": model.aggregation, "max_length": model.max_length, "normalize": normalize,
-              "rows": rows, "dimension": model.hidden_size, "relbert_version": __version__}
+              "offset_weight": model.offset_weight, "rows": rows, "dimension": model.dimension,
+              "relbert_version": __version__}
     with atomic_output(path_for(output), "w") as handle:
         json.dump(record, handle, indent=1, ensure_ascii=False)
         handle.write("\n")
@@ -49,3 +50,17 @@ def read(vectors: Union[str, Path]) -> Optional[dict]:
         return json.loads(path.read_text(encoding="utf-8"))
     except ValueError:
         return None
+
+
+def check_same_kind(first: Optional[dict], second: Optional[dict], first_name, second_name) -> None:
+    """Refuse, in one line, two records of vectors of different kinds (offset weight or dimension):
+    their cosines do not compare. A missing record (an older collection) is not checked."""
+    from .errors import CollectionError
+
+    if first is None or second is None:
+        return
+    for key, default in (("offset_weight", 0.0), ("dimension", None)):
+        a, b = first.get(key, default), second.get(key, default)
+        if a is not None and b is not None and a != b:
+            raise CollectionError(f"{first_name} holds vectors of {key} {a:g} but {second_name} was made from "
+                                  f"vectors of {key} {b:g}: they do not mix (rebuild one with the other's)")

@@ -34,7 +34,7 @@ from .io import InputError, parse_pair_line
 
 Pair = Tuple[str, str]
 #: Layout of the files beside the output; a --resume across versions that changed it is refused.
-STREAM_VERSION = 2
+STREAM_VERSION = 3
 _PLAN_BLOCK = 16384  # lines tokenized together while planning
 
 
@@ -87,13 +87,18 @@ class WorkFiles:
         self.plan = self.output.with_name(f"{stem}.plan.bin")  # int64 per row: its source row
         self.ids = self.output.with_name(f"{stem}.ids.bin")  # int32 token ids of first occurrences
         self.offsets = self.output.with_name(f"{stem}.offsets.bin")  # int64 per row + 1: spans in ids
+        # each first occurrence's head and tail alone (relbert.offsets: the offset part of a vector)
+        self.words = self.output.with_name(f"{stem}.words.bin")  # int32 token ids, two words a row
+        self.word_pooled = self.output.with_name(f"{stem}.words-pooled.bin")  # uint8 beside them: a word's own token
+        self.word_offsets = self.output.with_name(f"{stem}.word-offsets.bin")  # int64, 2 per row + 1: spans in words
         self.state = self.output.with_name(f"{stem}.progress.json")
 
     def rank_files(self) -> List[Path]:
         return sorted(self.state.parent.glob(f"{self.state.name}.rank*"))
 
     def all(self) -> List[Path]:
-        return [self.partial, self.plan, self.ids, self.offsets, self.state, *self.rank_files()]
+        return [self.partial, self.plan, self.ids, self.offsets, self.words, self.word_pooled, self.word_offsets,
+                self.state, *self.rank_files()]
 
     def remove(self) -> None:
         for path in self.all():
@@ -108,7 +113,9 @@ def plan_input(path: Path, tokenizer, files: WorkFiles, cache_size: int, source_
 
     Writes, block by block: the plan (int64 source row per row), the token ids of first
     occurrences (int32) and the offsets of each row's ids (int64, rows + 1; duplicates have an
-    empty span). Memory is one block of lines plus the bounded duplicate cache.
+    empty span), and the same for each first occurrence's two words alone (the offset part of
+    a relation + offset vector; two spans a row). Memory is one block of lines plus the bounded
+    duplicate cache.
 
     Raises:
         InputError: ``FILE:LINE: why`` for a malformed line or a prompt over ``max_length``
@@ -121,24 +128,34 @@ def plan_input(path: Path, tokenizer, files: WorkFiles, cache_size: int, source_
     lru: "OrderedDict[Pair, int]" = OrderedDict()
     rows = 0
     with open(path, "rb") as handle, open(files.plan, "wb") as plan_out, open(files.ids, "wb") as ids_out, \
-            open(files.offsets, "wb") as offsets_out:
-        id_count = 0
+            open(files.offsets, "wb") as offsets_out, open(files.words, "wb") as words_out, \
+            open(files.word_pooled, "wb") as pooled_out, open(files.word_offsets, "wb") as word_offsets_out:
+        id_count = word_count = 0
         offsets_out.write(np.zeros(1, np.int64).tobytes())
+        word_offsets_out.write(np.zeros(1, np.int64).tobytes())
 
         def flush(start: int, sources: List[int], pending: List[Tuple[int, Pair]]) -> None:
             """Tokenize a block's first occurrences; write its plan, ids and offsets."""
-            nonlocal id_count
+            nonlocal id_count, word_count
             try:
                 ids, offsets = tokenizer.encode_flat([p for _, p in pending])
             except PromptTooLongError as err:
                 row = next(r for r, p in pending if p in err.lengths)
                 raise InputError(name, row + 1, str(err)) from None
+            firsts = np.asarray([r - start for r, _ in pending], np.int64)
             span = np.zeros(len(sources), np.int64)  # duplicates: empty spans
-            span[[r - start for r, _ in pending]] = np.diff(offsets)
+            span[firsts] = np.diff(offsets)
             plan_out.write(np.asarray(sources, np.int64).tobytes())
             ids_out.write(ids.astype(np.int32).tobytes())
             offsets_out.write((id_count + np.cumsum(span)).tobytes())
             id_count += len(ids)
+            words, word_offsets, pooled = tokenizer.encode_words([w for _, p in pending for w in p])
+            word_span = np.zeros((len(sources), 2), np.int64)
+            word_span[firsts] = np.diff(word_offsets).reshape(-1, 2)
+            words_out.write(words.astype(np.int32).tobytes())
+            pooled_out.write(pooled.astype(np.uint8).tobytes())
+            word_offsets_out.write((word_count + np.cumsum(word_span.ravel())).tobytes())
+            word_count += len(words)
 
         start, sources, pending = 0, [], []  # this block: first row, every row's source, first occurrences
         for row, raw in enumerate(handle):
@@ -270,11 +287,11 @@ class EmbedRun:
                                       "(same --model, --template, --aggregation, --batch-size, --rows-per-chunk, "
                                       "--no-normalize needed)")
             else:
-                _create_npy(files.partial, self._state["rows"], model.hidden_size)
+                _create_npy(files.partial, self._state["rows"], model.dimension)
                 _write_json_atomic(files.state, {**self._state, "model": fingerprint})
         shard.barrier()
         state = json.loads(files.state.read_text())
-        rows, hidden = state["rows"], model.hidden_size
+        rows, hidden = state["rows"], model.dimension
         done = self._done()
         chunk = self._chunk(state)
         n_chunks = (rows + chunk - 1) // chunk
@@ -328,11 +345,28 @@ class EmbedRun:
             starts = np.zeros(len(first) + 1, np.int64)
             np.cumsum(local[first + 1] - local[first], out=starts[1:])
             gathered = np.concatenate([ids[local[k]:local[k + 1]] for k in first])
+            words = self._words(first, start, stop) if model.offset_weight > 0 else None
             block[first] = model.embed_token_ids(gathered, starts, batch_size=options.batch_size,
-                                                 normalize=options.normalize, on_rows=on_rows)
+                                                 normalize=options.normalize, on_rows=on_rows, words=words)
         _pwrite_all(fd, block.tobytes(), offset + 4 * hidden * start)
         if on_rows is not None and stop - start > len(first):
             on_rows(stop - start - len(first))  # repeated pairs: copied at the end, counted now
+
+    def _words(self, first: np.ndarray, start: int, stop: int):
+        """The head and tail of rows ``start + first`` from the plan, each distinct word once."""
+        from .offsets import WordSpans
+
+        files = self.files
+        spans = np.fromfile(files.word_offsets, dtype=np.int64, count=2 * (stop - start) + 1, offset=16 * start)
+        count, at = int(spans[-1] - spans[0]), int(spans[0])
+        ids = np.fromfile(files.words, dtype=np.int32, count=count, offset=4 * at)
+        pooled = np.fromfile(files.word_pooled, dtype=np.uint8, count=count, offset=at)
+        local = spans - spans[0]
+        both = np.stack([2 * first, 2 * first + 1], axis=1).ravel()  # head, tail of each row
+        offsets = np.zeros(len(both) + 1, np.int64)
+        np.cumsum(local[both + 1] - local[both], out=offsets[1:])
+        take = np.concatenate([np.arange(local[k], local[k + 1]) for k in both])
+        return WordSpans.of_token_spans(ids[take], offsets, pooled[take])
 
     def _finish(self, rows: int, hidden: int, offset: int) -> None:
         files, fmt = self.files, self.options.fmt

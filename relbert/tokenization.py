@@ -328,6 +328,36 @@ class PairTokenizer:
             return ids, offsets
         return _flatten(self.token_ids(pairs))  # token_ids checks the lengths
 
+    def encode_words(self, words: Sequence[str]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each word alone, as the Hugging Face tokenizer gives it with its special tokens (the
+        ``diff`` baseline's input and the offset part of a relation + offset vector).
+
+        Returns:
+            ``(ids, offsets, pooled)``: int32 ids where word i is ``ids[offsets[i]:offsets[i + 1]]``,
+            int64 offsets ``(len(words) + 1,)``, and uint8 ``pooled`` beside ``ids``: 1 for the
+            word's own tokens (the tokenizer's special-tokens mask is 0), the positions averaged.
+        """
+        words = list(words)
+        if not words:
+            return np.zeros(0, np.int32), np.zeros(1, np.int64), np.zeros(0, np.uint8)
+        enc = self.hf_tokenizer(words, add_special_tokens=True, return_special_tokens_mask=True,
+                                return_attention_mask=False)
+        ids, offsets = _flatten(enc["input_ids"])
+        special, _ = _flatten(enc["special_tokens_mask"])
+        return ids, offsets, (special == 0).astype(np.uint8)
+
+    def pad_word_rows(self, ids: np.ndarray, offsets: np.ndarray, pooled: np.ndarray, rows: np.ndarray,
+                      width_multiple: int = 1) -> Dict[str, np.ndarray]:
+        """A padded batch of the given rows of :meth:`encode_words`'s output; ``pool_mask`` selects
+        each word's own tokens (their sum, divided by the count, is the word vector)."""
+        batch = self.pad_rows(ids, offsets, rows, width_multiple)
+        where = batch["attention_mask"].astype(bool)
+        starts = offsets[rows]
+        pool = np.zeros_like(batch["attention_mask"])
+        pool[where] = pooled[(starts[:, None] + np.arange(where.shape[1])[None, :])[where]]
+        batch["pool_mask"] = pool
+        return batch
+
     def pad_rows(self, ids: np.ndarray, offsets: np.ndarray, rows: np.ndarray,
                  width_multiple: int = 1) -> Dict[str, np.ndarray]:
         """A padded batch (as :meth:`encode`) of the given rows of :meth:`encode_flat`'s output;

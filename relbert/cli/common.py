@@ -42,12 +42,14 @@ def user_errors(command):
     return wrapper
 
 
-def load_model(model, template, aggregation, max_length, device, precision="auto", compile=False, runtime=None):
+def load_model(model, template, aggregation, max_length, device, precision="auto", compile=False, runtime=None,
+               offset_weight=None):
     """Load a RelBERT model (a failure to load is a UserError: :func:`user_errors` prints its line)."""
     from ..model import RelBERT
 
     return RelBERT.from_pretrained(model, template=template, aggregation=aggregation, max_length=max_length,
-                                   device=device, precision=precision, compile=compile, runtime=runtime)
+                                   device=device, precision=precision, compile=compile, runtime=runtime,
+                                   offset_weight=offset_weight)
 
 
 def check_output(output) -> Path:
@@ -113,6 +115,10 @@ def model_options(func, precision_default: str = "auto"):
         click.option("--runtime", "runtime", type=click.Choice(RUNTIMES), default=None,
                      help="What runs the encoder: torch, or onnx (ONNX Runtime, CPU, fp32/int8; the model is exported "
                           "at load). Default: onnx for --precision int8 on CPU, else torch."),
+        click.option("--offset-weight", type=click.FloatRange(min=0), default=None, metavar="LAMBDA",
+                     help="Weight of the word offset beside the relation vector (vectors twice as wide; cosine = "
+                          "(cos_relation + LAMBDA cos_offset) / (1 + LAMBDA)); 0 = relation only. Default: the "
+                          "model's own (the named models ship one chosen on validation)."),
     ]
     func = earlier_spelling("--backend", "--runtime", "runtime", click.Choice(RUNTIMES))(func)
     for option in reversed(options):

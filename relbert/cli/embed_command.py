@@ -31,8 +31,8 @@ from .common import check_output, earlier_spelling, fail, load_model, model_opti
               help="torch.compile the encoder (first batches pay 10-60 s of compilation; on CPU it helped only bf16 with average pooling).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @user_errors
-def embed(pairs, output, model, template, aggregation, max_length, device, precision, runtime, batch_size, no_normalize,
-          fmt, resume, chunk_size, cache_size, compile_, quiet):
+def embed(pairs, output, model, template, aggregation, max_length, device, precision, runtime, offset_weight, batch_size,
+          no_normalize, fmt, resume, chunk_size, cache_size, compile_, quiet):
     """Embed the word pairs of PAIRS (head<TAB>tail per line; - for stdin) into OUTPUT.
 
     Every line is a pair (no header, no comments); blank lines, wrong field counts, empty
@@ -82,7 +82,7 @@ def embed(pairs, output, model, template, aggregation, max_length, device, preci
         run.plan(load_pair_tokenizer(model, template, aggregation, max_length))
         if device is None and distributed.local_device() is not None:
             device = str(distributed.local_device())
-        relbert = load_model(model, template, aggregation, max_length, device, precision, compile_, runtime)
+        relbert = load_model(model, template, aggregation, max_length, device, precision, compile_, runtime, offset_weight)
         rows = run.embed(relbert)
         if rank == 0:
             from .. import provenance

@@ -9,16 +9,20 @@ from ..errors import UserError
 from ..training.config import SELECTIONS, VALIDATION_SETS  # no torch
 from .common import check_output, data_folder, fail, load_model, model_options, build_validators, user_errors, validation_names
 
-def _embedder(model, template, aggregation, max_length, device, baseline, precision="fp32", runtime=None):
-    """The model to evaluate, or a baseline built on the *base* encoder (--model, else the
-    packaged MiniLM without the shipped fine-tuning)."""
+def _embedder(model, template, aggregation, max_length, device, baseline, precision="fp32", runtime=None,
+              offset_weight=None):
+    """The model to evaluate (at ``offset_weight``, default the model's own), or a baseline built on
+    the *base* encoder (--model, else the packaged MiniLM without the shipped fine-tuning)."""
     from ..loading import default_model_path
 
     if baseline is None:
-        return load_model(model, template, aggregation, max_length, device, precision, runtime=runtime)
+        return load_model(model, template, aggregation, max_length, device, precision, runtime=runtime,
+                          offset_weight=offset_weight)
+    if offset_weight:
+        fail("--offset-weight is for a model, not a --baseline (diff is the offset alone)")
     base = model or default_model_path()
     relbert = load_model(base, template or "a", aggregation or "average_no_mask", max_length, device, precision,
-                         runtime=runtime)
+                         runtime=runtime, offset_weight=0)
     if model is None:
         relbert.display_name = "all-MiniLM-L6-v2 (packaged base)"
     if baseline == "diff":
@@ -94,7 +98,7 @@ def evaluate():
 @with_eval_options
 @user_errors
 def evaluate_analogy_cmd(datasets, split, reverse_pair, bidirectional, model, template, aggregation, max_length, device,
-                         precision, runtime, baseline, data_dir, batch_size, output, quiet):
+                         precision, runtime, offset_weight, baseline, data_dir, batch_size, output, quiet):
     """Analogy accuracy: the candidate pair most cosine-similar to the stem pair."""
     from ..data.analogy import available_analogy, resolve_analogy
     from ..evaluation.analogy import evaluate_analogy
@@ -104,7 +108,8 @@ def evaluate_analogy_cmd(datasets, split, reverse_pair, bidirectional, model, te
     if output:
         check_output(output)
     loaded = _load_datasets(datasets, data_dir, available_analogy, lambda d, root: resolve_analogy(d, split, root))
-    embedder = _embedder(model, template, aggregation, max_length, device, baseline, precision, runtime)
+    embedder = _embedder(model, template, aggregation, max_length, device, baseline, precision, runtime,
+                         offset_weight)
     report = {"task": "analogy", **embedder.describe(), "split": split,
               "options": {"reverse_pair": reverse_pair, "bidirectional": bidirectional}, "datasets": {}}
     for dataset in loaded:
@@ -124,7 +129,7 @@ def evaluate_analogy_cmd(datasets, split, reverse_pair, bidirectional, model, te
 @click.option("--seed", type=int, default=0, show_default=True, help="random_state of the MLP classifier.")
 @with_eval_options
 @user_errors
-def evaluate_classification_cmd(datasets, seed, model, template, aggregation, max_length, device, precision, runtime, baseline,
+def evaluate_classification_cmd(datasets, seed, model, template, aggregation, max_length, device, precision, runtime, offset_weight, baseline,
                                 data_dir, batch_size, output, quiet):
     """Lexical relation classification: an MLP on concat(emb(h, t), emb(t, h))."""
     from ..data.lexical import available_lexical, resolve_lexical
@@ -133,7 +138,8 @@ def evaluate_classification_cmd(datasets, seed, model, template, aggregation, ma
     if output:
         check_output(output)
     loaded = _load_datasets(datasets, data_dir, available_lexical, resolve_lexical)
-    embedder = _embedder(model, template, aggregation, max_length, device, baseline, precision, runtime)
+    embedder = _embedder(model, template, aggregation, max_length, device, baseline, precision, runtime,
+                         offset_weight)
     report = {"task": "classification", **embedder.describe(), "split": "test", "datasets": {}}
     for name, splits in loaded:
         if not quiet:
@@ -155,7 +161,7 @@ def evaluate_classification_cmd(datasets, seed, model, template, aggregation, ma
               help="Dataset folder name under DATA (holding data.jsonl) or a JSONL file.")
 @with_eval_options
 @user_errors
-def evaluate_mapping_cmd(dataset, model, template, aggregation, max_length, device, precision, runtime, baseline,
+def evaluate_mapping_cmd(dataset, model, template, aggregation, max_length, device, precision, runtime, offset_weight, baseline,
                          data_dir, batch_size, output, quiet):
     """Relation mapping problem (Turney 2008): the exact best bijection of every problem."""
     from ..data.mapping import resolve_mapping
@@ -164,7 +170,8 @@ def evaluate_mapping_cmd(dataset, model, template, aggregation, max_length, devi
     if output:
         check_output(output)
     (problems,) = _load_datasets([dataset], data_dir, None, resolve_mapping)
-    embedder = _embedder(model, template, aggregation, max_length, device, baseline, precision, runtime)
+    embedder = _embedder(model, template, aggregation, max_length, device, baseline, precision, runtime,
+                         offset_weight)
     report = {"task": "mapping", **embedder.describe(), "split": None, "datasets": {}}
     scores = evaluate_mapping(embedder, problems, batch_size=batch_size, show_progress=not quiet)
     report["datasets"][Path(dataset).stem if dataset.endswith(".jsonl") else dataset] = scores
@@ -179,7 +186,7 @@ def evaluate_mapping_cmd(dataset, model, template, aggregation, max_length, devi
 @with_eval_options
 @user_errors
 def evaluate_validation_cmd(validation, selection, model, template, aggregation, max_length, device, precision,
-                            runtime, baseline, data_dir, batch_size, output, quiet):
+                            runtime, offset_weight, baseline, data_dir, batch_size, output, quiet):
     """The validation score relbert-train selects epochs by, for any model (e.g. an averaged checkpoint)."""
     from ..training import selection_score
 
@@ -189,7 +196,8 @@ def evaluate_validation_cmd(validation, selection, model, template, aggregation,
     if not names:
         fail("--validation names no set")
     validators = build_validators(names, data_dir, batch_size)
-    embedder = _embedder(model, template, aggregation, max_length, device, baseline, precision, runtime)
+    embedder = _embedder(model, template, aggregation, max_length, device, baseline, precision, runtime,
+                         offset_weight)
     report = {"task": "validation", **embedder.describe(), "split": "valid", "datasets": {}}
     for name, validator in validators.items():
         report["datasets"][name] = {"accuracy": float(validator(embedder)), "n_questions": validator.questions}
@@ -200,6 +208,74 @@ def evaluate_validation_cmd(validation, selection, model, template, aggregation,
     report["selection"] = {"rule": selection, "score": report[selection]}
     _finish(report, output, quiet)
     click.echo(f"{'weighted':<24}{sum(sizes.values()):>8}{report['weighted']:>12.1f}")
+
+
+#: The sets choose-offset scores by default: every benchmark with a validation split.
+ALL_VALIDATION_SETS = ("semeval", "u2", "u4", "google", "bats", "conceptnet", "t_rex_draft")
+
+
+@evaluate.command("choose-offset")
+@click.option("--validation", default=",".join(ALL_VALIDATION_SETS), show_default=True,
+              help="Comma-separated validation sets whose mean accuracy chooses the weight.")
+@click.option("--grid", default=None, metavar="L1,L2,...",
+              help="Offset weights to score (default: 0 to 2 in 12 steps).")
+@click.option("--output", "-o", "save_to", default=None, type=click.Path(file_okay=False),
+              help="Save the model with the chosen weight into this folder (config.json's relbert_config records it).")
+@click.option("--max-drop", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="A weight is chosen only if no set scores more than this many points below its score at 0.")
+@click.option("--report", default=None, type=click.Path(dir_okay=False), help="Write the grid as JSON here.")
+@click.option("--data-dir", default=None, type=click.Path(file_okay=False),
+              help="Data folder (default: $RELBERT_DATA, else $RELBERT_HOME/data from relbert-download data, else ../shared/data).")
+@click.option("--batch-size", "-b", type=click.IntRange(min=1), default=128, show_default=True,
+              help="Prompts per encoder call.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@model_options
+@user_errors
+def choose_offset_cmd(validation, grid, save_to, max_drop, report, data_dir, batch_size, quiet, model, template, aggregation,
+                      max_length, device, precision, runtime, offset_weight):
+    """Choose a model's offset weight on validation: score a grid of weights (one encoder pass),
+    print the table, and save the model with the best mean over the sets into -o FOLDER."""
+    import json
+
+    from ..evaluation.offset_choice import best_offset_weight, grid_table, score_offset_grid
+    from ..offsets import OFFSET_GRID
+
+    if offset_weight is not None:
+        fail("choose-offset chooses the offset weight itself: drop --offset-weight (--grid sets the candidates)")
+    try:
+        weights = OFFSET_GRID if grid is None else tuple(float(x) for x in grid.split(",") if x.strip())
+    except ValueError:
+        fail(f"--grid: expected comma-separated numbers, got {grid!r}")
+    if not weights or any(not w >= 0 for w in weights):
+        fail("--grid: give one or more weights >= 0")
+    if 0.0 not in weights:
+        fail("--grid must include 0 (the relation vector alone: the reference of --max-drop)")
+    if report:
+        check_output(report)
+    if save_to and Path(save_to).exists() and not Path(save_to).is_dir():
+        fail(f"{save_to}: exists and is not a folder")
+    names = validation_names(validation)
+    if not names:
+        fail("--validation names no set")
+    validators = build_validators(names, data_dir, batch_size)
+    relbert = load_model(model, template, aggregation, max_length, device, precision, runtime=runtime, offset_weight=0)
+    rows = score_offset_grid(relbert, {name: v.dataset for name, v in validators.items()}, weights,
+                             batch_size=batch_size, show_progress=not quiet)
+    chosen = best_offset_weight(rows, max_drop)
+    click.echo(grid_table(rows, chosen))
+    click.echo(f"chosen offset weight: {chosen:g} (best mean over {len(rows[0]['datasets'])} validation sets among "
+               f"the weights costing no set more than {max_drop:g} points)")
+    if report:
+        from ..io import atomic_output
+
+        with atomic_output(Path(report), "w") as handle:
+            json.dump({"task": "choose-offset", **relbert.describe(), "offset_weight": chosen, "grid": rows}, handle,
+                      indent=1)
+    if save_to:
+        relbert.offset_weight = chosen
+        relbert.save_pretrained(save_to)
+        if not quiet:
+            click.echo(f"saved the model with offset_weight {chosen:g} to {save_to}", err=True)
 
 
 @evaluate.command("compare")

@@ -33,7 +33,7 @@ def _query_pair(text):
 @model_options
 @user_errors
 def search(vectors, pairs_file, queries, k, index_file, refine, nprobe, exact, include_query, any_model, quiet, model,
-           template, aggregation, max_length, device, precision, runtime):
+           template, aggregation, max_length, device, precision, runtime, offset_weight):
     """The K pairs of an embedded collection most similar to each query (TSV: query, rank, score, head, tail).
 
     A query pair found in the collection uses its stored vector; any other is embedded with
@@ -65,10 +65,13 @@ def search(vectors, pairs_file, queries, k, index_file, refine, nprobe, exact, i
         elif provenance.model_key(model) != made["model"] and not any_model:
             fail(f"{vectors} was embedded with {made['model']}, not {model}: its neighbours would be wrong "
                  "(drop --model to use the collection's, or pass --any-model)")
+        if offset_weight is None:  # the collection's vectors: the same weight (0 for one made before weights)
+            offset_weight = made.get("offset_weight", 0.0)
     relbert = None
     if any(index.row_of(p) is None for p in parsed):
-        relbert = load_model(model, template, aggregation, max_length, device, precision, runtime=runtime)
-        index.check_model(relbert)  # before any query is embedded
+        relbert = load_model(model, template, aggregation, max_length, device, precision, runtime=runtime,
+                             offset_weight=offset_weight)
+        index.check_model(relbert, made)  # before any query is embedded
     import torch  # noqa: F401 - imported before the timed query, so the timing is the query's
 
     start = time.perf_counter()

@@ -24,19 +24,13 @@ class WordDiffBaseline:
         return {"model": self.model.display_name, "baseline": "diff", "template": None, "aggregation": "mean of word tokens"}
 
     def word_vectors(self, words: List[str], batch_size: int = 128) -> np.ndarray:
-        """Mean of each word's token vectors (special tokens excluded), through the model's encoder."""
-        tok = self.model.hf_tokenizer
-        out = np.empty((len(words), self.model.hidden_size), dtype=np.float32)
-        order = np.argsort([len(w) for w in words], kind="stable")
-        for start in range(0, len(words), batch_size):
-            rows = order[start : start + batch_size]
-            enc = tok([words[i] for i in rows], padding=True, return_tensors="np", return_special_tokens_mask=True)
-            keep = (enc["attention_mask"].astype(bool) & ~enc["special_tokens_mask"].astype(bool)).astype(np.int64)
-            batch = {"input_ids": enc["input_ids"].astype(np.int64), "attention_mask": enc["attention_mask"].astype(np.int64),
-                     "pool_mask": keep}
-            summed = self.model.pooled_encoder.run(batch)  # the encoder -> masked-sum path every embedding takes
-            out[rows] = summed / np.maximum(keep.sum(1, keepdims=True), 1)
-        return out
+        """Mean of each word's token vectors (special tokens excluded), through the model's one
+        embed loop (:meth:`relbert.RelBERT.embed_words`)."""
+        from ..offsets import WordSpans
+
+        ids, offsets, pooled = self.model.tokenizer.encode_words(words)
+        spans = WordSpans(ids, offsets, pooled, np.zeros(0, np.int64), np.zeros(0, np.int64))
+        return self.model.embed_words(spans, batch_size=batch_size)
 
     def embed(self, pairs: Sequence[Pair], *, batch_size: int = 128, normalize: bool = True, show_progress: bool = False) -> np.ndarray:
         words = list(dict.fromkeys(w for pair in pairs for w in pair))

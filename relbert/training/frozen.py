@@ -136,9 +136,13 @@ class FrozenLower:
 
 class FrozenEmbedder:
     """``embed(pairs)`` of a model being trained with frozen lower layers, through the cache: the
-    validation sets' prompts run through the frozen layers once per run, and each epoch's
-    validation costs the upper layers only. Same vectors as ``RelBERT.embed`` of the saved model
-    (in eval mode; up to the autocast precision)."""
+    validation sets' prompts (and, with an offset weight, their words) run through the frozen
+    layers once per run, and each epoch's validation costs the upper layers only. It is
+    :meth:`relbert.RelBERT.embed_with` (the one embed loop) over a runtime that takes the lower
+    layers' output from the cache: the same vectors as ``RelBERT.embed`` of the saved model (in
+    eval mode; up to the autocast precision)."""
+
+    workers = 1  # the runtime's part: one batch at a time
 
     def __init__(self, relbert, frozen: FrozenLower, pooled):
         self.relbert, self.frozen, self.pooled = relbert, frozen, pooled
@@ -146,19 +150,18 @@ class FrozenEmbedder:
     def describe(self):
         return self.relbert.describe()
 
+    def __call__(self, input_ids, attention_mask, pool_mask, normalize: bool = False, one_position=None):
+        """The runtime's call: the batch's rows through the cache, then the upper layers."""
+        lengths = attention_mask.sum(1).tolist()
+        rows = [input_ids[i, :n].tolist() for i, n in enumerate(lengths)]
+        self.frozen.ensure(rows, self.relbert.tokenizer.pad)  # rows not seen before: the lower layers once
+        self.frozen.set_batch(rows, input_ids.shape[1])
+        try:
+            return self.pooled(input_ids, attention_mask, pool_mask, normalize=normalize).float()
+        finally:
+            self.frozen.given.hidden = None
+
     def embed(self, pairs, batch_size: Optional[int] = None, normalize: bool = True, show_progress: bool = False):
-        tokenizer = self.relbert.tokenizer
-        ids = tokenizer.token_ids(list(pairs))
-        self.frozen.ensure(ids, tokenizer.pad)
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        out = np.zeros((len(ids), self.relbert.hidden_size), dtype=np.float32)
-        size = batch_size or 64
-        with torch.inference_mode(), self.frozen.autocast():
-            for start in range(0, len(order), size):
-                rows = order[start : start + size]
-                batch = tokenizer.pad([ids[i] for i in rows])
-                self.frozen.set_batch([ids[i] for i in rows], batch["input_ids"].shape[1])
-                vectors = self.pooled(*self.pooled.tensors(batch), normalize=normalize).float()
-                out[rows] = vectors.cpu().numpy()
-        self.frozen.given.hidden = None
-        return out
+        with self.frozen.autocast():
+            return self.relbert.embed_with(self, pairs, batch_size=batch_size or 64, normalize=normalize,
+                                           show_progress=show_progress)
