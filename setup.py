@@ -103,6 +103,7 @@ setup(
             "relbert-index=relbert.cli:index",
             "relbert-plot=relbert.cli:plot",
             "relbert-download=relbert.cli:download",
+            "relbert-classify=relbert.cli:classify",
         ]
     },
 )

@@ -66,12 +66,20 @@ def test_our_checkpoint_loads_in_official_package(minilm_path, tmp_path):
 
 
 def test_shipped_default_saves_a_checkpoint_the_official_package_embeds_identically(default_model, tmp_path):
-    default_model.save_pretrained(tmp_path / "default")
+    """At offset_weight=0 the shipped default's vectors are the official package's; saved with its
+    shipped offset weight, the checkpoint still loads there and the official package embeds the
+    relation part, which is our vector's first half."""
+    relation_only = RelBERT.from_pretrained(precision="fp32", offset_weight=0)
     pairs = [("paris", "france"), ("puppy", "dog"), ("natural selection", "evolution")]
-    ref, used = official_vectors(tmp_path, tmp_path / "default", pairs)
-    assert used == f"{default_model.template!r} {default_model.aggregation}"
-    ours = default_model.embed(pairs, normalize=False)
-    np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
+    for model, folder in ((relation_only, "relation"), (default_model, "default")):
+        model.save_pretrained(tmp_path / folder)
+        ref, used = official_vectors(tmp_path, tmp_path / folder, pairs)
+        assert used == f"{model.template!r} {model.aggregation}"
+        ours = model.embed(pairs, normalize=False)[:, : model.hidden_size]
+        np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
+    assert default_model.offset_weight > 0 and relation_only.dimension == relation_only.hidden_size
+    np.testing.assert_array_equal(relation_only.embed(pairs, normalize=False),
+                                  default_model.embed(pairs, normalize=False)[:, : default_model.hidden_size])
 
 
 def test_published_bin_checkpoint_written_by_the_official_package_embeds_identically(minilm_path, eval_data, tmp_path):

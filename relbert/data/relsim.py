@@ -57,3 +57,48 @@ def read_relsim_file(path: Union[str, Path]) -> List[Relation]:
     if len(relations) < 2:
         raise InputError(source, 1, "training needs at least 2 relations")
     return list(relations.values())
+
+
+def split_held_out(relations: List[Relation], seed: int = 0, fraction: float = 0.2, minimum: int = 2
+                   ) -> Tuple[List[Relation], List[Relation]]:
+    """``(train, held)``: by seed, ``fraction`` of each relation's positives (at least ``minimum``)
+    held out for validation, where the relation keeps at least 2 for training; a relation too
+    small for that stays whole in training. Negatives stay in training."""
+    import random
+
+    rng = random.Random(seed)
+    train, held = [], []
+    for relation in relations:
+        pairs = list(relation.positives)
+        count = max(minimum, int(round(fraction * len(pairs))))
+        if len(pairs) - count < 2:
+            train.append(relation)
+            continue
+        rng.shuffle(pairs)
+        kept = set(pairs[count:])
+        train.append(Relation(relation.name, [p for p in relation.positives if p in kept], list(relation.negatives)))
+        held.append(Relation(relation.name, [p for p in relation.positives if p not in kept], []))
+    return train, held
+
+
+def held_out_questions(held: List[Relation], seed: int = 0, distractors: int = 3):
+    """Analogy questions of a user's own relations from their held-out pairs: each held-out pair is
+    a stem, the next held-out pair of its relation the answer, and up to ``distractors`` held-out
+    pairs of other relations the wrong choices (an AnalogyDataset named ``own/valid``)."""
+    import random
+
+    from .analogy import AnalogyDataset, AnalogyQuestion
+
+    rng = random.Random(seed)
+    questions = []
+    for relation in held:
+        others = [p for r in held if r.name != relation.name for p in r.positives]
+        pos = relation.positives
+        if len(pos) < 2 or not others:
+            continue
+        for i, stem in enumerate(pos):
+            choice = rng.sample(others, min(distractors, len(others)))
+            index = rng.randrange(len(choice) + 1)
+            choice.insert(index, pos[(i + 1) % len(pos)])
+            questions.append(AnalogyQuestion(stem, choice, index, relation.name))
+    return AnalogyDataset("own", Path("held-out pairs"), questions)

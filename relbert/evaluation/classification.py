@@ -7,7 +7,6 @@ validation split (CogALex-V). Features are the raw (unnormalized) relation vecto
 """
 from __future__ import annotations
 
-import warnings
 from itertools import product
 from typing import Dict, List, Optional
 
@@ -62,9 +61,6 @@ def evaluate_classification(
         ConvergenceWarning is not printed), ``validation`` scores when a validation split
         exists, and split sizes.
     """
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.neural_network import MLPClassifier
-
     labels = sorted({label for split in splits.values() for label in split.labels})
     if len(set(splits["train"].labels)) < 2:
         from ..errors import DatasetError
@@ -72,24 +68,7 @@ def evaluate_classification(
         raise DatasetError("the train split has fewer than two labels: there is nothing to classify")
     x = {name: features(embedder, split, batch_size, show_progress) for name, split in splits.items()}
     y = {name: split.labels for name, split in splits.items()}
-    configs = (grid if grid is not None else GRID) if "val" in splits else [{}]
-    best = None
-    from ..progress import progress_bar
-
-    # a fit takes seconds to minutes: the bar (a line a minute off a terminal) gives the rate and time left
-    with progress_bar(show_progress, total=len(configs), unit="fit", desc="classifiers") as bar:
-        for config in configs:
-            # The paper's grid stops at max_iter=200 whether or not the loss has settled; sklearn
-            # warns on every such fit. Quiet by default: the report says it instead ("converged").
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                clf = MLPClassifier(random_state=seed, **config).fit(x["train"], y["train"])
-            val = _scores(clf, x["val"], y["val"], labels) if "val" in splits else None
-            key = val["f1_micro"] if val else 0.0
-            if best is None or key > best[0]:
-                best = (key, config, clf, val)
-            bar.update(1)
-    _, config, clf, val = best
+    config, clf, val = choose_classifier(x, y, labels, grid, seed, show_progress)
     report = _scores(clf, x["test"], y["test"], labels)
     report["config"] = {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()} or "library defaults"
     report["converged"] = bool(clf.n_iter_ < clf.max_iter)
@@ -97,3 +76,26 @@ def evaluate_classification(
         report["validation"] = {k: v for k, v in val.items() if k != "f1_per_label"}
     report["sizes"] = {name: len(split) for name, split in splits.items()}
     return report
+
+
+def choose_classifier(x: Dict[str, np.ndarray], y: Dict[str, List[str]], labels: List[str],
+                      grid: Optional[List[dict]] = None, seed: int = 0, show_progress: bool = False):
+    """``(config, classifier, validation scores or None)``: the paper's grid fitted on ``train`` and
+    chosen on ``val`` micro-F1 (the first best on a tie), or library defaults without ``val``."""
+    from ..progress import progress_bar
+    from .classifier import fit_mlp
+
+    configs = (grid if grid is not None else GRID) if "val" in x else [{}]
+    best = None
+    # a fit takes seconds to minutes: the bar (a line a minute off a terminal) gives the rate and time left
+    with progress_bar(show_progress, total=len(configs), unit="fit", desc="classifiers") as bar:
+        for config in configs:
+            # The paper's grid stops at max_iter=200 whether or not the loss has settled; sklearn
+            # warns on every such fit. Quiet by default: the report says it instead ("converged").
+            clf = fit_mlp(x["train"], y["train"], seed=seed, config=config)
+            val = _scores(clf, x["val"], y["val"], labels) if "val" in x else None
+            key = val["f1_micro"] if val else 0.0
+            if best is None or key > best[0]:
+                best = (key, config, clf, val)
+            bar.update(1)
+    return best[1], best[2], best[3]

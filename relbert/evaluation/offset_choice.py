@@ -92,3 +92,32 @@ def grid_table(rows: List[dict], chosen: Optional[float] = None) -> str:
         lines.append(f"{r['offset_weight']:>7.2f}" + "".join(f"{r['datasets'][n]:>{width}.1f}" for n in names)
                      + f"{r['mean']:>8.2f}{r['weighted']:>10.2f}{mark}")
     return "\n".join(lines)
+
+
+def choose_for_saved_model(folder, datasets: Dict[str, object], grid: Sequence[float] = OFFSET_GRID, *,
+                           device: Optional[str] = None, max_drop: Optional[float] = 1.0,
+                           batch_size: Optional[int] = None) -> dict:
+    """Choose the offset weight of the model saved in ``folder`` on ``datasets`` and write it into
+    the folder's ``config.json`` (``relbert_config["offset_weight"]``); returns the record
+    ``{"offset_weight", "grid", "rule"}`` (``relbert-train`` does this at the end of a run)."""
+    import json
+    from pathlib import Path
+
+    from ..io import atomic_output
+    from ..model import RelBERT
+
+    folder = Path(folder)
+    model = RelBERT.from_pretrained(str(folder), device=device, precision="fp32", offset_weight=0)
+    rows = score_offset_grid(model, datasets, grid, batch_size=batch_size)
+    chosen = best_offset_weight(rows, max_drop)
+    config_path = folder / "config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    block = dict(config.get("relbert_config") or model.relbert_config())
+    block.pop("offset_weight", None)
+    if chosen > 0:
+        block["offset_weight"] = chosen
+    config["relbert_config"] = block
+    with atomic_output(config_path, "w") as handle:
+        json.dump(config, handle, indent=2)
+        handle.write("\n")
+    return {"offset_weight": chosen, "max_drop": max_drop, "grid": rows}

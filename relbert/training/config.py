@@ -24,6 +24,33 @@ VALIDATION_SETS = ("semeval", "u2", "u4", "google", "bats")
 MEMORY_BUDGET_GB = 6.0
 
 
+#: What ``relbert-train`` runs without recipe options (``fast``, the default: the settings this
+#: project chose on validation, docs/training.md) or with ``--recipe paper`` (the paper's). An
+#: option given on the command line overrides its recipe value; template and aggregation also
+#: default to a trained starting model's own (fine-tuning must not change how it reads pairs).
+RECIPES: Dict[str, Dict[str, object]] = {
+    "fast": {"template": "d", "aggregation": "mask", "num_negative": 100, "lr": 2e-5, "lr_schedule": "constant",
+             "epochs": 5, "patience": 2, "freeze_layers": 0, "precision": "auto"},
+    "paper": {"template": "d", "aggregation": "average_no_mask", "num_negative": 400, "lr": 5e-6,
+              "lr_schedule": "constant", "epochs": 10, "patience": 0, "freeze_layers": 0, "precision": "fp32"},
+}
+
+
+def resolve_recipe(recipe: str, given: Dict[str, object], start_template: Optional[str] = None,
+                   start_aggregation: Optional[str] = None) -> Dict[str, object]:
+    """The recipe's values with the given (non-None) options over them; a trained starting model's
+    template and aggregation (``start_*``) come before the recipe's."""
+    if recipe not in RECIPES:
+        raise OptionError(f"unknown recipe {recipe!r}: choose one of {', '.join(RECIPES)}")
+    values = dict(RECIPES[recipe])
+    if start_template is not None:
+        values["template"] = start_template
+    if start_aggregation is not None:
+        values["aggregation"] = start_aggregation
+    values.update({k: v for k, v in given.items() if v is not None})
+    return values
+
+
 def lr_factor(step: int, warmup: int, total: int, schedule: str) -> float:
     """The learning-rate multiplier at optimiser step ``step`` (0-based): linear warmup over
     ``warmup`` steps, then constant, or a linear / cosine decay reaching 0 at ``total`` steps."""
@@ -79,9 +106,12 @@ def should_stop(history: List[float], best_index: int, patience: int, min_epochs
 @dataclass
 class TrainConfig:
     """Training options; the defaults are the paper's (InfoNCE, temperature 0.05, 10 positives,
-    400 negatives; lr 5e-6 is its RoBERTa value)."""
+    400 negatives; lr 5e-6 is its RoBERTa value), as in ``RECIPES["paper"]``. ``relbert-train``
+    fills the options a user does not give from ``--recipe`` (default ``fast``)."""
 
     model: Optional[str] = None  # None = the packaged base encoder (MiniLM without the shipped fine-tuning)
+    start: Optional[str] = None  # the starting model by name (what the run's first line says)
+    recipe: str = "paper"  # which RECIPES entry the unset options came from
     template: str = "d"
     aggregation: str = "average_no_mask"
     max_length: int = 64

@@ -451,6 +451,8 @@ class Trainer:
             self.output_dir.mkdir(parents=True, exist_ok=True)
             (self.output_dir / "training_config.json").write_text(json.dumps(asdict(self.config), indent=2))
         self.log.info("config %s", json.dumps(asdict(self.config)))
+        if not resume and self.validators and self.relbert.is_trained:
+            self._score_start(progress)  # a trained starting model is the one to beat (the base never is)
 
         def save_partial(partial: dict) -> None:
             if self.rank == 0:
@@ -499,6 +501,20 @@ class Trainer:
                 progress["stopped_early"] = epoch + 1
                 break
         return progress
+
+    def _score_start(self, progress: dict) -> None:
+        """A trained starting model, scored on the validation sets before epoch 1 and saved as
+        ``model/``: an epoch replaces it only by beating it, so fine-tuning never ends with a model
+        worse on validation than the one it started from (``best_epoch`` 0 says it kept it)."""
+        if self.rank == 0:
+            scores = self.validate()
+            sizes = {name: getattr(fn, "questions", 1) for name, fn in self.validators.items()}
+            record = {"epoch": 0, "validation": scores, "score": selection_score(scores, sizes, self.config.selection)}
+            self.save_model(self.output_dir / "model", record)
+            progress["start"] = record
+            progress["best_score"], progress["best_epoch"] = record["score"], 0
+            self.log.info("starting model %s", json.dumps(record))
+        distributed.barrier()
 
     def _heads_or_none(self):
         return self.heads if len(self.heads) else None
