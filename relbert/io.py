@@ -14,7 +14,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import BinaryIO, Iterator, List, Tuple, Union
+from typing import BinaryIO, Iterator, List, Optional, Tuple, Union
 
 
 Pair = Tuple[str, str]
@@ -38,11 +38,29 @@ def parse_pair_line(raw: bytes, source: str, lineno: int) -> Pair:
         hint = ""
         if len(fields) == 1 and ("," in text or ";" in text):
             hint = f" (the separator is a tab, not {'a comma' if ',' in text else 'a semicolon'})"
+        elif len(fields) == 1 and " " in text.strip():
+            hint = " (the separator is a tab, not a space; words may contain spaces)"
         raise InputError(source, lineno, f"expected 2 tab-separated fields (head<TAB>tail), found {what}{hint}")
     for name, word in zip(("head", "tail"), fields):
         if not word.strip():
             raise InputError(source, lineno, f"empty {name} word")
     return fields[0], fields[1]
+
+
+def pair_lines(handle, source: str) -> Iterator[Tuple[bytes, Optional[Pair]]]:
+    """``(raw line, pair)`` for every line of a pairs file: blank lines at the end are ignored
+    (yielded with ``None`` for the pair, so a digest still sees every byte); a blank line with a
+    pair after it is an :class:`InputError` naming it."""
+    pending: List[Tuple[int, bytes]] = []  # blank lines not yet known to be trailing
+    for lineno, raw in enumerate(handle, start=1):
+        if not raw.strip():
+            pending.append((lineno, raw))
+            continue
+        if pending:
+            parse_pair_line(pending[0][1], source, pending[0][0])  # raises: a blank line inside the file
+        yield raw, parse_pair_line(raw, source, lineno)
+    for _, raw in pending:
+        yield raw, None
 
 
 def decode_line(raw: bytes, source: str, lineno: int) -> str:
@@ -74,8 +92,9 @@ def iter_pairs(path: Union[str, Path]) -> Iterator[Pair]:
     """Yield the pairs of a pairs file (``-`` = standard input), validating each line."""
     source = str(path)
     with _open_binary(source) as handle:
-        for lineno, raw in enumerate(handle, start=1):
-            yield parse_pair_line(raw, source, lineno)
+        for _, pair in pair_lines(handle, source):
+            if pair is not None:
+                yield pair
 
 
 #: How much of a pairs file is checked before the heavy imports (torch, transformers: seconds):
@@ -88,14 +107,14 @@ def precheck_pairs(path: Union[str, Path], limit: int = PRECHECK_BYTES) -> None:
     model and no heavy import: a wrong separator, a blank line, bad UTF-8 or an empty file is
     reported in well under a second. Raises :class:`InputError`."""
     source = str(path)
-    read = 0
+    read = pairs = 0
     with open(path, "rb") as handle:
-        for lineno, raw in enumerate(handle, start=1):
-            parse_pair_line(raw, source, lineno)
+        for raw, pair in pair_lines(handle, source):
             read += len(raw)
+            pairs += pair is not None
             if read >= limit:
                 return
-    if read == 0:
+    if pairs == 0:
         raise InputError(source, 1, "no pairs: the file is empty (expected head<TAB>tail lines)")
 
 

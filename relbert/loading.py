@@ -159,9 +159,11 @@ def locate_model(name: Optional[str]) -> Tuple[str, Optional[Path], Optional[dic
     if not os.path.exists(name) and "/" not in name:
         import difflib
 
-        close = difflib.get_close_matches(name, list(NAMED_MODELS), n=1, cutoff=0.75)
+        named = [DEFAULT_NAME, *NAMED_MODELS]
+        close = difflib.get_close_matches(name, named, n=len(named), cutoff=0.75)
         if close:  # a misspelt named model would otherwise end in the hub's message
-            raise ModelNotFoundError(f"unknown model {name!r}: did you mean {close[0]!r}?")
+            raise ModelNotFoundError(f"unknown model {name!r}: did you mean {' or '.join(map(repr, close))}? "
+                                     f"(named models: {', '.join(named)})")
     return resolve_model_folder(name), None, None
 
 

@@ -30,7 +30,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from .io import InputError, parse_pair_line
+from .io import InputError, pair_lines
 
 Pair = Tuple[str, str]
 #: Layout of the files beside the output; a --resume across versions that changed it is refused.
@@ -158,9 +158,12 @@ def plan_input(path: Path, tokenizer, files: WorkFiles, cache_size: int, source_
             word_count += len(words)
 
         start, sources, pending = 0, [], []  # this block: first row, every row's source, first occurrences
-        for row, raw in enumerate(handle):
-            pair = parse_pair_line(raw, name, row + 1)
+        row = -1
+        for raw, pair in pair_lines(handle, name):
             digest.update(raw)
+            if pair is None:  # a blank line at the end: not a row
+                continue
+            row += 1
             first = lru.get(pair)
             if first is None:
                 sources.append(row)
@@ -186,7 +189,9 @@ def model_fingerprint(model, options: StreamOptions) -> str:
     """Hash of what decides the output bits: model identity, parameter checksums, options."""
     import torch
 
-    described = {**model.describe(), **asdict(options), "device": model.device.type, "stream": STREAM_VERSION}
+    # the chunk size is not part of it: a resumed run takes the interrupted run's, from its state
+    chosen = {k: v for k, v in asdict(options).items() if k != "chunk_size"}
+    described = {**model.describe(), **chosen, "device": model.device.type, "stream": STREAM_VERSION}
     digest = hashlib.sha256(json.dumps(described, sort_keys=True).encode())
     with torch.no_grad():
         for name, tensor in model.encoder.named_parameters():  # (int8 weights are packed, not parameters)
@@ -201,7 +206,7 @@ def input_fingerprint(path: Path) -> Tuple[int, str]:
     with open(path, "rb") as handle:
         for raw in handle:
             digest.update(raw)
-            rows += 1
+            rows += bool(raw.strip())  # as planned: blank lines at the end are not rows (none inside passed)
     return rows, digest.hexdigest()
 
 
@@ -241,6 +246,8 @@ class EmbedRun:
         target = self.output if options.fmt == "npy" else self.output.with_name(f".{self.output.name}.vectors.npy")
         self.files = WorkFiles(target)
         self.rows: Optional[int] = None
+        #: Rows embedded by this process so far (saved or not): what an interruption reports.
+        self.embedded = 0
 
     # 1. plan
     def plan(self, tokenizer) -> int:
@@ -284,7 +291,7 @@ class EmbedRun:
             if self.resume:
                 if self._state.get("model") != fingerprint:
                     raise ResumeError("--resume: the model or its options changed since the interrupted run "
-                                      "(same --model, --template, --aggregation, --batch-size, --rows-per-chunk, "
+                                      "(same --model, --template, --aggregation, --offset-weight, --batch-size, "
                                       "--no-normalize needed)")
             else:
                 _create_npy(files.partial, self._state["rows"], model.dimension)
@@ -302,7 +309,11 @@ class EmbedRun:
 
             finished = sum(min(chunk, rows - c * chunk) for c in done)
             bar = progress_bar(total=rows, initial=finished, unit="pair", desc="embedding", dynamic_ncols=True)
-        on_rows = bar.update if bar is not None else None  # moves per batch
+        def on_rows(count: int) -> None:  # per batch: the bar, and what an interruption would lose
+            self.embedded += count
+            if bar is not None:
+                bar.update(count)
+
         try:
             offset = _npy_data_offset(files.partial)
             fd = os.open(files.partial, os.O_RDWR)
@@ -326,6 +337,14 @@ class EmbedRun:
             self._finish(rows, hidden, offset)
         shard.barrier()
         return rows
+
+    @property
+    def chunk_rows(self) -> int:
+        """Rows per chunk of this run (a resumed run's are the interrupted run's)."""
+        state = getattr(self, "_state", None)
+        if state is None and self.files.state.is_file():
+            state = json.loads(self.files.state.read_text())
+        return self._chunk(state or {"chunk": self.options.chunk_size})
 
     def _chunk(self, state: dict) -> int:
         """This run's chunk (runs planned before chunks adapted to the input recorded none)."""
@@ -392,8 +411,8 @@ class EmbedRun:
         return sum(min(chunk, rows - c * chunk) for c in self._done())
 
     def abandon(self) -> None:
-        """After a failure: remove the work files unless they hold resumable progress."""
-        if not self.files.state.is_file():
+        """After a failure: remove the work files unless they hold resumable progress (a saved chunk)."""
+        if not (self.files.state.is_file() and self._done()):
             self.files.remove()
 
     def _done(self) -> set:

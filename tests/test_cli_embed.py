@@ -32,7 +32,7 @@ def test_happy_path_matches_python_api(runner, tmp_path, default_model):
     assert result.exit_code == 0, result.output
     vectors = np.load(out)
     lines = EXAMPLE.read_text(encoding="utf-8").splitlines()
-    assert vectors.shape == (len(lines), default_model.hidden_size) and vectors.dtype == np.float32
+    assert vectors.shape == (len(lines), default_model.dimension) and vectors.dtype == np.float32
     pairs = [tuple(line.split("\t")) for line in lines]
     from relbert import RelBERT
 
@@ -181,6 +181,9 @@ def test_a_misspelt_named_model_gets_did_you_mean(tmp_path, good_tsv):
     line = one_error_line(CliRunner().invoke(embed, [str(good_tsv), "-o", str(tmp_path / "x.npy"), "--model",
                                                      "relbert-mpnett"]))
     assert "did you mean 'relbert-mpnet'?" in line
+    line = one_error_line(CliRunner().invoke(embed, [str(good_tsv), "-o", str(tmp_path / "x.npy"), "--model",
+                                                     "relbert-minlm"]))
+    assert "did you mean 'relbert-minilm'" in line and "named models: relbert-minilm, relbert-mpnet" in line
 
 
 @pytest.mark.parametrize("fmt", ["npy", "npz", "word2vec"])
@@ -316,3 +319,72 @@ def test_a_run_smaller_than_one_chunk_still_saves_its_progress(tmp_path, tiny_mo
     assert result.output.strip() == ("error: interrupted after 2,200 of 4,400 pairs: rerun the same command with "
                                      "--resume to continue")
     assert sum(batches) == 2200 and len(batches) > 2 and max(batches) <= 64  # one call per batch of 64 at most
+
+
+def test_ctrl_c_before_the_first_chunk_leaves_nothing_and_names_a_chunk_size(tmp_path, tiny_model_path, monkeypatch):
+    from relbert import streaming
+
+    pairs = tmp_path / "p.tsv"
+    pairs.write_text("".join(f"w{i}\tv{i}\n" for i in range(300)))
+    out = tmp_path / "x.npy"
+    real = streaming.EmbedRun._embed_chunk
+
+    def interrupted(self, model, options, fd, offset, c, rows, hidden, size, on_rows=None):
+        on_rows(64)  # one batch embedded, then Ctrl-C inside the first chunk
+        on_rows(64)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(streaming.EmbedRun, "_embed_chunk", interrupted)
+    result = CliRunner().invoke(embed, [str(pairs), "-o", str(out), "--model", tiny_model_path, "-q"])
+    assert result.exit_code == 130
+    line = result.output.strip()
+    assert "before the first chunk (1,024 rows) was saved, no files left" in line
+    assert "--rows-per-chunk 128 would have saved the 128 rows embedded" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.tsv"]  # no hidden partial files
+    monkeypatch.setattr(streaming.EmbedRun, "_embed_chunk", real)
+
+
+def test_resume_takes_the_chunk_size_of_the_interrupted_run_and_says_where(tmp_path, tiny_model_path, monkeypatch):
+    from relbert import streaming
+
+    pairs = tmp_path / "p.tsv"
+    pairs.write_text("".join(f"w{i}\tv{i}\n" for i in range(40)))
+    out, full = tmp_path / "x.npy", tmp_path / "full.npy"
+    assert CliRunner().invoke(embed, [str(pairs), "-o", str(full), "--model", tiny_model_path, "-q"]).exit_code == 0
+    real, calls = streaming.EmbedRun._embed_chunk, []
+
+    def interrupted(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(streaming.EmbedRun, "_embed_chunk", interrupted)
+    args = [str(pairs), "-o", str(out), "--model", tiny_model_path]
+    assert CliRunner().invoke(embed, args + ["--rows-per-chunk", "10", "-q"]).exit_code == 130
+    monkeypatch.setattr(streaming.EmbedRun, "_embed_chunk", real)
+    resumed = CliRunner().invoke(embed, args + ["--resume"])  # without the first run's --rows-per-chunk
+    assert resumed.exit_code == 0, resumed.output
+    assert "resuming at row 21 of 40 (20 saved; chunks of 10 rows, as the interrupted run)" in resumed.output
+    assert out.read_bytes() == full.read_bytes()
+
+
+def test_trailing_blank_lines_are_ignored_and_inner_ones_refused(tmp_path, tiny_model_path):
+    ok = tmp_path / "ok.tsv"
+    ok.write_text("paris\tfrance\ndog\tbark\n\n")
+    out = tmp_path / "ok.npy"
+    result = CliRunner().invoke(embed, [str(ok), "-o", str(out), "--model", tiny_model_path, "-q"])
+    assert result.exit_code == 0, result.output
+    assert np.load(out).shape[0] == 2
+    inner = tmp_path / "inner.tsv"
+    inner.write_text("paris\tfrance\n\ndog\tbark\n")
+    line = one_error_line(CliRunner().invoke(embed, [str(inner), "-o", str(tmp_path / "i.npy"), "--model",
+                                                     tiny_model_path]))
+    assert f"{inner}:2: blank line" in line
+
+
+def test_a_space_separated_line_gets_the_tab_hint(tmp_path):
+    spaced = tmp_path / "spaced.tsv"
+    spaced.write_text("paris france\n")
+    line = one_error_line(CliRunner().invoke(embed, [str(spaced), "-o", str(tmp_path / "s.npy")]))
+    assert f"{spaced}:1:" in line and "a tab, not a space" in line

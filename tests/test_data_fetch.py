@@ -148,3 +148,32 @@ def test_the_command_fetches_and_every_command_finds_the_data(published, tmp_pat
     result = CliRunner().invoke(download, ["data", "-q"])  # only the fetched file is missing: only it is asked for
     assert result.exit_code == 1 and result.output == f"error: cannot fetch {sources['u2'][1].url}: no network\n"
     assert (tmp_path / "data" / "analogy" / "u2" / "valid.jsonl").is_file()  # what was there stays
+
+
+def test_a_failed_first_download_leaves_the_home_as_it_was_and_commands_say_what_to_run(tmp_path, monkeypatch):
+    """Offline, relbert-download data fails in one line and leaves no empty data folder; with a
+    data folder that lacks a set, every command names the set and relbert-download data."""
+    from cli_checks import one_error_line
+    from relbert.cli import download, evaluate, train
+
+    def offline(url, timeout=60.0):
+        raise DownloadError(f"cannot fetch {url}: no network")
+
+    home = tmp_path / "home"
+    monkeypatch.setattr(fetch, "http_get", offline)
+    monkeypatch.setenv("RELBERT_HOME", str(home))
+    monkeypatch.delenv("RELBERT_DATA", raising=False)
+    result = CliRunner().invoke(download, ["data", "-q"])
+    assert result.exit_code == 1 and "no network" in result.output
+    assert not home.exists()  # nothing half-made
+    empty = tmp_path / "empty-data"
+    empty.mkdir()
+    for args in (["analogy", "--dataset", "u2", "--data-dir", str(empty)],
+                 ["analogy", "--data-dir", str(empty)],
+                 ["validation", "--validation", "semeval", "--data-dir", str(empty)],
+                 ["classification", "--dataset", "BLESS", "--data-dir", str(empty)],
+                 ["mapping", "--data-dir", str(empty)]):
+        line = one_error_line(CliRunner().invoke(evaluate, args))
+        assert "relbert-download data" in line and "known: ," not in line and not line.endswith("known: "), args
+    line = one_error_line(CliRunner().invoke(train, ["-o", str(tmp_path / "run"), "--data-dir", str(empty)]))
+    assert "SemEval-2012" in line and "relbert-download data" in line and "--data FILE" in line

@@ -17,7 +17,7 @@ from relbert import RelBERT
 model = RelBERT.from_pretrained(device="cpu")
 v = model.embed([("paris", "france"), ("dog", "bark")])
 import torch
-assert v.shape == (2, model.hidden_size)
+assert v.shape == (2, model.dimension)
 assert not torch.cuda.is_initialized()
 assert "relbert.kernels" not in sys.modules
 # the embed path needs none of these (each costs import time on a cold start)

@@ -107,7 +107,7 @@ def test_embed_takes_one_pair_and_encode_is_there(default_model):
     import numpy as np
 
     one = default_model.embed(("paris", "france"))
-    assert one.shape == (default_model.hidden_size,)
+    assert one.shape == (default_model.dimension,)
     np.testing.assert_array_equal(one, default_model.embed([("paris", "france")])[0])
     np.testing.assert_array_equal(default_model.encode([("paris", "france"), ("dog", "bark")]),
                                   default_model.embed([("paris", "france"), ("dog", "bark")]))

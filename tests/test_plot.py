@@ -93,3 +93,22 @@ def test_the_html_page_is_self_contained_and_escapes_the_pairs():
     assert "title &lt;x&gt;" in page
     for fetched in ("http://", "https://", "src=", "<link"):  # nothing is fetched at view time
         assert fetched not in page
+
+
+def test_a_split_group_is_named_on_its_larger_part_and_a_cluster_by_its_medoid():
+    import numpy as np
+
+    from relbert.plot import RelationMap
+
+    # group "a": 6 points near (0, 0) and 3 near (10, 0); the mean (3.3, 0) lies in empty space
+    left = [(0.0, 0.0), (0.1, 0.0), (0.0, 0.1), (-0.1, 0.0), (0.0, -0.1), (0.05, 0.05)]
+    xy = np.array(left + [(10.0, 0.0), (10.1, 0.0), (10.0, 0.1)])
+    pairs = [(f"h{i}", f"t{i}") for i in range(len(xy))]
+    by_label = RelationMap(xy, pairs, ["a"] * len(xy), "pca", "label").densest()
+    (_, centre, name), = by_label
+    assert name == "a" and np.linalg.norm(centre) < 0.2  # on the points, not at the mean
+    # a cluster pulled by outliers: its mean lies near an edge point, its medoid at its heart
+    xy = np.array([(0.0, 0.0), (0.2, 0.0), (-0.2, 0.0), (0.0, 0.2), (0.0, -0.2), (3.0, 3.0), (1.2, 1.1)])
+    pairs = [(f"h{i}", f"t{i}") for i in range(len(xy))]
+    (_, centre, name), = RelationMap(xy, pairs, ["cluster 0"] * len(xy), "pca", "cluster").densest()
+    assert name == "h0:t0" and tuple(centre) == (0.0, 0.0)

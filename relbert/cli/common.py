@@ -154,8 +154,12 @@ def build_validators(names, data_dir, batch_size):
     for name in names:  # a validation set that cannot be found is an error, never silently dropped
         if name == "semeval":
             if root is None:
-                fail("validation set semeval needs the data folder (pass --data-dir or set RELBERT_DATA)")
-            dataset = semeval_validation_questions(load_semeval(root / "semeval2012_task2")[1])
+                fail("validation set semeval needs the data folder: run relbert-download data, or pass --data-dir "
+                     "(--validation '' trains without validation)")
+            try:
+                dataset = semeval_validation_questions(load_semeval(root / "semeval2012_task2")[1])
+            except FileNotFoundError as err:
+                fail(f"validation set semeval: {err}")
         else:
             try:
                 dataset = resolve_analogy(name, "valid", root)

@@ -80,6 +80,10 @@ def embed(pairs, output, model, template, aggregation, max_length, device, preci
         # the input is planned (validated, deduplicated, tokenized) with the tokenizer alone,
         # so a malformed file is reported before the model loads
         run.plan(load_pair_tokenizer(model, template, aggregation, max_length))
+        if run.resume and rank == 0 and not quiet:
+            saved = run.saved_rows()
+            click.echo(f"resuming at row {saved + 1:,} of {run.rows:,} ({saved:,} saved; chunks of "
+                       f"{run.chunk_rows:,} rows, as the interrupted run)", err=True)
         if device is None and distributed.local_device() is not None:
             device = str(distributed.local_device())
         relbert = load_model(model, template, aggregation, max_length, device, precision, compile_, runtime, offset_weight)
@@ -100,8 +104,12 @@ def embed(pairs, output, model, template, aggregation, max_length, device, preci
         if saved:
             fail(f"interrupted after {saved:,} of {total:,} pairs: rerun the same command with --resume to continue",
                  code=130)
-        fail("interrupted before the first chunk was saved: nothing to resume (smaller --rows-per-chunk saves "
-             "sooner)", code=130)
+        chunk = run.chunk_rows
+        done = run.embedded
+        hint = (f"--rows-per-chunk {max(1, done):,} would have saved the {done:,} rows embedded" if done else
+                "it stopped before its first batch")
+        fail(f"interrupted before the first chunk ({chunk:,} rows) was saved, no files left: nothing to resume "
+             f"({hint})", code=130)
     except BaseException:
         run.abandon()
         raise

@@ -46,7 +46,8 @@ def _load_datasets(datasets, data_dir, available, resolve):
                  "RELBERT_DATA)")
         datasets = available(root)
         if not datasets:
-            fail(f"no datasets of this task found in the data folder {root}")
+            fail(f"no datasets of this task found in the data folder {root} (run relbert-download data, or pass "
+                 "--data-dir)")
     try:
         return [resolve(d, root) for d in datasets]
     except (InputError, FileNotFoundError) as err:

@@ -199,13 +199,13 @@ def _starting_model(model, data):
     """``(what to load, its name for the log and training_config.json)``: --model; else the shipped
     default for a user's own data (fine-tuning starts from a trained model) and the packaged base
     on SemEval (the paper's setting)."""
-    from ..loading import DEFAULT_NAME
+    from ..loading import DEFAULT_NAME, default_model_path
 
     if model is not None:
         return model, model
     if data != "semeval":
         return DEFAULT_NAME, f"{DEFAULT_NAME} (the shipped default)"
-    return None, "all-MiniLM-L6-v2 (the packaged base, not fine-tuned)"
+    return default_model_path(), "all-MiniLM-L6-v2 (the packaged base, not fine-tuned)"
 
 
 def _trained_pooling(model):

@@ -83,8 +83,11 @@ def resolve_analogy(name_or_path: str, split: str, data_dir: Optional[Path]) -> 
     folder = folder_any_case(data_dir / "analogy", name_or_path)
     path = folder / f"{split}.jsonl"
     if not path.is_file():
+        from .paths import known_or_fetch
+
         known = sorted(p.name for p in (data_dir / "analogy").iterdir() if p.is_dir()) if (data_dir / "analogy").is_dir() else []
-        raise FileNotFoundError(f"unknown analogy dataset {name_or_path!r} (split {split}); known: {', '.join(known)}")
+        raise FileNotFoundError(f"unknown analogy dataset {name_or_path!r} (split {split}); "
+                                f"{known_or_fetch('analogy sets', known, data_dir)}")
     return read_analogy_file(path, name=folder.name)
 
 

@@ -175,7 +175,21 @@ def fetch_data(home: Path, sets: Optional[Iterable[str]] = None, get: Optional[C
     if unknown:
         raise DownloadError(f"unknown data set {unknown[0]!r}: choose among {', '.join(sources)}")
     root = Path(home) / "data"
+    created = [p for p in (Path(home), root) if not p.exists()]  # removed again if nothing lands in them
     root.mkdir(parents=True, exist_ok=True)
+    try:
+        return _fetch_into(root, names, sources, get, report)
+    except BaseException:
+        for folder in reversed(created):  # a failed first download leaves the home as it was
+            try:
+                folder.rmdir()
+            except OSError:
+                pass  # not empty: something else lives there
+        raise
+
+
+def _fetch_into(root: Path, names: List[str], sources: Dict[str, List[DataFile]], get, report) -> Path:
+    """The fetch itself (see :func:`fetch_data`)."""
     wanted = [f for name in names for f in sources[name]]
     missing = [f for f in wanted if not _verified(root / f.target, f.sha256)]
     if not missing:

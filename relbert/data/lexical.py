@@ -66,6 +66,9 @@ def resolve_lexical(name_or_path: str, data_dir: Optional[Path]) -> Tuple[str, D
         return path.name, read_lexical_dataset(path)
     folder = folder_any_case(data_dir / "lexical_relation", name_or_path) if data_dir is not None else None
     if folder is None or not folder.is_dir():
-        known = ", ".join(available_lexical(data_dir)) if data_dir else "none (no data folder)"
-        raise FileNotFoundError(f"unknown lexical relation dataset {name_or_path!r}; known: {known}")
+        from .paths import known_or_fetch
+
+        known = known_or_fetch("lexical sets", available_lexical(data_dir), data_dir) if data_dir else \
+            "no data folder (run relbert-download data, or pass --data-dir)"
+        raise FileNotFoundError(f"unknown lexical relation dataset {name_or_path!r}; {known}")
     return folder.name, read_lexical_dataset(folder)

@@ -82,5 +82,6 @@ def resolve_mapping(name_or_path: str, data_dir: Optional[Path]) -> List[Mapping
                                 "(run relbert-download data, pass --data-dir or set RELBERT_DATA)")
     path = data_dir / name_or_path / "data.jsonl"
     if not path.is_file():
-        raise FileNotFoundError(f"unknown relation mapping dataset {name_or_path!r}: {path} not found")
+        raise FileNotFoundError(f"unknown relation mapping dataset {name_or_path!r}: {path} not found (run "
+                                "relbert-download data, or pass --data-dir)")
     return read_mapping_file(path)

@@ -35,6 +35,15 @@ def data_root(explicit: Optional[str] = None) -> Path:
                             f"or set {ENV_VAR}")
 
 
+def known_or_fetch(what: str, known, data_dir: Path) -> str:
+    """The end of a "not found" line: the sets the data folder has, or (none) that it holds none
+    of them and ``relbert-download data`` fetches them."""
+    known = list(known)
+    if known:
+        return f"known: {', '.join(known)}"
+    return f"the data folder {data_dir} holds none (run relbert-download data, or pass --data-dir)"
+
+
 def folder_any_case(root: Path, name: str) -> Path:
     """``root/name``, matching a dataset's folder name in any case (``U2`` finds ``u2``,
     ``cogalexv`` finds ``CogALexV``)."""

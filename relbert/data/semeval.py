@@ -58,6 +58,10 @@ def read_gold_ratings(path: Path) -> List[Tuple[float, Pair]]:
 def load_semeval(root: Path) -> Tuple[List[Relation], List[Relation]]:
     """``(train, valid)`` relations built from ``root`` (the ``semeval2012_task2`` folder)."""
     root = Path(root)
+    if not (root / "SemEval-2012-Gold-Ratings").is_dir():
+        raise FileNotFoundError(f"the data folder {root.parent} has no SemEval-2012 Task 2 set ({root.name}): run "
+                                "relbert-download data, or pass --data-dir (train on your own relations with "
+                                "--data FILE.jsonl, or without validation with --validation '')")
     parents = _subcategories(root)
     train, valid = [], []
     files = sorted((root / "SemEval-2012-Gold-Ratings").glob("*/GoldRatings-*.txt"))

@@ -18,6 +18,33 @@ def label(report: dict) -> str:
     return f"{name} [{template_name(template) or 'custom'}]" if template else name
 
 
+def distinct_labels(reports: List[dict]) -> List[str]:
+    """Column names that tell the reports apart: :func:`label`, with more of the model's path
+    where two would read alike (``run1/model`` and ``run2/model``), then the offset weight, the
+    precision, and last a number."""
+    names = [label(r) for r in reports]
+    for depth in range(2, 6):
+        clash = {n for n in names if names.count(n) > 1}
+        if not clash:
+            return names
+        names = [_with_path(r, depth) if n in clash else n for n, r in zip(names, reports)]
+    for key in ("offset_weight", "precision"):
+        clash = {n for n in names if names.count(n) > 1}
+        names = [f"{n} {key}={r.get(key)}" if n in clash and len({str(o.get(key)) for o, m in zip(reports, names)
+                                                                  if m == n}) > 1 else n
+                 for n, r in zip(names, reports)]
+    clash = {n for n in names if names.count(n) > 1}
+    return [f"{n} #{i + 1}" if n in clash else n for i, n in enumerate(names)]
+
+
+def _with_path(report: dict, depth: int) -> str:
+    model = str(report.get("model", "?"))
+    parts = Path(model).parts
+    shown = "/".join(parts[-depth:]) if " " not in model else model
+    base = label({**report, "model": "x"})[1:]  # the template or baseline suffix
+    return shown + base
+
+
 def headline(report: dict, dataset: str) -> float:
     """The number a dataset row shows: classification micro-F1, else (analogy, mapping) accuracy."""
     scores = report["datasets"][dataset]
@@ -66,7 +93,8 @@ def compare(reports: List[dict]) -> str:
     for report in reports:
         datasets.update(dict.fromkeys(report["datasets"]))
     # each column names its split: a valid and a test report of one model are different numbers
-    header = "| dataset | " + " | ".join(label(r) + (f" — {r['split']}" if r.get("split") else "") for r in reports) + " |"
+    header = "| dataset | " + " | ".join(name + (f" — {r['split']}" if r.get("split") else "")
+                                       for name, r in zip(distinct_labels(reports), reports)) + " |"
     rule = "|---|" + "---:|" * len(reports)
     rows = []
     extra = ["weighted"] if any("weighted" in r for r in reports) else []  # validation reports
