@@ -15,7 +15,10 @@ the MPNet shape (relbert-mpnet's base; skipped unless ``relbert-download relbert
   pass per step within the memory budget (no gradient caching), the lower half of the layers
   frozen and computed once per prompt, shared encodings over 2 relations a step, precision auto;
 - ``fast_full``: the recipe the relbert-mpnet seed selection ran (docs/training.md): the same
-  without frozen layers or sharing (every layer trains; 89 optimiser steps an epoch).
+  without frozen layers or sharing (every layer trains; 89 optimiser steps an epoch);
+- ``default`` and ``paper``: what ``relbert-train`` runs at its defaults (``--recipe fast``) and
+  with ``--recipe paper`` (``relbert.training.config.RECIPES``), each at its own settings; the
+  default's row gives its ratio to the paper's.
 
     pytest bench/bench_train.py --benchmark-only -p no:cacheprovider
 """
@@ -66,7 +69,15 @@ def semeval():
     return load_semeval(DATA / "semeval2012_task2")[0]
 
 
+#: Sides that are relbert-train's own recipes (the CLI's --recipe), at their own settings.
+CLI_RECIPES = {"default": "fast", "paper": "paper"}
+
+
 def recipe(name, model, layers):
+    if name in CLI_RECIPES:
+        from relbert.training.config import resolve_recipe
+
+        return TrainConfig(model=model, validation=[], **resolve_recipe(CLI_RECIPES[name], {"epochs": 1}))
     options = dict(RECIPES[name])
     if options.get("freeze_layers", 0) < 0:  # "half": the lower half of this encoder's layers
         options["freeze_layers"] = layers // 2
@@ -109,7 +120,7 @@ def our_epoch(trainer: Trainer, items):
 
 
 @pytest.mark.parametrize("shape", ["minilm", "mpnet"])
-@pytest.mark.parametrize("side", ["official", "today", "today_bf16", "fast", "fast_full"])
+@pytest.mark.parametrize("side", ["official", "today", "today_bf16", "fast", "fast_full", "paper", "default"])
 def test_train_epoch(benchmark, semeval, shape, side, tmp_path):
     if side == "official" and shape != "minilm":
         pytest.skip("the official approach is measured on MiniLM only (minutes a relation on MPNet)")
@@ -134,11 +145,13 @@ def test_train_epoch(benchmark, semeval, shape, side, tmp_path):
     encoded = trainer.encoded / RELATIONS if side != "official" else float("nan")
     benchmark.extra_info.update(seconds_per_epoch=round(epoch, 1), prompts_encoded_per_relation=encoded,
                                 precision=trainer.precision, setup_s=round(setup, 1))
-    reference = _SECONDS.get((shape, "today"))
+    against = "paper" if side == "default" else "today"
+    reference = _SECONDS.get((shape, against))
     row = {"figure": f"{shape} {side} ({trainer.precision}, {encoded:.0f} prompts/rel)", "value": epoch,
            "unit": "s/epoch"}
-    if reference is not None and side != "today":
-        row.update(ratio=reference / epoch, reference=f"faster than {shape} today (fp32)")
+    if reference is not None and side not in ("today", "paper"):
+        row.update(ratio=reference / epoch, reference=f"faster than {shape} {against}"
+                   + (" (fp32)" if against == "today" else " (relbert-train --recipe paper)"))
     else:
         row["note"] = f"setup {setup:.1f} s"
     ROWS.append(row)

@@ -328,3 +328,32 @@ def test_training_stops_early_on_weighted_validation(tiny_model_path, relsim_fil
     assert progress["stopped_early"] == 3 and progress["best_epoch"] == 1
     first = progress["history"][0]
     assert first["score"] == pytest.approx((89 * 1 + 9 * 99) / 100) and first["mean"] == pytest.approx(49.0)
+
+
+def test_balanced_signal_and_its_standard_error_by_hand():
+    """Made-up per-set accuracies: the balanced score is their plain mean, its standard error
+    sqrt(sum (1/S)^2 p(1-p)/n); the weighted one's uses the question shares; and a seeded
+    bootstrap over made-up questions lands on the same value."""
+    import math
+    import random
+
+    from relbert.training.config import selection_score, selection_se
+
+    scores = {"u2": 50.0, "google": 90.0, "conceptnet": 30.0}
+    sizes = {"u2": 24, "google": 50, "conceptnet": 1112}
+    assert selection_score(scores, sizes, "balanced") == pytest.approx((50 + 90 + 30) / 3)
+    by_hand = 100 * math.sqrt((0.5 * 0.5 / 24 + 0.9 * 0.1 / 50 + 0.3 * 0.7 / 1112) / 9)
+    assert selection_se(scores, sizes, "balanced") == pytest.approx(by_hand)
+    total = 24 + 50 + 1112
+    weighted = 100 * math.sqrt(sum((sizes[n] / total) ** 2 * (scores[n] / 100) * (1 - scores[n] / 100) / sizes[n]
+                                   for n in scores))
+    assert selection_se(scores, sizes, "weighted") == pytest.approx(weighted)
+    rng = random.Random(0)
+    outcomes = {n: [1] * round(scores[n] * sizes[n] / 100) + [0] * (sizes[n] - round(scores[n] * sizes[n] / 100))
+                for n in scores}
+    means = []
+    for _ in range(4000):
+        means.append(sum(100 * sum(rng.choices(o, k=len(o))) / len(o) for o in outcomes.values()) / 3)
+    mu = sum(means) / len(means)
+    boot = math.sqrt(sum((m - mu) ** 2 for m in means) / (len(means) - 1))
+    assert boot == pytest.approx(by_hand, rel=0.05)

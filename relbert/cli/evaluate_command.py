@@ -182,14 +182,16 @@ def evaluate_mapping_cmd(dataset, model, template, aggregation, max_length, devi
 @evaluate.command("validation")
 @click.option("--validation", default=",".join(VALIDATION_SETS), show_default=True,
               help="Comma-separated validation sets, as relbert-train --validation ('semeval' = held-out SemEval pairs).")
-@click.option("--selection", type=click.Choice(SELECTIONS), default="mean", show_default=True,
-              help="The score reported as 'selection': plain mean, or weighted by each set's number of questions.")
+@click.option("--selection", type=click.Choice(SELECTIONS), default="balanced", show_default=True,
+              help="The score reported as 'selection' (with its standard error): balanced (each set counts once; "
+                   "mean is its earlier name) or weighted by each set's number of questions.")
 @with_eval_options
 @user_errors
 def evaluate_validation_cmd(validation, selection, model, template, aggregation, max_length, device, precision,
                             runtime, offset_weight, baseline, data_dir, batch_size, output, quiet):
     """The validation score relbert-train selects epochs by, for any model (e.g. an averaged checkpoint)."""
     from ..training import selection_score
+    from ..training.config import selection_se
 
     if output:
         check_output(output)
@@ -206,9 +208,13 @@ def evaluate_validation_cmd(validation, selection, model, template, aggregation,
     sizes = {name: s["n_questions"] for name, s in report["datasets"].items()}
     report["mean"] = selection_score(scores, sizes, "mean")
     report["weighted"] = selection_score(scores, sizes, "weighted")
-    report["selection"] = {"rule": selection, "score": report[selection]}
+    report["balanced"] = report["mean"]
+    report["selection"] = {"rule": selection, "score": report[selection],
+                           "se": selection_se(scores, sizes, selection)}
     _finish(report, output, quiet)
     click.echo(f"{'weighted':<24}{sum(sizes.values()):>8}{report['weighted']:>12.1f}")
+    click.echo(f"{'selection (' + selection + ')':<24}{'':>8}{report[selection]:>12.2f} +/- "
+               f"{report['selection']['se']:.2f}")
 
 
 #: The sets choose-offset scores by default: every benchmark with a validation split.

@@ -76,8 +76,9 @@ from .common import build_validators, data_folder, earlier_spelling, fail, user_
                    "pick the best epoch; '' for none (epochs are then compared by training loss). Default: on SemEval "
                    f"{','.join(VALIDATION_SETS)}; with --data FILE, 20% of each relation's positives held out (by "
                    "--seed) as analogy questions of your relations ('own').")
-@click.option("--selection", type=click.Choice(SELECTIONS), default="mean", show_default=True,
-              help="How the validation sets pick the best epoch: their plain mean, or weighted by their number of questions.")
+@click.option("--selection", type=click.Choice(SELECTIONS), default="balanced", show_default=True,
+              help="How the validation sets pick the best epoch: balanced (each set counts once, printed with its "
+                   "standard error every epoch; mean is its earlier name) or weighted by their number of questions.")
 @click.option("--lr-schedule", type=click.Choice(LR_SCHEDULES), default=None,
               help="Learning rate after the warmup: constant, or a linear / cosine decay to 0 at the last epoch.")
 @click.option("--patience", type=click.IntRange(min=0), default=None,

@@ -10,7 +10,10 @@ from typing import Dict, List, Optional
 from ..errors import OptionError, ResumeError
 
 LOSSES = ("nce", "iloob", "triplet")
-SELECTIONS = ("mean", "weighted")
+#: Epoch-selection signals: ``balanced`` (the default: every validation set counts once, reported
+#: with its standard error), ``mean`` (the same number, its earlier name) and ``weighted`` (by
+#: each set's number of questions, which lets the largest set dominate).
+SELECTIONS = ("balanced", "mean", "weighted")
 LR_SCHEDULES = ("constant", "linear", "cosine")
 #: Training precisions: ``auto`` is bf16 autocast where the hardware computes bf16 natively,
 #: fp32 elsewhere (see :mod:`relbert.precision`).
@@ -84,12 +87,31 @@ def check_resume(saved: Dict, current: Dict) -> bool:
 
 
 def selection_score(scores: Dict[str, float], sizes: Dict[str, int], selection: str) -> float:
-    """The number that chooses the epoch: the plain mean of the validation accuracies, or their
-    mean weighted by each set's number of questions (the steadier signal)."""
+    """The number that chooses the epoch: the mean of the validation accuracies, each set counting
+    once (``balanced``, or its earlier name ``mean``), or their mean weighted by each set's number
+    of questions (``weighted``)."""
     if selection == "weighted":
         total = sum(sizes.get(name, 1) for name in scores)
         return float(sum(scores[name] * sizes.get(name, 1) for name in scores) / total)
     return float(sum(scores.values()) / len(scores))
+
+
+def selection_se(scores: Dict[str, float], sizes: Dict[str, int], selection: str) -> float:
+    """Standard error (in points) of :func:`selection_score`, from each set's accuracy p and
+    number of questions n: the large-sample value of a bootstrap that resamples each set's
+    questions, ``sqrt(sum_s w_s^2 p_s (1 - p_s) / n_s)`` with the signal's weights w_s (1/S each,
+    or n_s / N). Two scores further apart than about twice this differ by more than the noise."""
+    names = list(scores)
+    if selection == "weighted":
+        total = sum(sizes.get(n, 1) for n in names)
+        weights = {n: sizes.get(n, 1) / total for n in names}
+    else:
+        weights = {n: 1.0 / len(names) for n in names}
+    variance = 0.0
+    for n in names:
+        p = scores[n] / 100.0
+        variance += weights[n] ** 2 * p * (1 - p) / max(1, sizes.get(n, 1))
+    return 100.0 * math.sqrt(variance)
 
 
 def should_stop(history: List[float], best_index: int, patience: int, min_epochs: int) -> bool:
@@ -138,7 +160,7 @@ class TrainConfig:
     lora_alpha: Optional[float] = None  # LoRA scale numerator; default 2 x rank
     data: str = "semeval"  # "semeval" or a RelBERT-format JSONL path
     validation: List[str] = field(default_factory=lambda: list(VALIDATION_SETS))
-    selection: str = "mean"  # "mean" of the validation sets, or "weighted" by their number of questions
+    selection: str = "balanced"  # each validation set counts once ("mean": its earlier name), or "weighted" by questions
     lr_schedule: str = "constant"  # after the warmup: "constant", "linear" decay to 0, or "cosine" decay to 0
     patience: int = 0  # > 0: stop after this many epochs without a validation gain (see min_epochs)
     min_epochs: int = 0  # early stopping waits for this many epochs, unless validation fell twice in a row

@@ -46,7 +46,7 @@ from .. import distributed, losses
 from ..data.relsim import Relation
 from ..encoder import TorchEncoder
 from ..errors import InputError, ResumeError
-from .config import TrainConfig, check_resume, selection_score, should_stop, lr_factor
+from .config import TrainConfig, check_resume, selection_score, selection_se, should_stop, lr_factor
 from .frozen import FrozenEmbedder, FrozenLower
 from .lora import add_lora, merged_lora_state
 from .sampling import DISTILL, build_pools, items_per_epoch, nce_items, shared_prompts, triplet_items
@@ -154,6 +154,7 @@ class Trainer:
         if report is not None and self.rank == 0 and config.loss != "triplet" and smallest < config.num_negative:
             report(f"note: --num-negative {config.num_negative}, but the smallest relation has {smallest} negatives "
                    "(its own and the other relations' positives): such relations use all they have")
+        self.report = report if self.rank == 0 else None
         self.encoded = 0  # prompt forward passes through the trained layers (gradient caching runs two)
         self.log = self._logger(parent_log)
         self.log.info("precision %s: %s", self.precision, self.precision_reason)
@@ -475,6 +476,7 @@ class Trainer:
                 score = selection_score(scores, sizes, self.config.selection) if scores else -loss
                 record["score"] = score
                 if scores:
+                    record["se"] = selection_se(scores, sizes, self.config.selection)
                     record["mean"] = selection_score(scores, sizes, "mean")
                     record["weighted"] = selection_score(scores, sizes, "weighted")
                 kept = None
@@ -491,6 +493,10 @@ class Trainer:
                 progress["epoch"] = epoch + 1
                 save_state(state_dir, self.encoder, self._heads_or_none(), self.optimizer, self.scheduler, self.rng, progress)
                 self.log.info("epoch %s", json.dumps(record))
+                if self.report is not None:  # the signal and its noise, every epoch
+                    said = (f"validation {score:.2f} +/- {record['se']:.2f} ({self.config.selection})" if scores
+                            else f"training loss {loss:.2f}")
+                    self.report(f"epoch {epoch + 1}: {said}, {record['seconds']:.0f} s")
             else:
                 progress["epoch"] = epoch + 1
             distributed.barrier()
@@ -509,7 +515,8 @@ class Trainer:
         if self.rank == 0:
             scores = self.validate()
             sizes = {name: getattr(fn, "questions", 1) for name, fn in self.validators.items()}
-            record = {"epoch": 0, "validation": scores, "score": selection_score(scores, sizes, self.config.selection)}
+            record = {"epoch": 0, "validation": scores, "score": selection_score(scores, sizes, self.config.selection),
+                      "se": selection_se(scores, sizes, self.config.selection)}
             self.save_model(self.output_dir / "model", record)
             progress["start"] = record
             progress["best_score"], progress["best_epoch"] = record["score"], 0
