@@ -59,7 +59,7 @@ def test_options_and_stdin(runner, tmp_path, minilm):
                  "--batch-size", "1", "--quiet", input="paris\tfrance\ndog\tcat\r\n")
     assert result.exit_code == 0, result.output
     vectors = np.load(out)
-    assert vectors.shape == (2, minilm.hidden_size)
+    assert vectors.shape == (2, 2 * minilm.hidden_size)  # the shipped default: relation + offset vectors
     assert not np.allclose(np.linalg.norm(vectors, axis=1), 1.0)
 
 

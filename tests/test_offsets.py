@@ -124,3 +124,17 @@ def test_save_and_load_keep_the_weight(weighted, tmp_path):
 def test_bad_weight_is_refused(minilm_path, bad):
     with pytest.raises(ValueError, match="offset_weight"):
         RelBERT.from_pretrained(minilm_path, device="cpu", offset_weight=bad)
+
+
+def test_the_choice_rule_on_a_made_up_grid():
+    from relbert.evaluation.offset_choice import best_offset_weight
+
+    def row(weight, a, b):
+        return {"offset_weight": weight, "datasets": {"a": a, "b": b}, "mean": (a + b) / 2}
+
+    rows = [row(0.0, 50, 40), row(0.3, 56, 40), row(1.0, 64, 38.5), row(2.0, 54, 42)]
+    assert best_offset_weight(rows) == 0.3  # 1.0 has the best mean but costs b 1.5 points
+    assert best_offset_weight(rows, max_drop=None) == 1.0
+    tied = [row(0.0, 50, 40), row(0.3, 50, 40), row(1.0, 50, 40)]
+    assert best_offset_weight(tied) == 0.0 and best_offset_weight(tied, prefer=0.3) == 0.3
+    assert best_offset_weight(tied, prefer=0.7) == 0.0  # not on the grid: the smaller weight

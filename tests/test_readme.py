@@ -25,6 +25,6 @@ def test_readme_python_snippet_runs_and_prints_nothing_from_dependencies(tmp_pat
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stderr == "", proc.stderr[-3000:]  # no progress bars or warnings from transformers / onnxruntime
     lines = proc.stdout.strip().splitlines()
-    assert lines[0] == "(3, 384) float32"
+    assert lines[0] == "(3, 768) float32"  # relation + offset vectors: twice MiniLM's 384
     assert float(lines[-1]) > 0.9  # the int8 vector of the same pair
     assert (tmp_path / "my-relbert" / "model.safetensors").is_file()

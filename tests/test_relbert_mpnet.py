@@ -41,7 +41,9 @@ def test_relbert_mpnet_loads_offline_with_its_config_and_delta(monkeypatch):
 
     data_dir = DATA if DATA.is_dir() else None
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    model = RelBERT.from_pretrained("relbert-mpnet")
+    shipped_model = RelBERT.from_pretrained("relbert-mpnet")
+    assert shipped_model.offset_weight == shipped["relbert_config"]["offset_weight"] > 0
+    model = RelBERT.from_pretrained("relbert-mpnet", offset_weight=0)  # the relation vectors: what the delta changed
     assert model.is_trained and model.display_name == "relbert-mpnet"
     assert model.template == shipped["relbert_config"]["template"]
     assert model.aggregation == shipped["relbert_config"]["aggregation_mode"]

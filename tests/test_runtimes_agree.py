@@ -3,7 +3,9 @@
 Adversarial pairs: words that contain the mask / special tokens' text (a row then pools two
 mask positions, summed as in the official package), multi-word and accented words, CJK, emoji,
 and the longest prompt that fits ``max_length``. torch fp32 and ONNX Runtime fp32 agree to 2e-5
-per component; reduced precisions stay within the cosine bounds the README documents.
+per component; reduced precisions stay within the cosine bounds the README documents. The
+runtimes are compared on the relation vectors (``offset_weight=0``: the path every runtime
+implements), and the shipped relation + offset vectors stay within the same bounds.
 """
 from __future__ import annotations
 
@@ -39,21 +41,27 @@ def longest_fitting_pair(model: RelBERT):
 
 
 @pytest.fixture(scope="module")
-def pairs(default_model):
-    return ADVERSARIAL + [longest_fitting_pair(default_model)]
+def relation_model():
+    """The embedded default's relation vectors alone (fp32, torch): the reference runtime."""
+    return RelBERT.from_pretrained(device="cpu", precision="fp32", offset_weight=0)
 
 
 @pytest.fixture(scope="module")
-def fp32(default_model, pairs):
-    return default_model.embed(pairs, normalize=False)
+def pairs(relation_model):
+    return ADVERSARIAL + [longest_fitting_pair(relation_model)]
 
 
-def test_torch_fp32_is_the_papers_pooling(default_model, pairs, fp32):
+@pytest.fixture(scope="module")
+def fp32(relation_model, pairs):
+    return relation_model.embed(pairs, normalize=False)
+
+
+def test_torch_fp32_is_the_papers_pooling(relation_model, pairs, fp32):
     """The reference itself: the untouched encoder on each prompt alone, summed by hand (two
     mask positions for a word that contains the mask token's text)."""
-    hand = np.stack([hand_pooled_all_masks(default_model, p) for p in pairs])
+    hand = np.stack([hand_pooled_all_masks(relation_model, p) for p in pairs])
     np.testing.assert_allclose(fp32, hand, atol=2e-4, rtol=1e-4)
-    assert (default_model.tokenizer.encode(pairs[:1])["pool_mask"].sum(1) == 2).all()
+    assert (relation_model.tokenizer.encode(pairs[:1])["pool_mask"].sum(1) == 2).all()
 
 
 def hand_pooled_all_masks(model, pair):
@@ -68,7 +76,7 @@ def hand_pooled_all_masks(model, pair):
 
 
 def test_onnx_fp32_equals_torch_fp32(pairs, fp32):
-    onnx = RelBERT.from_pretrained(backend="onnx", device="cpu")
+    onnx = RelBERT.from_pretrained(backend="onnx", device="cpu", offset_weight=0)
     assert onnx.mask_shortcut is not None  # single-mask rows take the shortcut graph, the others the full one
     got = onnx.embed(pairs, normalize=False)
     assert np.abs(got - fp32).max() <= 2e-5
@@ -76,17 +84,22 @@ def test_onnx_fp32_equals_torch_fp32(pairs, fp32):
 
 @pytest.mark.parametrize("precision, backend", sorted(COSINE_BOUNDS))
 def test_reduced_precisions_stay_within_their_bounds(pairs, fp32, precision, backend):
-    model = RelBERT.from_pretrained(precision=precision, backend=backend, device="cpu")
+    model = RelBERT.from_pretrained(precision=precision, backend=backend, device="cpu", offset_weight=0)
     got = model.embed(pairs)
     unit = fp32 / np.linalg.norm(fp32, axis=1, keepdims=True)
     cosine = (got * unit).sum(1)
     assert cosine.min() >= COSINE_BOUNDS[(precision, backend)], dict(zip(map(str, pairs), cosine.round(4)))
+    # the shipped relation + offset vectors (the words through the same runtime) within the same bound
+    combined = RelBERT.from_pretrained(precision=precision, backend=backend, device="cpu").embed(pairs)
+    reference = RelBERT.from_pretrained(precision="fp32", device="cpu").embed(pairs)
+    cosine = (combined * reference).sum(1)
+    assert cosine.min() >= COSINE_BOUNDS[(precision, backend)], dict(zip(map(str, pairs), cosine.round(4)))
 
 
-def test_mask_text_rows_in_a_batch_do_not_change_the_others(default_model, pairs, fp32):
+def test_mask_text_rows_in_a_batch_do_not_change_the_others(relation_model, pairs, fp32):
     """A batch mixing one- and two-mask rows: each row equals its vector embedded alone, on
     both runtimes (the shortcut never takes the first mask for the sum)."""
-    onnx = RelBERT.from_pretrained(backend="onnx", device="cpu")
-    for model in (default_model, onnx):
+    onnx = RelBERT.from_pretrained(backend="onnx", device="cpu", offset_weight=0)
+    for model in (relation_model, onnx):
         alone = np.stack([model.embed([p], normalize=False)[0] for p in pairs])
         np.testing.assert_allclose(model.embed(pairs, normalize=False), alone, atol=2e-5)

@@ -268,10 +268,12 @@ def choose_offset_cmd(validation, grid, save_to, max_drop, report, data_dir, bat
     relbert = load_model(model, template, aggregation, max_length, device, precision, runtime=runtime, offset_weight=0)
     rows = score_offset_grid(relbert, {name: v.dataset for name, v in validators.items()}, weights,
                              batch_size=batch_size, show_progress=not quiet)
-    chosen = best_offset_weight(rows, max_drop)
+    from ..loading import resolve_model
+
+    chosen = best_offset_weight(rows, max_drop, prefer=resolve_model(model, template, aggregation).offset_weight)
     click.echo(grid_table(rows, chosen))
     click.echo(f"chosen offset weight: {chosen:g} (best mean over {len(rows[0]['datasets'])} validation sets among "
-               f"the weights costing no set more than {max_drop:g} points)")
+               f"the weights costing no set more than {max_drop:g} points; a tie keeps the model's own)")
     if report:
         from ..io import atomic_output
 

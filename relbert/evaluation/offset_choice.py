@@ -8,7 +8,8 @@ analogy evaluator on the combined vectors: the same accuracy ``relbert-eval anal
 
 The signal is the mean over the validation sets (each set counts once); the question-weighted
 mean is reported beside it. The chosen λ is the best mean among the weights that cost no set
-more than 1 point against λ = 0 (:func:`best_offset_weight`); a tie goes to the smaller λ.
+more than 1 point against λ = 0 (:func:`best_offset_weight`); a tie keeps the model's present λ
+where it is among the best, else goes to the smaller λ.
 """
 from __future__ import annotations
 
@@ -61,8 +62,9 @@ def score_offset_grid(model, datasets: Dict[str, object], grid: Sequence[float] 
     return rows
 
 
-def best_offset_weight(rows: List[dict], max_drop: Optional[float] = 1.0) -> float:
-    """The chosen λ: the best mean among the admissible weights (the smaller λ on a tie).
+def best_offset_weight(rows: List[dict], max_drop: Optional[float] = 1.0, prefer: Optional[float] = None) -> float:
+    """The chosen λ: the best mean among the admissible weights; on a tie ``prefer`` (the model's
+    present weight: no change without evidence) where it is among the best, else the smaller λ.
 
     A weight is admissible when no set scores more than ``max_drop`` points below its score at
     λ = 0 (the grid's first row with weight 0, where present): the combined vector should lift
@@ -76,8 +78,10 @@ def best_offset_weight(rows: List[dict], max_drop: Optional[float] = 1.0) -> flo
             return True
         return all(row["datasets"][n] >= base["datasets"][n] - max_drop - 1e-9 for n in base["datasets"])
 
-    best = max((r for r in rows if admissible(r)), key=lambda r: (round(r["mean"], 9), -r["offset_weight"]))
-    return best["offset_weight"]
+    candidates = [r for r in rows if admissible(r)]
+    top = max(round(r["mean"], 9) for r in candidates)
+    tied = [r["offset_weight"] for r in candidates if round(r["mean"], 9) == top]
+    return prefer if prefer in tied else min(tied)
 
 
 def grid_table(rows: List[dict], chosen: Optional[float] = None) -> str:
@@ -108,8 +112,10 @@ def choose_for_saved_model(folder, datasets: Dict[str, object], grid: Sequence[f
 
     folder = Path(folder)
     model = RelBERT.from_pretrained(str(folder), device=device, precision="fp32", offset_weight=0)
+    from ..loading import stored_offset_weight
+
     rows = score_offset_grid(model, datasets, grid, batch_size=batch_size)
-    chosen = best_offset_weight(rows, max_drop)
+    chosen = best_offset_weight(rows, max_drop, prefer=stored_offset_weight(model.encoder.config))
     config_path = folder / "config.json"
     config = json.loads(config_path.read_text(encoding="utf-8"))
     block = dict(config.get("relbert_config") or model.relbert_config())
