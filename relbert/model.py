@@ -17,7 +17,7 @@ from .loading import (  # noqa: F401  (their earlier home: these names stay impo
     load_encoder, load_pair_tokenizer, locate_model, quiet_transformers, read_relbert_config, resolve_device,
     resolve_model, resolve_model_folder, start_cuda)
 from .mask_shortcut import MaskShortcut
-from .offsets import WordSpans
+from .offsets import WordSpans, combine
 from .onnx_backend import OnnxEncoder
 from .pipeline import CUDA_TOKEN_BUDGET, CUDA_WIDTH_MULTIPLE, EmbedLoop, batch_rows, plan_batches
 from .runtime import BACKENDS, PRECISIONS, RUNTIMES, build_encoder, resolve_backend, resolve_runtime  # noqa: F401
@@ -356,13 +356,36 @@ class RelBERT:
         among distinct words) gives the offset part; the words run through the same loop first.
         ``pooled_encoder``: the runtime to run (default :attr:`pooled_encoder`).
         """
+        if self.offset_weight > 0 and words is None:
+            raise ValueError("this model has an offset weight: pass words= (relbert.offsets.WordSpans) with the prompts")
+        relation, offset = self._parts(ids, offsets, words if self.offset_weight > 0 else None, batch_size=batch_size,
+                                       normalize=normalize, show_progress=show_progress, on_rows=on_rows,
+                                       pooled_encoder=pooled_encoder)
+        return relation if offset is None else combine(relation, offset, self.offset_weight, normalize)
+
+    def embed_parts(self, pairs: Sequence[Pair], *, batch_size: Optional[int] = None,
+                    show_progress: bool = False) -> Tuple[np.ndarray, np.ndarray]:
+        """The two parts of the relation + offset vector, apart: ``(relation, offset)``, each
+        ``(len(pairs), hidden_size)``: the unit relation vectors and the raw word offsets
+        ``w_tail - w_head``, whatever this model's offset weight.
+        :func:`relbert.offsets.combine` ``(relation, offset, λ)`` gives the vector at any λ
+        (``relbert-eval choose-offset`` scores a grid of λ from one pass)."""
+        pairs = [_check_pair(p) for p in pairs]
+        ids, offsets = self.tokenizer.encode_flat(pairs)
+        return self._parts(ids, offsets, WordSpans.of_pairs(pairs, self.tokenizer), batch_size=batch_size,
+                           normalize=True, show_progress=show_progress)
+
+    def _parts(self, ids: np.ndarray, offsets: np.ndarray, words: Optional["WordSpans"], *,
+               batch_size: Optional[int], normalize: bool, show_progress: bool = False,
+               on_rows: Optional[Callable[[int], None]] = None, pooled_encoder=None
+               ) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+        """``(relation vectors of the prompts, word offsets w_tail - w_head or None without words)``:
+        the words (each distinct one once) and then the prompts through the one loop."""
         batch_size = self.default_batch_size if batch_size is None else batch_size
         if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
-        if self.offset_weight > 0 and words is None:
-            raise ValueError("this model has an offset weight: pass words= (relbert.offsets.WordSpans) with the prompts")
         offset = None
-        if self.offset_weight > 0:
+        if words is not None:
             vectors = self.embed_words(words, batch_size=batch_size, pooled_encoder=pooled_encoder)
             offset = vectors[words.tail] - vectors[words.head]
         from .progress import progress_bar
@@ -375,29 +398,7 @@ class RelBERT:
 
             relation = self._run_loop(ids, offsets, self.tokenizer.pad_rows, batch_size, normalize, on_batch,
                                       pooled_encoder)
-        if offset is None:
-            return relation
-        from .offsets import combine
-
-        return combine(relation, offset, self.offset_weight, normalize)
-
-    def embed_parts(self, pairs: Sequence[Pair], *, batch_size: Optional[int] = None,
-                    show_progress: bool = False) -> Tuple[np.ndarray, np.ndarray]:
-        """The two parts of the relation + offset vector, apart: ``(relation, offset)``, each
-        ``(len(pairs), hidden_size)``: the unit relation vectors and the raw word offsets
-        ``w_tail - w_head``, whatever this model's offset weight.
-        :func:`relbert.offsets.combine` ``(relation, offset, λ)`` gives the vector at any λ
-        (``relbert-eval choose-offset`` scores a grid of λ from one pass)."""
-        pairs = [_check_pair(p) for p in pairs]
-        ids, offsets = self.tokenizer.encode_flat(pairs)
-        words = WordSpans.of_pairs(pairs, self.tokenizer)
-        vectors = self.embed_words(words, batch_size=batch_size)
-        from .progress import progress_bar
-
-        with progress_bar(show_progress, total=len(pairs), unit="pair", desc="embedding") as bar:
-            relation = self._run_loop(ids, offsets, self.tokenizer.pad_rows,
-                                      self.default_batch_size if batch_size is None else batch_size, True, bar.update)
-        return relation, vectors[words.tail] - vectors[words.head]
+        return relation, offset
 
     def embed_words(self, words: "WordSpans", *, batch_size: Optional[int] = None, pooled_encoder=None) -> np.ndarray:
         """``(words.count, hidden_size)`` word vectors: each word alone with the tokenizer's special

@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from .common import check_output, fail, load_model, model_options, user_errors
+from .evaluate_command import batch_size_option, quiet_option
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -24,9 +25,8 @@ def classify():
 @click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True,
               help="Cross-validation folds for the reported macro F1 (at most the rarest label's count).")
 @click.option("--seed", type=int, default=0, show_default=True, help="random_state of the classifier and the folds.")
-@click.option("--batch-size", "-b", type=click.IntRange(min=1), default=128, show_default=True,
-              help="Prompts per encoder call.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+@batch_size_option
+@quiet_option
 @model_options
 @user_errors
 def fit_cmd(labelled, output, validation_file, folds, seed, batch_size, quiet, model, template, aggregation,
@@ -81,9 +81,8 @@ def fit_cmd(labelled, output, validation_file, folds, seed, batch_size, quiet, m
 @click.argument("pairs", metavar="PAIRS", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False),
               help="TSV: head, tail, label, probability per input line.")
-@click.option("--batch-size", "-b", type=click.IntRange(min=1), default=128, show_default=True,
-              help="Prompts per encoder call.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+@batch_size_option
+@quiet_option
 @model_options
 @user_errors
 def predict_cmd(folder, pairs, output, batch_size, quiet, model, template, aggregation, max_length, device, precision,

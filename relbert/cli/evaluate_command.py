@@ -65,16 +65,20 @@ def _finish(report, output, quiet):
             click.echo(f"wrote {output}", err=True)
 
 
+data_dir_option = click.option(
+    "--data-dir", default=None, type=click.Path(file_okay=False),
+    help="Data folder (default: $RELBERT_DATA, else $RELBERT_HOME/data from relbert-download data, else ../shared/data).")
+batch_size_option = click.option("--batch-size", "-b", type=click.IntRange(min=1), default=128, show_default=True,
+                                 help="Prompts per encoder call.")
+quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 eval_options = [
     click.option("--baseline", type=click.Choice(["vanilla", "diff"]), default=None,
                  help="Evaluate a reference on the base encoder (--model, else the packaged MiniLM): vanilla = "
                       "the untrained encoder with the template; diff = word-vector difference."),
-    click.option("--data-dir", default=None, type=click.Path(file_okay=False),
-                 help="Data folder (default: $RELBERT_DATA, else $RELBERT_HOME/data from relbert-download data, else ../shared/data)."),
-    click.option("--batch-size", "-b", type=click.IntRange(min=1), default=128, show_default=True,
-                 help="Prompts per encoder call."),
+    data_dir_option,
+    batch_size_option,
     click.option("--output", "-o", default=None, type=click.Path(dir_okay=False), help="Write the JSON report here."),
-    click.option("--quiet", "-q", is_flag=True, help="No progress bars."),
+    quiet_option,
 ]
 
 
@@ -231,11 +235,9 @@ ALL_VALIDATION_SETS = ("semeval", "u2", "u4", "google", "bats", "conceptnet", "t
 @click.option("--max-drop", type=click.FloatRange(min=0), default=1.0, show_default=True,
               help="A weight is chosen only if no set scores more than this many points below its score at 0.")
 @click.option("--report", default=None, type=click.Path(dir_okay=False), help="Write the grid as JSON here.")
-@click.option("--data-dir", default=None, type=click.Path(file_okay=False),
-              help="Data folder (default: $RELBERT_DATA, else $RELBERT_HOME/data from relbert-download data, else ../shared/data).")
-@click.option("--batch-size", "-b", type=click.IntRange(min=1), default=128, show_default=True,
-              help="Prompts per encoder call.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@data_dir_option
+@batch_size_option
+@quiet_option
 @model_options
 @user_errors
 def choose_offset_cmd(validation, grid, save_to, max_drop, report, data_dir, batch_size, quiet, model, template, aggregation,
