@@ -134,8 +134,6 @@ def train(output, recipe, data, model, template, aggregation, max_length, loss, 
         warnings.warn("--bf16 is deprecated and will be removed in relbert 0.3: use --precision bf16", FutureWarning,
                       stacklevel=1)
         precision = "bf16"
-    if (distill_from is None) != (distill_pairs is None):
-        fail("distillation needs both --distill-from TEACHER and --distill-pairs PAIRS.tsv")
     offset_weights = _offset_grid(offset_grid)
     _check_run_folder(Path(output), resume, overwrite)
     if data != "semeval" and not Path(data).is_file():
@@ -157,7 +155,7 @@ def train(output, recipe, data, model, template, aggregation, max_length, loss, 
                          data=data, validation=names, selection=selection, min_epochs=min_epochs,
                          keep_epochs=keep_epochs, distill_from=distill_from, distill_pairs=distill_pairs,
                          distill_loss=distill_loss, distill_batch=distill_batch, contrastive_weight=contrastive_weight,
-                         **settings)
+                         **settings).check()  # option mistakes (distillation needs both files, ...): one line, now
     say = (lambda line: None) if quiet else (lambda line: click.echo(line, err=True))
     try:
         if data == "semeval":

@@ -186,7 +186,8 @@ class TrainConfig:
         if self.freeze_layers and self.lora_rank:
             raise OptionError("freeze_layers and lora_rank do not combine: choose one way to train fewer weights")
         if (self.distill_from is None) != (self.distill_pairs is None):
-            raise OptionError("distillation needs both distill_from (the teacher) and distill_pairs (the pairs file)")
+            raise OptionError("distillation needs both the teacher (--distill-from / distill_from) and the pairs file "
+                              "(--distill-pairs / distill_pairs)")
         if self.distill_loss not in DISTILL_LOSSES:
             raise OptionError(f"unknown distill_loss {self.distill_loss!r}: choose one of {', '.join(DISTILL_LOSSES)}")
         if self.distill_batch < 1 or self.contrastive_weight < 0:

@@ -450,7 +450,7 @@ class Trainer:
                 self.log.info("resumed after epoch %d", progress["epoch"])
         if self.rank == 0 and (not resume or extended):  # a new run, or the extended one's new length
             self.output_dir.mkdir(parents=True, exist_ok=True)
-            (self.output_dir / "training_config.json").write_text(json.dumps(asdict(self.config), indent=2))
+            _write_json(self.output_dir / "training_config.json", asdict(self.config))
         self.log.info("config %s", json.dumps(asdict(self.config)))
         if not resume and self.validators and self.relbert.is_trained:
             self._score_start(progress)  # a trained starting model is the one to beat (the base never is)
@@ -545,4 +545,12 @@ class Trainer:
         else:
             self.relbert.save_pretrained(folder)
         config = {**asdict(self.config), "selected_epoch": record["epoch"], "validation": record.get("validation")}
-        (folder / "training_config.json").write_text(json.dumps(config, indent=2))
+        _write_json(folder / "training_config.json", config)
+
+
+def _write_json(path: Path, data) -> None:
+    """A run's JSON file replaced whole (the package's one atomic write: never half-written)."""
+    from ..io import atomic_output
+
+    with atomic_output(path, "w") as handle:
+        json.dump(data, handle, indent=2)
