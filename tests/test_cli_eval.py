@@ -129,3 +129,27 @@ def test_cli_validation_is_the_trainers_score(tmp_path, fixture_data, default_mo
     assert f"{weighted:.1f}" in result.output
     missing = CliRunner().invoke(evaluate, ["validation", "--validation", "u2,nosuchset", "--data-dir", str(fixture_data)])
     assert missing.exit_code != 0 and "nosuchset" in missing.output
+
+
+def test_compare_tells_two_trained_runs_apart(tmp_path):
+    """Two runs' models are both called .../model: the columns show enough of the path to differ,
+    then the offset weight."""
+    import json
+
+    from relbert.cli import evaluate
+
+    base = {"task": "analogy", "template": "d", "aggregation": "mask", "split": "valid",
+            "datasets": {"u2": {"accuracy": 40.0, "n_questions": 24}}, "average": 40.0}
+    paths = []
+    for i, (model, weight) in enumerate([("/x/run1/model", 0.3), ("/x/run2/model", 0.3), ("relbert-minilm", 0.0),
+                                         ("relbert-minilm", 0.3)]):
+        path = tmp_path / f"r{i}.json"
+        path.write_text(json.dumps({**base, "model": model, "offset_weight": weight}))
+        paths.append(str(path))
+    result = CliRunner().invoke(evaluate, ["compare", *paths])
+    assert result.exit_code == 0, result.output
+    header = result.output.splitlines()[0]
+    columns = [c.strip() for c in header.strip("|").split("|")][1:]
+    assert len(set(columns)) == 4, columns
+    assert columns[0].startswith("run1/model") and columns[1].startswith("run2/model")
+    assert "offset_weight=0.0" in columns[2] and "offset_weight=0.3" in columns[3]
