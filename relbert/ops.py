@@ -35,6 +35,8 @@ def _triton_available() -> bool:
 def _kernels():
     try:
         from . import kernels
+
+        kernels.pool_normalize  # noqa: B018 - the kernels load (and import Triton) on first use
     except ImportError as err:  # pragma: no cover - depends on the install
         raise ImportError(
             "kernel='triton' needs the Triton package: pip install triton (GPU machines), "

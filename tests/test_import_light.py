@@ -32,3 +32,32 @@ def test_cpu_path_without_triton():
     proc = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=300, cwd="/")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip().endswith("ok")
+
+
+CHECKOUT_SCRIPT = r"""
+import sys, importlib.abc
+
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "triton" or name.startswith("triton."):
+            raise ImportError("triton is blocked in this test")
+
+sys.meta_path.insert(0, Block())
+import kernels  # the checkout's folder, as transformers imports it while probing for HF's "kernels"
+from transformers import BertModel
+from relbert import RelBERT
+print(RelBERT.from_pretrained(device="cpu").embed([("paris", "france")]).shape, "ok")
+"""
+
+
+def test_a_source_checkout_without_triton_loads_models():
+    """From the repository root the kernels/ folder is importable as a top-level ``kernels``;
+    transformers imports that name while probing for the Hugging Face package, so importing it
+    must not need Triton (it loads the kernels on first use)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, "-c", CHECKOUT_SCRIPT], capture_output=True, text=True, timeout=300,
+                          cwd=root)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip().endswith("ok")
