@@ -125,7 +125,10 @@ def test_cli_validation_is_the_trainers_score(tmp_path, fixture_data, default_mo
     weighted = sum(accuracy[n] * sizes[n] for n in sizes) / sum(sizes.values())
     assert report["weighted"] == pytest.approx(weighted)
     assert report["mean"] == pytest.approx(np.mean(list(accuracy.values())))
-    assert report["selection"] == {"rule": "weighted", "score": pytest.approx(weighted)}
+    total = sum(sizes.values())
+    se = 100 * np.sqrt(sum((sizes[n] / total) ** 2 * (accuracy[n] / 100) * (1 - accuracy[n] / 100) / sizes[n]
+                           for n in sizes))
+    assert report["selection"] == {"rule": "weighted", "score": pytest.approx(weighted), "se": pytest.approx(se)}
     assert f"{weighted:.1f}" in result.output
     missing = CliRunner().invoke(evaluate, ["validation", "--validation", "u2,nosuchset", "--data-dir", str(fixture_data)])
     assert missing.exit_code != 0 and "nosuchset" in missing.output
