@@ -2,7 +2,8 @@
 import subprocess
 import sys
 
-SCRIPT = r"""
+#: Makes ``import triton`` fail in the child process, as on a machine without it.
+BLOCK_TRITON = r"""
 import sys, importlib.abc
 
 class Block(importlib.abc.MetaPathFinder):
@@ -11,6 +12,9 @@ class Block(importlib.abc.MetaPathFinder):
             raise ImportError("triton is blocked in this test")
 
 sys.meta_path.insert(0, Block())
+"""
+
+SCRIPT = BLOCK_TRITON + r"""
 import relbert
 assert "torch" not in sys.modules, "import relbert must stay light"
 from relbert import RelBERT
@@ -34,15 +38,7 @@ def test_cpu_path_without_triton():
     assert proc.stdout.strip().endswith("ok")
 
 
-CHECKOUT_SCRIPT = r"""
-import sys, importlib.abc
-
-class Block(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path, target=None):
-        if name == "triton" or name.startswith("triton."):
-            raise ImportError("triton is blocked in this test")
-
-sys.meta_path.insert(0, Block())
+CHECKOUT_SCRIPT = BLOCK_TRITON + r"""
 import kernels  # the checkout's folder, as transformers imports it while probing for HF's "kernels"
 from transformers import BertModel
 from relbert import RelBERT
