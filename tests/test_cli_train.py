@@ -138,3 +138,11 @@ def test_recipes_fill_the_options_not_given():
     paper = resolve_recipe("paper", {}, "t", "average")
     assert paper["num_negative"] == 400 and paper["precision"] == "fp32" and (paper["template"], paper["aggregation"]) \
         == ("t", "average")
+
+
+def test_no_data_folder_names_the_download_and_your_own_data(tmp_path, monkeypatch):
+    from relbert.cli import train, train_command
+
+    monkeypatch.setattr(train_command, "data_folder", lambda data_dir: None)  # a machine without any data folder
+    line = one_error_line(CliRunner().invoke(train, ["-o", str(tmp_path / "run"), "--epochs", "1"]))
+    assert "relbert-download data" in line and "--data FILE.jsonl" in line and "--validation ''" in line

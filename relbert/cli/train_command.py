@@ -161,9 +161,9 @@ def train(output, recipe, data, model, template, aggregation, max_length, loss, 
         if data == "semeval":
             root = data_folder(data_dir)
             if root is None:
-                fail("--data semeval needs the data folder: run relbert-download data (or pass --data-dir, or "
-                     "train on your own relations with --data FILE.jsonl); --validation '' trains without "
-                     "validation")
+                fail("training on SemEval-2012 (the default, --data semeval) needs the data folder: run "
+                     "relbert-download data (or pass --data-dir), or train on your own relations with --data "
+                     "FILE.jsonl (--validation '' for no validation)")
             relations = load_semeval(root / "semeval2012_task2")[0]
         else:
             relations = read_relsim_file(data)
