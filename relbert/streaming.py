@@ -211,10 +211,9 @@ def input_fingerprint(path: Path) -> Tuple[int, str]:
 
 
 def _write_json_atomic(path: Path, data) -> None:
-    from .io import atomic_output  # the package's one way to replace a file whole (fsync, rename, the user's mode)
+    from .io import write_json_atomic  # the package's one way to replace a file whole (fsync, rename, the user's mode)
 
-    with atomic_output(path, "w") as handle:
-        json.dump(data, handle)
+    write_json_atomic(path, data)
 
 
 # --- the run ------------------------------------------------------------------------------------

@@ -244,8 +244,6 @@ def choose_offset_cmd(validation, grid, save_to, max_drop, report, data_dir, bat
                       max_length, device, precision, runtime, offset_weight):
     """Choose a model's offset weight on validation: score a grid of weights (one encoder pass),
     print the table, and save the model with the best mean over the sets into -o FOLDER."""
-    import json
-
     from ..evaluation.offset_choice import best_offset_weight, grid_table, score_offset_grid
     from ..offsets import OFFSET_GRID
 
@@ -277,11 +275,10 @@ def choose_offset_cmd(validation, grid, save_to, max_drop, report, data_dir, bat
     click.echo(f"chosen offset weight: {chosen:g} (best mean over {len(rows[0]['datasets'])} validation sets among "
                f"the weights costing no set more than {max_drop:g} points; a tie keeps the model's own)")
     if report:
-        from ..io import atomic_output
+        from ..io import write_json_atomic
 
-        with atomic_output(Path(report), "w") as handle:
-            json.dump({"task": "choose-offset", **relbert.describe(), "offset_weight": chosen, "grid": rows}, handle,
-                      indent=1)
+        write_json_atomic(Path(report), {"task": "choose-offset", **relbert.describe(), "offset_weight": chosen,
+                                         "grid": rows}, indent=1)
     if save_to:
         relbert.offset_weight = chosen
         relbert.save_pretrained(save_to)

@@ -261,7 +261,7 @@ def _choose_offset(model_dir: Path, validators, weights, device, say) -> None:
     import json
 
     from ..evaluation.offset_choice import choose_for_saved_model
-    from ..io import atomic_output
+    from ..io import write_json_atomic
 
     if not validators or weights == (0.0,) or not model_dir.is_dir():
         return
@@ -274,8 +274,7 @@ def _choose_offset(model_dir: Path, validators, weights, device, say) -> None:
     path = model_dir / "training_config.json"
     config = json.loads(path.read_text()) if path.is_file() else {}
     config["offset_choice"] = record
-    with atomic_output(path, "w") as handle:
-        json.dump(config, handle, indent=2)
+    write_json_atomic(path, config, indent=2)
 
 
 #: What a training run writes in its output folder (--overwrite removes these, and only these).

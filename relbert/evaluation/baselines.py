@@ -33,11 +33,9 @@ class WordDiffBaseline:
         return self.model.embed_words(spans, batch_size=batch_size)
 
     def embed(self, pairs: Sequence[Pair], *, batch_size: int = 128, normalize: bool = True, show_progress: bool = False) -> np.ndarray:
-        words = list(dict.fromkeys(w for pair in pairs for w in pair))
-        index = {w: i for i, w in enumerate(words)}
-        vectors = self.word_vectors(words, batch_size)
-        diff = np.stack([vectors[index[t]] - vectors[index[h]] for h, t in pairs]) if pairs else np.zeros((0, vectors.shape[1]), np.float32)
-        if normalize:
-            norm = np.linalg.norm(diff, axis=1, keepdims=True)
-            diff = np.where(norm > 0, diff / np.where(norm > 0, norm, 1), 0).astype(np.float32)
-        return diff
+        from ..offsets import WordSpans, unit_rows
+
+        spans = WordSpans.of_pairs(list(pairs), self.model.tokenizer)  # each distinct word once
+        vectors = self.model.embed_words(spans, batch_size=batch_size)
+        diff = vectors[spans.tail] - vectors[spans.head]
+        return unit_rows(diff) if normalize else diff

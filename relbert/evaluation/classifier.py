@@ -104,7 +104,7 @@ class SavedClassifier:
     def save(self, folder: Union[str, Path], extra: Optional[dict] = None) -> None:
         from safetensors.numpy import save_file
 
-        from ..io import atomic_output
+        from ..io import write_json_atomic
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
@@ -114,9 +114,7 @@ class SavedClassifier:
         record = {"format": FORMAT, "labels": self.labels, "layers": len(self.weights), "activation": self.activation,
                   "out_activation": self.out_activation, "features": "concat(emb(h, t), emb(t, h)), raw vectors",
                   "model": self.model, **(extra or {})}
-        with atomic_output(folder / RECORD, "w") as handle:
-            json.dump(record, handle, indent=1, ensure_ascii=False)
-            handle.write("\n")
+        write_json_atomic(folder / RECORD, record, indent=1, ensure_ascii=False)
 
     @classmethod
     def load(cls, folder: Union[str, Path]) -> Tuple["SavedClassifier", dict]:

@@ -107,13 +107,12 @@ def choose_for_saved_model(folder, datasets: Dict[str, object], grid: Sequence[f
     import json
     from pathlib import Path
 
-    from ..io import atomic_output
+    from ..io import write_json_atomic
+    from ..loading import stored_offset_weight
     from ..model import RelBERT
 
     folder = Path(folder)
     model = RelBERT.from_pretrained(str(folder), device=device, precision="fp32", offset_weight=0)
-    from ..loading import stored_offset_weight
-
     rows = score_offset_grid(model, datasets, grid, batch_size=batch_size)
     chosen = best_offset_weight(rows, max_drop, prefer=stored_offset_weight(model.encoder.config))
     config_path = folder / "config.json"
@@ -123,7 +122,5 @@ def choose_for_saved_model(folder, datasets: Dict[str, object], grid: Sequence[f
     if chosen > 0:
         block["offset_weight"] = chosen
     config["relbert_config"] = block
-    with atomic_output(config_path, "w") as handle:
-        json.dump(config, handle, indent=2)
-        handle.write("\n")
+    write_json_atomic(config_path, config, indent=2)
     return {"offset_weight": chosen, "max_drop": max_drop, "grid": rows}

@@ -17,7 +17,6 @@ import contextlib
 import copy
 from typing import Dict, List, Optional, Sequence, Tuple
 
-import numpy as np
 import torch
 from torch import nn
 

@@ -34,10 +34,9 @@ def parse_seeds(text: str) -> List[int]:
 
 
 def _write_json(path: Path, data) -> None:
-    from ..io import atomic_output  # the package's one way to replace a file whole
+    from ..io import write_json_atomic
 
-    with atomic_output(path, "w") as handle:
-        json.dump(data, handle, indent=1)
+    write_json_atomic(path, data, indent=1)
 
 
 def train_seeds(config: TrainConfig, seeds: List[int], relations, output_dir, validators: Optional[Dict] = None, *,

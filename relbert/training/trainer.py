@@ -47,6 +47,7 @@ from ..data.relsim import Relation
 from ..encoder import TorchEncoder
 from ..errors import InputError, ResumeError
 from .config import TrainConfig, check_resume, selection_score, selection_se, should_stop, lr_factor
+from ..io import write_json_atomic
 from .frozen import FrozenEmbedder, FrozenLower
 from .lora import add_lora, merged_lora_state
 from .sampling import DISTILL, build_pools, items_per_epoch, nce_items, shared_prompts, triplet_items
@@ -450,7 +451,7 @@ class Trainer:
                 self.log.info("resumed after epoch %d", progress["epoch"])
         if self.rank == 0 and (not resume or extended):  # a new run, or the extended one's new length
             self.output_dir.mkdir(parents=True, exist_ok=True)
-            _write_json(self.output_dir / "training_config.json", asdict(self.config))
+            write_json_atomic(self.output_dir / "training_config.json", asdict(self.config), indent=2)
         self.log.info("config %s", json.dumps(asdict(self.config)))
         if not resume and self.validators and self.relbert.is_trained:
             self._score_start(progress)  # a trained starting model is the one to beat (the base never is)
@@ -545,12 +546,4 @@ class Trainer:
         else:
             self.relbert.save_pretrained(folder)
         config = {**asdict(self.config), "selected_epoch": record["epoch"], "validation": record.get("validation")}
-        _write_json(folder / "training_config.json", config)
-
-
-def _write_json(path: Path, data) -> None:
-    """A run's JSON file replaced whole (the package's one atomic write: never half-written)."""
-    from ..io import atomic_output
-
-    with atomic_output(path, "w") as handle:
-        json.dump(data, handle, indent=2)
+        write_json_atomic(folder / "training_config.json", config, indent=2)
