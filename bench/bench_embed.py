@@ -7,7 +7,7 @@ the masked sum over the padded batch.
 
 MFU = real tokens/s x 2 x non-embedding parameters / measured GEMM FLOP/s, with the GEMM rate
 measured on the encoder's own matrix shapes at the same precision (the issue's definition).
-With ``mask`` pooling RelBERT.embed skips most of the last layer (relbert/mask_shortcut.py), so
+With ``mask`` pooling RelBERT.embed skips most of the last layer (relbert/runtime/mask_shortcut.py), so
 ``mfu_executed_*`` also reports the utilisation of the FLOPs really executed.
 
 int8 runs through ONNX Runtime by default (``int8_onnx``: its GEMM rate is measured with ONNX
@@ -71,7 +71,7 @@ def onnx_int8_step(shapes, tokens: int, workers: int):
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 
-    from relbert.onnx_backend import quantize_int8
+    from relbert.runtime.onnx_runtime import quantize_int8
 
     inputs, nodes, weights, outputs = [], [], [], []
     for i, (k, n) in enumerate(shapes):
@@ -175,9 +175,9 @@ def test_relbert_embed_fp32_full_forward(benchmark, pairs_2k, results):
 
 
 def test_relbert_embed_fp32_onnx(benchmark, pairs_2k, results):
-    """fp32 through ONNX Runtime (backend="onnx", opt-in): what int8's ONNX Runtime graph is
+    """fp32 through ONNX Runtime (runtime="onnx", opt-in): what int8's ONNX Runtime graph is
     compared against besides the default fp32 path."""
-    model = RelBERT.from_pretrained(device="cpu", backend="onnx")
+    model = RelBERT.from_pretrained(device="cpu", runtime="onnx")
     benchmark.pedantic(model.embed, args=(pairs_2k,), rounds=3, iterations=1, warmup_rounds=1)  # default batch 32
     report(benchmark, len(pairs_2k), "relbert_embed_fp32_onnx", results)
 
@@ -187,7 +187,7 @@ def test_relbert_embed_reduced(benchmark, pairs_2k, tokens_2k, precision, backen
     """Reduced precision; int8 runs through ONNX Runtime by default, torch's eager int8 beside it."""
     if precision == "bf16" and not torch.cpu._is_avx512_bf16_supported():
         pytest.skip("this CPU has no native bf16")
-    model = RelBERT.from_pretrained(device="cpu", precision=precision, backend=backend)
+    model = RelBERT.from_pretrained(device="cpu", precision=precision, runtime=backend)
     # each backend's default batch size (64 torch, 32 ONNX Runtime)
     benchmark.pedantic(model.embed, args=(pairs_2k,), rounds=3, iterations=1, warmup_rounds=1)
     name = precision if backend == "torch" else f"{precision}_{backend}"

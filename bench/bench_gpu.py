@@ -114,7 +114,7 @@ def build_model(folder: Path, shape: dict) -> str:
 
     from transformers import BertConfig, BertModel
 
-    from relbert.model import default_model_path
+    from relbert.models.loading import default_model_path
 
     base = Path(default_model_path())
     folder.mkdir(parents=True, exist_ok=True)
@@ -156,7 +156,7 @@ def load(folder, precision=HALF, **kw):
 # --- embedding ---------------------------------------------------------------------------------
 def gpu_only_seconds(model, pairs, batch_size):
     """The encoder alone on pre-tokenized batches already on the device (the ceiling)."""
-    from relbert.pipeline import CUDA_WIDTH_MULTIPLE
+    from relbert.runtime.embed_loop import CUDA_WIDTH_MULTIPLE
 
     ids, offsets = model.tokenizer.encode_flat(pairs)
     order = np.argsort(np.diff(offsets), kind="stable")
@@ -275,7 +275,7 @@ def test_cold_start(models, pairs, tmp_path):
 
 # --- kernels and top-k -------------------------------------------------------------------------
 def test_kernels_against_torch_eager():
-    from relbert import ops
+    from relbert.runtime import ops
 
     kernels = ["torch"] + (["triton"] if CUDA else [])
     b, length, h = (4096, 32, 1024) if not SMOKE else (64, 16, 32)
@@ -297,7 +297,7 @@ def test_kernels_against_torch_eager():
 
 @pytest.mark.parametrize("q, n, h", [(16, 4_000_000, 384), (256, 1_000_000, 1024), (1, 4_000_000, 384)])
 def test_topk_against_the_bandwidth_floor(q, n, h):
-    from relbert import ops
+    from relbert.runtime import ops
 
     if SMOKE:
         n = 5000
@@ -333,7 +333,7 @@ def test_training_step(models, pairs, tmp_path):
                  for i in range(12 if not SMOKE else 2)]
     # the smoke run trains the tiny shape with fewer negatives: bf16 is emulated (slow) on most CPUs
     config = TrainConfig(model=models["minilm" if not SMOKE else "large"], template="d", aggregation="mask",
-                         num_negative=100 if not SMOKE else 20, lr=5e-5, epochs=1, validation=[], bf16=True)
+                         num_negative=100 if not SMOKE else 20, lr=5e-5, epochs=1, validation=[], precision="bf16")
     trainer = Trainer(config, relations, tmp_path, device=str(DEVICE), show_progress=False)
     items = trainer._nce_items()
 

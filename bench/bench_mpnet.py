@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from relbert import RelBERT
-from relbert.model import ModelNotFoundError
+from relbert.errors import ModelNotFoundError
 
 from bench_embed import official_approach
 from conftest import real_pairs, report
@@ -50,7 +50,7 @@ def test_mpnet_embed_other(benchmark, mpnet, pairs_1k, precision, runtime, resul
     if precision == "bf16" and not torch.cpu._is_avx512_bf16_supported():
         pytest.skip("this CPU has no native bf16")
     if precision == "int8":  # not offered for relbert-mpnet (accuracy); its speed on the same architecture
-        from relbert.named_models import base_folder
+        from relbert.models.named import base_folder
 
         model = RelBERT.from_pretrained(str(base_folder("relbert-mpnet")), template=mpnet.template,
                                         aggregation=mpnet.aggregation, precision="int8", runtime="onnx", device="cpu")

@@ -1,4 +1,4 @@
-"""relbert.ops side by side with baselines, one benchmark group per op.
+"""relbert.runtime.ops side by side with baselines, one benchmark group per op.
 
 CPU: the PyTorch path against the official package's approach (pure-Python cosine over
 lists, one question at a time) on BATS-sized inputs. CUDA: Triton against PyTorch eager too.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from relbert import ops
+from relbert.runtime import ops
 
 CUDA = torch.cuda.is_available()
 DEVICE = "cuda" if CUDA else "cpu"

@@ -62,7 +62,7 @@ def record(name, value, unit, note=""):
 
 @pytest.fixture(scope="module")
 def setup():
-    from relbert.search import RelationIndex
+    from relbert.search.exact import RelationIndex
 
     exact = RelationIndex.load(VECTORS, PAIRS)
     rng = np.random.default_rng(0)
@@ -87,7 +87,7 @@ KINDS = os.environ.get("RELBERT_SEARCH_KINDS", "ivfpq").split(",")  # hnsw: a lo
 
 @pytest.mark.parametrize("kind, options", [(kind, []) for kind in KINDS])
 def test_index_against_the_exact_scan(setup, tmp_path, kind, options):
-    from relbert.search import RelationIndex
+    from relbert.search.exact import RelationIndex
 
     exact, queries, truth, exact_single, exact_batched = setup
     out = tmp_path / f"{kind}.index"

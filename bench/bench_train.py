@@ -32,8 +32,8 @@ import pytest
 import torch
 
 from relbert.data.semeval import load_semeval
-from relbert.losses import info_nce
-from relbert.precision import native_bf16_flag
+from relbert.training.losses import info_nce
+from relbert.runtime.precision import native_bf16_flag
 from relbert.templates import fill_template
 from relbert.training import TrainConfig, Trainer
 
@@ -55,7 +55,7 @@ _SECONDS: dict = {}
 def _base(shape):
     if shape == "minilm":
         return None
-    from relbert.named_models import base_folder, is_fetched
+    from relbert.models.named import base_folder, is_fetched
 
     if not is_fetched("relbert-mpnet"):
         pytest.skip("the relbert-mpnet base is not fetched (relbert-download relbert-mpnet)")

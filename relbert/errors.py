@@ -4,8 +4,8 @@
 a changed input on --resume): the commands print it as one line (``error: ...``) and exit with
 :attr:`UserError.exit_code` (2; 1 for a failed download). Anything else is a bug and keeps its
 traceback. Each class also keeps the built-in base it always had (ValueError, OSError,
-RuntimeError), so ``except ValueError`` in user code still catches what it caught; the modules
-that raise them re-export them under their old names.
+RuntimeError), so ``except ValueError`` in user code still catches what it caught. Each is
+imported from here (no module re-exports them).
 """
 from __future__ import annotations
 

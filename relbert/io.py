@@ -16,11 +16,12 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO, Iterator, List, Optional, Tuple, Union
 
+from .errors import InputError
+
 
 Pair = Tuple[str, str]
 
 
-from .errors import InputError  # noqa: E402,F401  (defined with every other error in relbert.errors)
 
 
 def parse_pair_line(raw: bytes, source: str, lineno: int) -> Pair:

@@ -90,6 +90,13 @@ class WordSpans:
     def count(self) -> int:
         return len(self.offsets) - 1
 
+    def means(self, summed: np.ndarray) -> np.ndarray:
+        """Per word, ``summed`` (its pooled tokens' summed vectors) divided by how many tokens it pools."""
+        counts = np.add.reduceat(self.pooled.astype(np.float32), self.offsets[:-1]) if self.count else \
+            np.zeros(0, np.float32)
+        counts[np.diff(self.offsets) == 0] = 0  # reduceat repeats an element for empty spans
+        return summed / np.maximum(counts, 1)[:, None]
+
     @classmethod
     def of_pairs(cls, pairs: Sequence[Pair], tokenizer) -> "WordSpans":
         """Each distinct word of ``pairs`` tokenized once."""

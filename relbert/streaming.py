@@ -30,7 +30,9 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from .io import InputError, pair_lines
+from .errors import ResumeError
+from .errors import InputError
+from .io import pair_lines
 
 Pair = Tuple[str, str]
 #: Layout of the files beside the output; a --resume across versions that changed it is refused.
@@ -38,7 +40,6 @@ STREAM_VERSION = 3
 _PLAN_BLOCK = 16384  # lines tokenized together while planning
 
 
-from .errors import ResumeError  # noqa: E402,F401  (defined with every other error in relbert.errors)
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ class Shard:
 
     def barrier(self) -> None:
         if self.world_size > 1:
-            from . import distributed
+            from .training import distributed
 
             distributed.barrier()
 
@@ -121,7 +122,7 @@ def plan_input(path: Path, tokenizer, files: WorkFiles, cache_size: int, source_
         InputError: ``FILE:LINE: why`` for a malformed line or a prompt over ``max_length``
             (``source_name`` replaces the path in messages, e.g. ``-`` for standard input).
     """
-    from .tokenization import PromptTooLongError
+    from .errors import PromptTooLongError
 
     name = source_name or str(path)
     digest = hashlib.sha256()

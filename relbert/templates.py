@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from typing import List
 
+from .errors import OptionError
+
 SUBJ, OBJ, MASK = "<subj>", "<obj>", "<mask>"
 MARKERS = (SUBJ, OBJ, MASK)
 
@@ -27,7 +29,6 @@ _MARKER_RE = re.compile("(" + "|".join(re.escape(m) for m in MARKERS) + ")")
 
 
 
-from .errors import OptionError  # noqa: E402,F401  (defined with every other error in relbert.errors)
 
 def resolve_template(template: str) -> str:
     """Return the template string for a paper template name or a custom template.

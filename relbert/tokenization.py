@@ -22,6 +22,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .errors import ModelLoadError, PromptTooLongError
 from .templates import MASK, OBJ, SUBJ, check_aggregation, fill_template, resolve_template, split_template
 
 Pair = Tuple[str, str]
@@ -58,7 +59,6 @@ def _boundary_splits(left: Optional[str], right: Optional[str]) -> bool:
     return (_is_alnum(left) and _is_punct(right)) or (_is_punct(left) and _is_alnum(right))
 
 
-from .errors import ModelLoadError, PromptTooLongError  # noqa: E402,F401  (see relbert.errors)
 
 
 def _hf_tokenizer(name_or_path: str, **kwargs):
@@ -207,15 +207,14 @@ class PairTokenizer:
     """
 
     def __init__(self, hf_tokenizer, template: str = "a", aggregation: str = "average_no_mask", max_length: int = 64,
-                 implementation: Optional[str] = None, *, backend: Optional[str] = None):
-        implementation = implementation or backend  # ``backend``: this parameter's earlier name
+                 implementation: Optional[str] = None):
         self.hf_tokenizer = hf_tokenizer
         self.template = resolve_template(template)
         self.aggregation = check_aggregation(aggregation)
         self.max_length = int(max_length)
         self.pad_token_id = hf_tokenizer.pad_token_id if hf_tokenizer.pad_token_id is not None else 0
         self.mask_token_id = hf_tokenizer.mask_token_id
-        from .encoder import Pooling
+        from .runtime.torch_runtime import Pooling
 
         #: The pooling: which positions ``pool_mask`` selects (the C++ core selects the same by id).
         self.pooling = Pooling(self.aggregation, self.mask_token_id, self.pad_token_id)
@@ -236,11 +235,6 @@ class PairTokenizer:
                              "(None = the compiled one where available)")
         #: Which implementation tokenizes: ``"cpp"`` (``relbert._C``) or ``"python"`` (same ids).
         self.implementation = "cpp" if self._cpp is not None else "python"
-
-    @property
-    def backend(self) -> str:
-        """Earlier name of :attr:`implementation`."""
-        return self.implementation
 
     @property
     def cache_size(self) -> int:
@@ -280,9 +274,7 @@ class PairTokenizer:
             implementation: ``"cpp"``, ``"python"``, or None for the compiled one where available.
             **kwargs: passed to ``transformers.AutoTokenizer.from_pretrained``.
         """
-        backend = kwargs.pop("backend", None)  # the earlier name of ``implementation``
-        return cls(_hf_tokenizer(str(name_or_path), **kwargs), template, aggregation, max_length,
-                   implementation or backend)
+        return cls(_hf_tokenizer(str(name_or_path), **kwargs), template, aggregation, max_length, implementation)
 
     def token_ids(self, pairs: Sequence[Pair]) -> List[List[int]]:
         """Unpadded ids of each pair's prompt; raises ValueError for prompts over ``max_length``."""
@@ -311,7 +303,7 @@ class PairTokenizer:
         return self.pad_rows(flat, offsets, np.arange(len(ids)))
 
     def pool_mask(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        """Positions pooled by the aggregation (:meth:`relbert.encoder.Pooling.positions`)."""
+        """Positions pooled by the aggregation (:meth:`relbert.runtime.torch_runtime.Pooling.positions`)."""
         return self.pooling.positions(input_ids, attention_mask)
 
     def encode_flat(self, pairs: Sequence[Pair]) -> Tuple[np.ndarray, np.ndarray]:

@@ -10,9 +10,9 @@ def one_error_line(result):
 
 
 def no_model_load(monkeypatch):
-    from relbert import model as model_module
+    from relbert.models import loading
 
     def refuse(*args, **kwargs):
         raise AssertionError("the encoder was loaded")
 
-    monkeypatch.setattr(model_module, "load_encoder", refuse)
+    monkeypatch.setattr(loading, "load_encoder", refuse)

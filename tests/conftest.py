@@ -47,7 +47,7 @@ def eval_data(request) -> Path:
 
 @pytest.fixture(scope="session")
 def minilm_path() -> str:
-    from relbert.model import default_model_path
+    from relbert.models.loading import default_model_path
 
     return default_model_path()
 

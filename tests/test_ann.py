@@ -1,4 +1,4 @@
-"""Approximate relation search (relbert/ann.py, relbert-index, relbert-search --index) on
+"""Approximate relation search (relbert/search/index.py, relbert-index, relbert-search --index) on
 generated clustered collections: refined results equal the exact scan when the refine factor
 covers the collection, recall at the defaults, every error, save/load round trips, bounded reads."""
 from __future__ import annotations
@@ -11,8 +11,8 @@ faiss = pytest.importorskip("faiss", reason="faiss-cpu is not installed (pip ins
 
 from cli_checks import no_model_load, one_error_line  # noqa: F401
 from ann_collection import built, clustered, collection  # noqa: E402,F401
-from relbert import ann  # noqa: E402
-from relbert.search import RelationIndex  # noqa: E402
+from relbert.search import index as ann  # noqa: E402
+from relbert.search.exact import RelationIndex  # noqa: E402
 
 
 def exact_top(vectors, queries, k):

@@ -1,4 +1,4 @@
-"""Checkpoint averaging (relbert.average_checkpoints) against element-wise means computed with torch."""
+"""Checkpoint averaging (relbert.training.averaging) against element-wise means computed with torch."""
 from __future__ import annotations
 
 import json
@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from relbert import RelBERT
-from relbert.average_checkpoints import average_checkpoints, average_state_dicts
+from relbert.training.averaging import average_checkpoints, average_state_dicts
 
 
 def _perturbed_checkpoints(tiny_model_path, tmp_path, n):
@@ -79,7 +79,7 @@ def test_cli_errors_leave_nothing(tiny_model_path, tmp_path):
     state = load_file(str(broken / "model.safetensors"))
     state.pop(sorted(state)[0])
     save_file(state, str(broken / "model.safetensors"))
-    run = [sys.executable, "-m", "relbert.average_checkpoints"]
+    run = [sys.executable, "-m", "relbert.training.averaging"]
     bad = subprocess.run(run + [str(folders[0]), str(broken), "-o", str(tmp_path / "out")], capture_output=True, text=True)
     assert bad.returncode == 2 and str(broken) in bad.stderr and "differ" in bad.stderr
     assert not (tmp_path / "out").exists() and not (tmp_path / "out.tmp").exists()

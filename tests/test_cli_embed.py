@@ -45,7 +45,7 @@ def test_auto_precision_is_bf16_only_where_native_and_validated(runner, tmp_path
     """relbert-embed and RelBERT.from_pretrained default to auto: the shipped default (bf16
     validation within 1 point) runs bf16 where the CPU has native bf16; an unvalidated model fp32."""
     from relbert import RelBERT
-    from relbert.precision import native_bf16_flag
+    from relbert.runtime.precision import native_bf16_flag
 
     default = RelBERT.from_pretrained(device="cpu")
     assert default.precision == ("bf16" if native_bf16_flag() else "fp32") and default.precision_reason

@@ -63,7 +63,7 @@ def test_train_choices_are_the_training_modules_lists():
                                            ("relbert-eval analogy", "fp32"), ("relbert-eval validation", "fp32")])
 def test_inference_precision_defaults(name, default):
     """relbert-embed and relbert-search choose the precision (auto); evaluation reports fp32 unless asked."""
-    from relbert.precision import PRECISIONS
+    from relbert.runtime.precision import PRECISIONS
 
     precision = next(p for p in COMMANDS[name].params if "--precision" in p.opts)
     assert precision.default == default and list(precision.type.choices) == ["auto", *PRECISIONS]
@@ -91,7 +91,10 @@ def test_chunk_size_has_one_name_per_meaning_and_the_old_spelling_warns(name, ne
 
 def test_every_choice_list_is_its_modules():
     """Every click.Choice of every command is the list its module defines (imported, not retyped)."""
-    from relbert import ann, formats, named_models, plot, precision, runtime, templates
+    from relbert import formats, plot, templates
+    from relbert.models import named as named_models
+    from relbert.runtime import interface as runtime, precision
+    from relbert.search import index as ann
 
     expected = {"aggregation": list(templates.AGGREGATIONS), "runtime": list(runtime.RUNTIMES),
                 "earlier_runtime": list(runtime.RUNTIMES), "fmt": list(formats.FORMATS), "kind": list(ann.KINDS),

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from cli_checks import no_model_load, one_error_line
 from relbert.cli import embed
-from relbert import ann
+from relbert.search import index as ann
 
 faiss = pytest.importorskip("faiss", reason="faiss-cpu is not installed (pip install faiss-cpu)")
 
@@ -74,7 +74,7 @@ def test_a_small_collection_gets_a_flat_index_said_in_one_line(tmp_path, rows):
 def test_the_index_carries_the_collections_provenance_and_search_uses_it(tiny_collection, tmp_path):
     """relbert-index records which model embedded the collection; relbert-search --index embeds an
     unseen query with that model even where the collection's own record is gone."""
-    from relbert import provenance
+    from relbert.search import provenance
     from relbert.cli import index, search
 
     tsv, out = tiny_collection

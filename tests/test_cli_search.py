@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from ann_collection import built, clustered, collection  # noqa: F401  (the index tests' collection)
 from cli_checks import no_model_load, one_error_line
 from relbert.cli import embed
-from relbert.search import RelationIndex
+from relbert.search.exact import RelationIndex
 
 needs_faiss = pytest.mark.skipif(importlib.util.find_spec("faiss") is None,
                                  reason="faiss-cpu is not installed (pip install faiss-cpu)")
@@ -80,7 +80,7 @@ def test_a_collection_carries_its_provenance_and_search_uses_it(tmp_path, tiny_m
 
 
 def test_cli_refine_default_is_the_library_default():
-    from relbert import search as search_module
+    from relbert.search import exact as search_module
     from relbert.cli import search
 
     option = next(p for p in search.params if p.name == "refine")

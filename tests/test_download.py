@@ -11,12 +11,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from relbert import RelBERT, named_models
+from relbert import RelBERT
+from relbert.models import named as named_models
 from relbert.cli import download as download_cmd
 from relbert.cli import embed as embed_cmd
-from relbert.download import DownloadError, TMP_PREFIX, download, pip_download
-from relbert.model import ModelNotFoundError
-from relbert.named_models import MARKER, NamedModel
+from relbert.errors import DownloadError
+from relbert.models.download import TMP_PREFIX, download, pip_download
+from relbert.errors import ModelNotFoundError
+from relbert.models.named import MARKER, NamedModel
 
 PARTS = 3
 

@@ -1,4 +1,4 @@
-"""relbert/encoder.py and the runtime interface (relbert/runtime.py): which positions each
+"""relbert/runtime/torch_runtime.py and the runtime interface (relbert/runtime/interface.py): which positions each
 pooling takes (by hand), the one routing rule of the mask shortcut (by hand, and against the
 full forward on both runtimes), and what every runtime provides."""
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from relbert import RelBERT
-from relbert.encoder import Pooling, TorchEncoder, pools_one_position
+from relbert.runtime.torch_runtime import Pooling, TorchEncoder, pools_one_position
 
 # a word that contains the mask token's text makes its row pool two positions
 MIXED = [("paris", "france"), ("[MASK]", "france"), ("dog", "bark"), ("a [MASK] b", "[MASK]"), ("tokyo", "japan")]

@@ -31,12 +31,12 @@ def test_a_missing_validation_set_is_an_error(tmp_path, tiny_model_path, eval_da
 
 
 def test_bad_input_and_output_folder_are_reported_before_the_model_loads(tmp_path, tiny_model_path, monkeypatch):
-    from relbert import model as model_module
+    from relbert.models import loading
 
     def no_load(*args, **kwargs):
         raise AssertionError("the encoder was loaded before the input was checked")
 
-    monkeypatch.setattr(model_module.RelBERT, "__init__", no_load)
+    monkeypatch.setattr(loading, "load_encoder", no_load)
     bad = tmp_path / "bad.tsv"
     bad.write_text("paris\tfrance\nonly-one-field\n", encoding="utf-8")
     result = CliRunner().invoke(embed, [str(bad), "-o", str(tmp_path / "o.npy"), "--model", tiny_model_path, "-q"])

@@ -13,7 +13,7 @@ from relbert.data.analogy import read_analogy_file
 from relbert.data.lexical import LabeledPairs, read_lexical_dataset
 from relbert.evaluation import evaluate_analogy, evaluate_classification
 from relbert.evaluation.baselines import WordDiffBaseline
-from relbert.io import InputError
+from relbert.errors import InputError
 
 WORDS = ["paris", "france", "dog", "bark", "hot", "cold", "wheel", "car", "pen", "write", "oak", "tree"]
 

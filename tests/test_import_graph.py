@@ -58,8 +58,8 @@ def find_cycle(graph):
 
 def test_graph_is_read():
     graph = import_graph()
-    assert "relbert.model" in graph and "relbert.runtime" in graph["relbert.model"]
-    assert "relbert.encoder" in graph["relbert.runtime"] and "relbert.encoder" in graph["relbert.onnx_backend"]
+    assert "relbert.model" in graph and "relbert.runtime.interface" in graph["relbert.model"]
+    assert "relbert.runtime.torch_runtime" in graph["relbert.runtime.interface"] and "relbert.runtime.torch_runtime" in graph["relbert.runtime.onnx_runtime"]
     assert "relbert.model" in graph["relbert.cli.common"] or "relbert.model" in graph["relbert.training"]
 
 

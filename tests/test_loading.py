@@ -22,7 +22,7 @@ from click.testing import CliRunner
 
 from relbert import RelBERT
 from relbert.cli import embed as embed_cmd
-from relbert.model import ModelNotFoundError, UnsafeCheckpointError
+from relbert.errors import ModelNotFoundError, UnsafeCheckpointError
 from relbert.templates import TEMPLATES
 
 from pooling_reference import hand_pooled
@@ -241,7 +241,7 @@ def test_every_architecture_runs_through_onnx_runtime(architecture):
     on only where the self-check passes (BERT-family post-LN layers), never silently wrong."""
     name, folder = architecture
     torch_model = RelBERT.from_pretrained(folder, template="a", aggregation="mask", max_length=128)
-    onnx_model = RelBERT.from_pretrained(folder, template="a", aggregation="mask", max_length=128, backend="onnx")
+    onnx_model = RelBERT.from_pretrained(folder, template="a", aggregation="mask", max_length=128, runtime="onnx")
     np.testing.assert_allclose(onnx_model.embed(PAIRS), torch_model.embed(PAIRS), atol=2e-5)
     assert (torch_model.mask_shortcut is not None) == (name.split("-")[0] in ("bert", "roberta", "xlmr"))
 

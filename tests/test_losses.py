@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from relbert.losses import PairClassifier, info_nce, triplet
+from relbert.training.losses import PairClassifier, info_nce, triplet
 
 
 def cos(a, b):

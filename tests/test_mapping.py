@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from relbert.cli import evaluate
 from relbert.data.mapping import MappingProblem, read_mapping_file
 from relbert.evaluation.mapping import best_permutation, cosine_table, evaluate_mapping, ordered_pairs
-from relbert.io import InputError
+from relbert.errors import InputError
 
 
 def brute_force(problem: MappingProblem, vector_of) -> list:

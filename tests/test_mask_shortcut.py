@@ -74,7 +74,7 @@ def test_encoder_is_restored_after_each_call(encoders):
 def test_reduced_precision_shortcut_close_to_its_full_forward(default_model, precision, min_cosine):
     """bf16 / int8 take the shortcut too; vectors stay within rounding (bf16) or activation
     quantization noise (int8: the query's scale comes from the mask row alone) of the full forward."""
-    model = RelBERT.from_pretrained(device="cpu", precision=precision, backend="torch")
+    model = RelBERT.from_pretrained(device="cpu", precision=precision, runtime="torch")
     assert model.mask_shortcut is not None
     fast = model.embed(PAIRS)
     model.mask_shortcut = None

@@ -97,7 +97,7 @@ def test_older_relbert_config_generations_load(minilm, tmp_path, block, template
 
 
 def test_missing_model_folder_is_clear(tmp_path):
-    from relbert.model import ModelNotFoundError
+    from relbert.errors import ModelNotFoundError
 
     with pytest.raises(ModelNotFoundError, match="not found"):
         RelBERT.from_pretrained(str(tmp_path / "absent"))

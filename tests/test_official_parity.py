@@ -102,8 +102,8 @@ def test_published_bin_checkpoint_written_by_the_official_package_embeds_identic
 
 
 def test_relbert_mpnet_saves_a_checkpoint_the_official_package_embeds_identically(tmp_path):
-    from relbert.named_models import RELBERT_MPNET, is_fetched
-    from relbert.shipping import read_delta_meta
+    from relbert.models.named import RELBERT_MPNET, is_fetched
+    from relbert.models.shipping import read_delta_meta
 
     if read_delta_meta(RELBERT_MPNET.delta) is None:
         pytest.skip("this package ships no relbert-mpnet delta")

@@ -1,4 +1,4 @@
-"""The ONNX Runtime backend (``backend="onnx"``; the default for ``precision="int8"`` on CPU).
+"""The ONNX Runtime backend (``runtime="onnx"``; the default for ``precision="int8"`` on CPU).
 
 fp32: the exported graph gives the paper's pooling of the untouched HF encoder run on each
 prompt alone (the hand-computed reference), for every aggregation, BERT (mask shortcut in the
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from relbert import RelBERT
-from relbert.encoder import TorchEncoder
+from relbert.runtime.torch_runtime import TorchEncoder
 from relbert.cli import embed as embed_cli
 
 from pooling_reference import hand_pooled
@@ -40,7 +40,7 @@ def unit(vector):
 @pytest.mark.parametrize("name", ["tiny-bert", "tiny-roberta", "tiny-distilbert"])
 @pytest.mark.parametrize("aggregation", ["mask", "average", "average_no_mask"])
 def test_fp32_graph_equals_hand_pooled_reference(encoders, name, aggregation):
-    model = RelBERT.from_pretrained(encoders[name], template="d", aggregation=aggregation, device="cpu", backend="onnx")
+    model = RelBERT.from_pretrained(encoders[name], template="d", aggregation=aggregation, device="cpu", runtime="onnx")
     assert model.runtime == "onnx" and model.onnx is not None and model.onnx.precision == "fp32"
     for batch_size in (1, 3, len(PAIRS)):  # other batch sizes and padded lengths than the traced sample
         vectors = model.embed(PAIRS, batch_size=batch_size)
@@ -54,7 +54,7 @@ def test_fp32_graph_equals_hand_pooled_reference(encoders, name, aggregation):
 def test_fp32_graph_on_minilm_with_the_mask_shortcut(encoders):
     torch_model = RelBERT.from_pretrained(encoders["minilm"], template="d", aggregation="mask", device="cpu")
     onnx_model = RelBERT.from_pretrained(encoders["minilm"], template="d", aggregation="mask", device="cpu",
-                                         backend="onnx")
+                                         runtime="onnx")
     assert torch_model.mask_shortcut is not None and onnx_model.mask_shortcut is not None
     for pair, row in zip(PAIRS, onnx_model.embed(PAIRS, batch_size=4)):
         np.testing.assert_allclose(row, unit(hand_pooled(torch_model, pair, "mask")), atol=2e-5)
@@ -63,7 +63,7 @@ def test_fp32_graph_on_minilm_with_the_mask_shortcut(encoders):
 def test_int8_is_the_default_int8_backend_and_close_to_fp32(default_model):
     model = RelBERT.from_pretrained(device="cpu", precision="int8")
     assert model.runtime == "onnx" and model.onnx.precision == "int8"
-    assert model.describe()["runtime"] == model.describe()["backend"] == "onnx"
+    assert model.describe()["runtime"] == "onnx"
     full = default_model.embed(PAIRS)
     reduced = model.embed(PAIRS)
     assert reduced.dtype == np.float32 and reduced.shape == full.shape
@@ -78,7 +78,7 @@ def test_export_traces_eager_attention_and_restores_the_encoder(encoders, tmp_pa
     """The graph is traced with eager attention (no NaN guard around the softmax); the torch
     encoder keeps SDPA afterwards."""
     onnx = pytest.importorskip("onnx")
-    from relbert import onnx_backend
+    from relbert.runtime import onnx_runtime as onnx_backend
 
     model = RelBERT.from_pretrained(encoders["tiny-bert"], template="d", device="cpu")
     assert model.encoder.config._attn_implementation == "sdpa"
@@ -88,7 +88,7 @@ def test_export_traces_eager_attention_and_restores_the_encoder(encoders, tmp_pa
     ops = {node.op_type for node in onnx.load(str(path)).graph.node}
     assert "Softmax" in ops and "IsNaN" not in ops, sorted(ops)
     # and the exported graph still equals the torch encoder (whose attention is SDPA)
-    onnx_model = RelBERT.from_pretrained(encoders["tiny-bert"], template="d", device="cpu", backend="onnx")
+    onnx_model = RelBERT.from_pretrained(encoders["tiny-bert"], template="d", device="cpu", runtime="onnx")
     np.testing.assert_allclose(onnx_model.embed(PAIRS), model.embed(PAIRS), atol=2e-5)
 
 
@@ -96,7 +96,7 @@ def test_int8_weights_have_one_scale_per_output_column(encoders, tmp_path):
     onnx = pytest.importorskip("onnx")
     from onnx import numpy_helper
 
-    from relbert import onnx_backend
+    from relbert.runtime import onnx_runtime as onnx_backend
 
     model = RelBERT.from_pretrained(encoders["tiny-bert"], template="d", device="cpu")
     source, target = tmp_path / "fp32.onnx", tmp_path / "int8.onnx"
@@ -124,7 +124,7 @@ def test_rows_follow_the_input_order_with_several_workers(encoders):
     np.testing.assert_array_equal(one, many)  # the same batches, so the same int8 scales
     np.testing.assert_array_equal(many[len(PAIRS)], many[2])
     # every row is its own pair's: the fp32 graph is batch-independent, compare with one pair at a time
-    fp32 = RelBERT.from_pretrained(encoders["minilm"], device="cpu", backend="onnx")
+    fp32 = RelBERT.from_pretrained(encoders["minilm"], device="cpu", runtime="onnx")
     fp32.onnx.workers = 3
     rows = fp32.embed(pairs, batch_size=4)
     for index in (0, 5, 9, len(pairs) - 1):
@@ -134,19 +134,19 @@ def test_rows_follow_the_input_order_with_several_workers(encoders):
 def test_backend_choices_are_checked(encoders):
     path = encoders["tiny-bert"]
     with pytest.raises(ValueError, match="unknown runtime"):
-        RelBERT.from_pretrained(path, backend="tensorrt")
+        RelBERT.from_pretrained(path, runtime="tensorrt")
     with pytest.raises(ValueError, match="fp32 or int8"):
-        RelBERT.from_pretrained(path, backend="onnx", precision="bf16", device="cpu")
+        RelBERT.from_pretrained(path, runtime="onnx", precision="bf16", device="cpu")
     with pytest.raises(ValueError, match="CPU only"):
-        RelBERT.from_pretrained(path, backend="onnx", device="cuda")
+        RelBERT.from_pretrained(path, runtime="onnx", device="cuda")
     with pytest.raises(ValueError, match="compile"):
-        RelBERT.from_pretrained(path, backend="onnx", compile=True, device="cpu")
+        RelBERT.from_pretrained(path, runtime="onnx", compile=True, device="cpu")
     # torch stays available for int8 (eager dynamic quantization)
-    assert RelBERT.from_pretrained(path, precision="int8", backend="torch", device="cpu").onnx is None
+    assert RelBERT.from_pretrained(path, precision="int8", runtime="torch", device="cpu").onnx is None
 
 
 def test_save_pretrained_from_an_onnx_fp32_model(encoders, tmp_path):
-    model = RelBERT.from_pretrained(encoders["tiny-bert"], template="a", aggregation="mask", device="cpu", backend="onnx")
+    model = RelBERT.from_pretrained(encoders["tiny-bert"], template="a", aggregation="mask", device="cpu", runtime="onnx")
     model.save_pretrained(tmp_path / "saved")
     reloaded = RelBERT.from_pretrained(str(tmp_path / "saved"), device="cpu")
     np.testing.assert_allclose(reloaded.embed(PAIRS), model.embed(PAIRS), atol=2e-5)

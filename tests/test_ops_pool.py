@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from relbert import ops
+from relbert.runtime import ops
 
 from kernel_helpers import DEVICE, DTYPES, tolerance
 

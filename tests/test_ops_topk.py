@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from relbert import ops
+from relbert.runtime import ops
 
 from kernel_helpers import DEVICE, DTYPES, tolerance
 
@@ -54,7 +54,7 @@ def test_argument_checks():
 def test_auto_takes_the_torch_tile_and_triton_only_when_asked(monkeypatch):
     """kernel='auto' never runs the Triton tile (slower than the torch tile on CUDA, README GPU)."""
     calls = []
-    import relbert.ops as ops_module
+    import relbert.runtime.ops as ops_module
 
     monkeypatch.setattr(ops_module, "_kernels", lambda: calls.append("triton") or pytest.fail("triton tile used"))
     q, keys = torch.randn(3, 8), torch.randn(100, 8)

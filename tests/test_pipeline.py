@@ -1,4 +1,4 @@
-"""The overlapped embed loop (relbert/pipeline.py), run on CPU: same vectors as the simple loop,
+"""The overlapped embed loop (relbert/runtime/embed_loop.py), run on CPU: same vectors as the simple loop,
 batch plans by hand, errors from the helper thread, interrupts, a bounded queue."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from relbert import RelBERT
-from relbert.pipeline import EmbedLoop, batch_rows, plan_batches
+from relbert.runtime.embed_loop import EmbedLoop, batch_rows, plan_batches
 
 WORDS = ["paris", "france", "dog", "bark", "natural selection", "evolution", "a", "b", "washing machine", "laundry",
          "tokyo", "japan", "crème brûlée", "café"]

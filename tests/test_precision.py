@@ -49,10 +49,10 @@ def test_compiled_encoder_matches_eager(tmp_path, caplog):
 
 
 def test_torch_int8_weights_have_one_scale_per_output_row(minilm):
-    """backend='torch' int8 quantizes every Linear with per-row weight scales (closer to fp32)."""
+    """runtime='torch' int8 quantizes every Linear with per-row weight scales (closer to fp32)."""
     from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
 
-    model = RelBERT.from_pretrained(minilm.name_or_path, precision="int8", backend="torch", device="cpu")
+    model = RelBERT.from_pretrained(minilm.name_or_path, precision="int8", runtime="torch", device="cpu")
     quantized = [m for m in model.encoder.modules() if isinstance(m, DynamicLinear)]
     assert len(quantized) == sum(1 for m in minilm.encoder.modules() if isinstance(m, torch.nn.Linear))
     for layer in quantized:

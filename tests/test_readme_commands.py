@@ -90,7 +90,7 @@ def test_ci_runs_the_readme_test_command():
 
 @pytest.mark.parametrize("line, block", BLOCKS, ids=[f"line{n}" if isinstance(n, int) else n for n, _ in BLOCKS])
 def test_readme_block_runs_as_printed(line, block, tmp_path, fixture_data):
-    from relbert.named_models import is_fetched
+    from relbert.models.named import is_fetched
 
     script, dropped = runnable(block)
     for part in dropped:

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from relbert import RelBERT
-from relbert.named_models import RELBERT_MPNET, base_folder, is_fetched
-from relbert.shipping import WEIGHTS, read_delta_meta
+from relbert.models.named import RELBERT_MPNET, base_folder, is_fetched
+from relbert.models.shipping import WEIGHTS, read_delta_meta
 
 PACKAGE = Path(__file__).resolve().parents[1] / "relbert"
 DELTA = RELBERT_MPNET.delta
@@ -74,7 +74,7 @@ def test_relbert_mpnet_runs_every_precision_close_to_fp32():
         bf16 = RelBERT.from_pretrained("relbert-mpnet", precision="bf16").embed(pairs)
         assert (bf16 * fp32).sum(1).min() >= 0.99
     # int8 is not offered for relbert-mpnet: it lost more than 1 point of validation accuracy
-    from relbert.templates import OptionError
+    from relbert.errors import OptionError
 
     with pytest.raises(OptionError, match="int8 loses more than 1 point"):
         RelBERT.from_pretrained("relbert-mpnet", precision="int8")

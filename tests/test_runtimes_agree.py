@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from relbert import RelBERT
-from relbert.encoder import TorchEncoder
-from relbert.tokenization import PromptTooLongError
+from relbert.runtime.torch_runtime import TorchEncoder
+from relbert.errors import PromptTooLongError
 
 
 ADVERSARIAL = [
@@ -76,7 +76,7 @@ def hand_pooled_all_masks(model, pair):
 
 
 def test_onnx_fp32_equals_torch_fp32(pairs, fp32):
-    onnx = RelBERT.from_pretrained(backend="onnx", device="cpu", offset_weight=0)
+    onnx = RelBERT.from_pretrained(runtime="onnx", device="cpu", offset_weight=0)
     assert onnx.mask_shortcut is not None  # single-mask rows take the shortcut graph, the others the full one
     got = onnx.embed(pairs, normalize=False)
     assert np.abs(got - fp32).max() <= 2e-5
@@ -84,13 +84,13 @@ def test_onnx_fp32_equals_torch_fp32(pairs, fp32):
 
 @pytest.mark.parametrize("precision, backend", sorted(COSINE_BOUNDS))
 def test_reduced_precisions_stay_within_their_bounds(pairs, fp32, precision, backend):
-    model = RelBERT.from_pretrained(precision=precision, backend=backend, device="cpu", offset_weight=0)
+    model = RelBERT.from_pretrained(precision=precision, runtime=backend, device="cpu", offset_weight=0)
     got = model.embed(pairs)
     unit = fp32 / np.linalg.norm(fp32, axis=1, keepdims=True)
     cosine = (got * unit).sum(1)
     assert cosine.min() >= COSINE_BOUNDS[(precision, backend)], dict(zip(map(str, pairs), cosine.round(4)))
     # the shipped relation + offset vectors (the words through the same runtime) within the same bound
-    combined = RelBERT.from_pretrained(precision=precision, backend=backend, device="cpu").embed(pairs)
+    combined = RelBERT.from_pretrained(precision=precision, runtime=backend, device="cpu").embed(pairs)
     reference = RelBERT.from_pretrained(precision="fp32", device="cpu").embed(pairs)
     cosine = (combined * reference).sum(1)
     assert cosine.min() >= COSINE_BOUNDS[(precision, backend)], dict(zip(map(str, pairs), cosine.round(4)))
@@ -99,7 +99,7 @@ def test_reduced_precisions_stay_within_their_bounds(pairs, fp32, precision, bac
 def test_mask_text_rows_in_a_batch_do_not_change_the_others(relation_model, pairs, fp32):
     """A batch mixing one- and two-mask rows: each row equals its vector embedded alone, on
     both runtimes (the shortcut never takes the first mask for the sum)."""
-    onnx = RelBERT.from_pretrained(backend="onnx", device="cpu", offset_weight=0)
+    onnx = RelBERT.from_pretrained(runtime="onnx", device="cpu", offset_weight=0)
     for model in (relation_model, onnx):
         alone = np.stack([model.embed([p], normalize=False)[0] for p in pairs])
         np.testing.assert_allclose(model.embed(pairs, normalize=False), alone, atol=2e-5)

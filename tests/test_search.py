@@ -1,4 +1,4 @@
-"""relbert.search: RelationIndex over an embedded collection (exact scan, query pairs left out,
+"""relbert.search.exact: RelationIndex over an embedded collection (exact scan, query pairs left out,
 queries embedded on the fly) and its one-line errors."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from test_streaming import make_pairs
 
 def test_search_cli_and_api(tiny_model_path, tmp_path):
     from relbert import RelBERT
-    from relbert.search import RelationIndex
+    from relbert.search.exact import RelationIndex
 
     pairs = make_pairs(tmp_path / "pairs.tsv", 2000, seed=8)
     CliRunner().invoke(embed, [str(tmp_path / "pairs.tsv"), "-o", str(tmp_path / "v.npy"), "--model", tiny_model_path, "-q"])

@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 from relbert import RelBERT
-from relbert.shipping import DEFAULT_DIR, WEIGHTS, shipped_default, split_delta
+from relbert.models.shipping import DEFAULT_DIR, WEIGHTS, shipped_default, split_delta
 
 pytestmark = pytest.mark.skipif(shipped_default() is None, reason="this package ships no fine-tuned default")
 

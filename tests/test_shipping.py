@@ -5,8 +5,8 @@ import torch
 from safetensors.torch import load_file
 
 from relbert import RelBERT
-from relbert.make_delta import export_delta
-from relbert.shipping import ROWS, VALUES, WEIGHTS, apply_delta
+from relbert.models.delta import export_delta
+from relbert.models.shipping import ROWS, VALUES, WEIGHTS, apply_delta
 
 
 def test_export_then_apply_restores_the_trained_tensors(minilm_path, tmp_path):
@@ -36,7 +36,7 @@ def test_export_then_apply_restores_the_trained_tensors(minilm_path, tmp_path):
 
 
 def test_low_rank_export_is_exact_for_a_low_rank_change_and_the_best_approximation_otherwise(minilm_path, tmp_path):
-    from relbert.shipping import DOWN, UP
+    from relbert.models.shipping import DOWN, UP
 
     trained = RelBERT.from_pretrained(minilm_path, device="cpu")
     state = trained.encoder.state_dict()

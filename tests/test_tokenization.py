@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from relbert.templates import TEMPLATES, fill_template
-from relbert.tokenization import PairTokenizer, PromptTooLongError
+from relbert.errors import PromptTooLongError
+from relbert.tokenization import PairTokenizer
 
 from conftest import analogy_pairs
 from tokenizer_fixtures import ADVERSARIAL_WORDS, build_bpe, build_cased_wordpiece
@@ -162,8 +163,3 @@ def test_gpt2_pattern_split_matches_hf():
                  "café 東京 😀😀", " \u00a0nbsp", "a\u2003b", "end ", "¿qué?"]:
         expected = [piece for piece, _ in ref.pre_tokenize_str(text)]
         assert [byte_level(p) for p in _C.ByteLevelBPE.split(text)] == expected, text
-
-
-def test_backend_is_the_earlier_name_of_implementation(minilm_path):
-    tok = PairTokenizer.from_pretrained(minilm_path, backend="python")
-    assert tok.implementation == "python" and tok.backend == "python"

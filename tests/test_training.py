@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 from relbert.cli import train as train_cmd
 from relbert.data.relsim import read_relsim_file
 from relbert.data.semeval import load_semeval
-from relbert.io import InputError
+from relbert.errors import InputError
 from relbert.training import TrainConfig, Trainer
 
 RELATIONS = [
@@ -242,7 +242,7 @@ def test_lora_trains_only_adapters_and_saves_a_plain_merged_checkpoint(tiny_mode
 
 def test_bf16_autocast_training_runs_the_encoder_in_bf16_with_fp32_weights(tiny_model_path, relsim_file, tmp_path):
     relations = read_relsim_file(relsim_file)
-    trainer = Trainer(tiny_config(tiny_model_path, bf16=True, epochs=1), relations, tmp_path / "bf16", show_progress=False)
+    trainer = Trainer(tiny_config(tiny_model_path, precision="bf16", epochs=1), relations, tmp_path / "bf16", show_progress=False)
     seen = []
     # a Linear inside the encoder computes in bf16 (LayerNorm and softmax stay fp32 under autocast)
     hook = trainer.encoder.encoder.layer[0].intermediate.dense.register_forward_hook(lambda m, i, o: seen.append(o.dtype))

@@ -161,7 +161,7 @@ def test_frozen_layers_refuse_what_cannot_be_split(tiny_model_path, tmp_path):
     ({"avx512_bf16"}, False, "fp32"),  # the model has no bf16 validation
 ])
 def test_auto_precision_follows_the_cpu_flags(flags, validated, expected):
-    from relbert.precision import choose_precision
+    from relbert.runtime.precision import choose_precision
 
     chosen, reason = choose_precision("auto", "cpu", model_validated=validated, flags=frozenset(flags))
     assert chosen == expected and reason
@@ -171,7 +171,7 @@ def test_auto_precision_follows_the_cpu_flags(flags, validated, expected):
 
 
 def test_trainer_reports_its_precision_and_reason(tiny_model_path, tmp_path):
-    from relbert.precision import native_bf16_flag
+    from relbert.runtime.precision import native_bf16_flag
 
     said = []
     trainer = Trainer(config(tiny_model_path, precision="auto"), RELATIONS, tmp_path, show_progress=False,
@@ -267,7 +267,7 @@ def test_cli_seeds(tiny_model_path, tmp_path):
 
 # --- the base-encoder start --------------------------------------------------------------------
 def test_no_model_starts_from_the_base_encoder_and_relbert_minilm_continues_the_default(minilm_path, tmp_path):
-    from relbert.shipping import DEFAULT_DIR, WEIGHTS, read_delta_meta, split_delta
+    from relbert.models.shipping import DEFAULT_DIR, WEIGHTS, read_delta_meta, split_delta
 
     if read_delta_meta(DEFAULT_DIR) is None:
         pytest.skip("this package ships no fine-tuned default")

@@ -11,7 +11,7 @@ def _minilm_tokenizer(folder):
     """The packaged MiniLM WordPiece tokenizer, saved into ``folder``."""
     from transformers import AutoTokenizer
 
-    from relbert.model import default_model_path
+    from relbert.models.loading import default_model_path
 
     tok = AutoTokenizer.from_pretrained(default_model_path())
     tok.save_pretrained(folder)

@@ -36,7 +36,7 @@ def fit_cmd(labelled, output, validation_file, folds, seed, batch_size, quiet, m
     from ..data.lexical import read_labeled_pairs
     from ..evaluation.classification import choose_classifier, features
     from ..evaluation.classifier import SavedClassifier, cross_validate, model_record
-    from ..io import InputError
+    from ..errors import InputError
 
     out = Path(output)
     if out.exists() and not out.is_dir():

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import click
 
-from ..precision import PRECISIONS
-from ..runtime import RUNTIMES
+from ..runtime.precision import PRECISIONS
+from ..runtime.interface import RUNTIMES
 from ..templates import AGGREGATIONS
 
 #: Exit status for bad input (a malformed file, an unknown model): as click's usage errors.

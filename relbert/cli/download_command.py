@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from ..named_models import NAMED_MODELS
+from ..models.named import NAMED_MODELS
 from .common import fail, user_errors
 
 #: What relbert-download fetches: a named model's base, or "data" (the evaluation benchmarks).
@@ -23,13 +23,13 @@ def download(name, quiet):
     public homes into $RELBERT_HOME/data, every file checked against its pinned sha256; every
     command finds them there. Loading never downloads; a second run only re-checks the hashes.
     """
-    from ..download import download as fetch_base
+    from ..models.download import download as fetch_base
 
     report = (lambda line: None) if quiet else (lambda line: click.echo(line, err=True))
     try:
         if name == "data":
             from ..data.fetch import NOT_FETCHED, fetch_data
-            from ..named_models import relbert_home
+            from ..models.named import relbert_home
 
             fetch_data(relbert_home(), report=report)
             for note in NOT_FETCHED.values():

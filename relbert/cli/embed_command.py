@@ -55,8 +55,8 @@ def embed(pairs, output, model, template, aggregation, max_length, device, preci
             fail(f"{pairs}: no such file")
         precheck_pairs(pairs)
 
-    from .. import distributed
-    from ..loading import load_pair_tokenizer
+    from ..training import distributed
+    from ..models.loading import load_pair_tokenizer
     from ..streaming import EmbedRun, Shard, StreamOptions
 
     rank, world = distributed.init()
@@ -89,7 +89,7 @@ def embed(pairs, output, model, template, aggregation, max_length, device, preci
         relbert = load_model(model, template, aggregation, max_length, device, precision, compile_, runtime, offset_weight)
         rows = run.embed(relbert)
         if rank == 0:
-            from .. import provenance
+            from ..search import provenance
 
             provenance.write(out, model, relbert, not no_normalize, rows)
     except UserError:  # a malformed line, an unknown model, a changed input on --resume: user_errors says it

@@ -13,7 +13,7 @@ def _embedder(model, template, aggregation, max_length, device, baseline, precis
               offset_weight=None):
     """The model to evaluate (at ``offset_weight``, default the model's own), or a baseline built on
     the *base* encoder (--model, else the packaged MiniLM without the shipped fine-tuning)."""
-    from ..loading import default_model_path
+    from ..models.loading import default_model_path
 
     if baseline is None:
         return load_model(model, template, aggregation, max_length, device, precision, runtime=runtime,
@@ -37,7 +37,7 @@ def _embedder(model, template, aggregation, max_length, device, baseline, precis
 def _load_datasets(datasets, data_dir, available, resolve):
     """Resolve dataset names/paths (default: every one ``available`` lists under the data folder);
     a missing or malformed dataset is one error line, exit 2."""
-    from ..io import InputError
+    from ..errors import InputError
 
     root = data_folder(data_dir)
     if not datasets:
@@ -268,7 +268,7 @@ def choose_offset_cmd(validation, grid, save_to, max_drop, report, data_dir, bat
     relbert = load_model(model, template, aggregation, max_length, device, precision, runtime=runtime, offset_weight=0)
     rows = score_offset_grid(relbert, {name: v.dataset for name, v in validators.items()}, weights,
                              batch_size=batch_size, show_progress=not quiet)
-    from ..loading import resolve_model
+    from ..models.loading import resolve_model
 
     chosen = best_offset_weight(rows, max_drop, prefer=resolve_model(model, template, aggregation).offset_weight)
     click.echo(grid_table(rows, chosen))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from ..ann import KINDS
+from ..search.index import KINDS
 from .common import check_output, earlier_spelling, fail, user_errors
 
 @click.command("relbert-index", context_settings={"help_option_names": ["-h", "--help"]})
@@ -33,9 +33,9 @@ def index(vectors, output, kind, nlist, m, nbits, hnsw_m, train_size, chunk_size
     """
     import time
 
-    from .. import ann
+    from ..search import index as ann
     from ..progress import progress_bar
-    from ..search import load_vectors
+    from ..search.exact import load_vectors
 
     out = check_output(output)
     params = {"ivfpq": {"nlist": nlist, "m": m, "nbits": nbits}, "hnsw": {"hnsw_m": hnsw_m}, "flat": {}}[kind]
@@ -51,7 +51,7 @@ def index(vectors, output, kind, nlist, m, nbits, hnsw_m, train_size, chunk_size
         with progress_bar(not quiet, total=len(matrix), unit="row", desc="indexing") as bar:
             built, record = ann.build_index(matrix, kind, params, train_size, chunk_size, source=vectors,
                                             on_rows=bar.update)
-        from .. import provenance
+        from ..search import provenance
 
         record.provenance = provenance.read(vectors)  # relbert-search embeds queries with that model
         ann.save_index(built, record, out)

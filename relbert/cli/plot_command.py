@@ -52,9 +52,9 @@ def plot(vectors, pairs_file, output, labels_file, method, seed, title, quiet):
     import time
 
     from .. import plot as relation_plot
-    from .. import provenance
+    from ..search import provenance
     from ..io import read_pairs
-    from ..search import load_vectors
+    from ..search.exact import load_vectors
 
     out = check_output(output)
     relation_plot.output_format(out)  # before any work

@@ -42,7 +42,7 @@ def search(vectors, pairs_file, queries, k, index_file, refine, nprobe, exact, i
     """
     import time
 
-    from ..search import RelationIndex
+    from ..search.exact import RelationIndex
 
     try:
         parsed = [_query_pair(q) for q in queries]
@@ -53,7 +53,7 @@ def search(vectors, pairs_file, queries, k, index_file, refine, nprobe, exact, i
                                    nprobe=nprobe)
     except ImportError as err:  # FAISS, for --index
         fail(str(err))
-    from .. import provenance
+    from ..search import provenance
 
     made = provenance.read(vectors) or (index.ann_record.provenance if index.ann_record is not None else None)
     if made is not None:  # the model (and the way) that embedded the collection embeds the queries

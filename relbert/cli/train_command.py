@@ -177,7 +177,7 @@ def train(output, recipe, data, model, template, aggregation, max_length, loss, 
         if seed_list is not None:
             summary = train_seeds(config, seed_list, relations, output, validators, device=device,
                                   show_progress=not quiet, resume=resume, checkpoint_every=checkpoint_every, report=say)
-            from .. import distributed
+            from ..training import distributed
 
             if distributed.init()[0] == 0:
                 best = summary["seeds"][str(summary["winner"])]
@@ -198,7 +198,7 @@ def _starting_model(model, data):
     """``(what to load, its name for the log and training_config.json)``: --model; else the shipped
     default for a user's own data (fine-tuning starts from a trained model) and the packaged base
     on SemEval (the paper's setting)."""
-    from ..loading import DEFAULT_NAME, default_model_path
+    from ..models.loading import DEFAULT_NAME, default_model_path
 
     if model is not None:
         return model, model
@@ -210,7 +210,7 @@ def _starting_model(model, data):
 def _trained_pooling(model):
     """A trained starting model's own template and aggregation (fine-tuning keeps how it reads
     pairs), or ``(None, None)``; a model that cannot be found is one line."""
-    from ..loading import resolve_model
+    from ..models.loading import resolve_model
 
     if model is None:  # the packaged base: not trained
         return None, None

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional, Tuple, Union
 
-from ..io import InputError, iter_json_records
+from ..errors import InputError
+from ..io import iter_json_records
 from .paths import folder_any_case
 
 Pair = Tuple[str, str]

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple, Union
 
-from ..io import InputError, decode_line
+from ..errors import InputError
+from ..io import decode_line
 from .paths import folder_any_case
 
 Pair = Tuple[str, str]

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Union
 
-from ..io import InputError, iter_json_records
+from ..errors import InputError
+from ..io import iter_json_records
 
 #: Largest problem searched exhaustively (10! = 3.6 M permutations, a few seconds).
 MAX_TERMS = 10

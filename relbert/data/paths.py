@@ -23,7 +23,7 @@ def data_root(explicit: Optional[str] = None) -> Path:
     candidates = []
     if os.environ.get(ENV_VAR):
         candidates.append(os.environ[ENV_VAR])
-    from ..named_models import relbert_home
+    from ..models.named import relbert_home
 
     candidates.append(relbert_home() / "data")
     candidates += [Path.cwd().parent / "shared" / "data", Path(__file__).resolve().parents[3] / "shared" / "data"]

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple, Union
 
-from ..io import InputError, iter_json_records
+from ..errors import InputError
+from ..io import iter_json_records
 
 Pair = Tuple[str, str]
 

@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-from ..io import InputError
+from ..errors import InputError
 from .analogy import AnalogyDataset, AnalogyQuestion
 from .relsim import Relation
 

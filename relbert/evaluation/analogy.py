@@ -7,7 +7,7 @@ from typing import Dict, List, Tuple
 import numpy as np
 import torch
 
-from .. import ops
+from ..runtime import ops
 from ..data.analogy import AnalogyDataset
 
 Pair = Tuple[str, str]
@@ -32,7 +32,7 @@ def evaluate_analogy(
     """Accuracy of an embedder on one analogy dataset.
 
     Every distinct pair is embedded once; all questions are scored in one
-    :func:`relbert.ops.analogy_scores` call.
+    :func:`relbert.runtime.ops.analogy_scores` call.
 
     Args:
         embedder: :class:`relbert.RelBERT` or a baseline.

@@ -141,7 +141,7 @@ class SavedClassifier:
 
 def model_record(model, name: Optional[str]) -> dict:
     """What made the features (compared at predict time: another model's vectors mean nothing here)."""
-    from ..provenance import model_key
+    from ..search.provenance import model_key
 
     return {"model": model_key(name), "template": model.template, "aggregation": model.aggregation,
             "offset_weight": model.offset_weight, "dimension": model.dimension, "max_length": model.max_length}

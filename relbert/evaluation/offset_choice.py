@@ -108,7 +108,7 @@ def choose_for_saved_model(folder, datasets: Dict[str, object], grid: Sequence[f
     from pathlib import Path
 
     from ..io import write_json_atomic
-    from ..loading import stored_offset_weight
+    from ..models.loading import stored_offset_weight
     from ..model import RelBERT
 
     folder = Path(folder)

@@ -16,7 +16,7 @@ LOSSES = ("nce", "iloob", "triplet")
 SELECTIONS = ("balanced", "mean", "weighted")
 LR_SCHEDULES = ("constant", "linear", "cosine")
 #: Training precisions: ``auto`` is bf16 autocast where the hardware computes bf16 natively,
-#: fp32 elsewhere (see :mod:`relbert.precision`).
+#: fp32 elsewhere (see :mod:`relbert.runtime.precision`).
 TRAIN_PRECISIONS = ("auto", "fp32", "bf16")
 #: Distillation losses between the student's (mapped) vector and the teacher's.
 DISTILL_LOSSES = ("cosine", "mse")
@@ -155,7 +155,6 @@ class TrainConfig:
     freeze_layers: int = 0  # > 0: embeddings and the lowest N layers frozen, their outputs computed once per prompt
     freeze_embeddings: bool = False
     precision: str = "auto"  # training precision: auto (bf16 where native, else fp32), fp32 or bf16
-    bf16: bool = False  # earlier spelling of precision="bf16"
     lora_rank: int = 0  # > 0: train LoRA adapters of this rank on every linear layer (peft), not all weights
     lora_alpha: Optional[float] = None  # LoRA scale numerator; default 2 x rank
     data: str = "semeval"  # "semeval" or a RelBERT-format JSONL path
@@ -205,10 +204,3 @@ class TrainConfig:
         if self.patience < 0 or self.min_epochs < 0:
             raise OptionError("patience and min_epochs must be 0 or positive")
         return self
-
-
-
-    @property
-    def requested_precision(self) -> str:
-        """The precision asked for (``bf16=True`` is the earlier spelling of ``precision="bf16"``)."""
-        return "bf16" if self.bf16 else self.precision

@@ -18,7 +18,7 @@ What a step costs, and how it is kept small:
 - **Frozen lower layers** (``freeze_layers``): their output per prompt is computed once
   (:mod:`relbert.training.frozen`), for training and validation prompts alike.
 - **Precision** ``auto``: bf16 autocast where the hardware computes bf16 natively, else fp32
-  (:mod:`relbert.precision`).
+  (:mod:`relbert.runtime.precision`).
 
 Determinism: every random choice comes from one ``random.Random(seed)`` stream, and dropout
 is re-seeded from (seed, epoch, step, chunk) before each forward pass. A resumed run and a
@@ -42,9 +42,9 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from .. import distributed, losses
+from . import distributed, losses
 from ..data.relsim import Relation
-from ..encoder import TorchEncoder
+from ..runtime.torch_runtime import TorchEncoder
 from ..errors import InputError, ResumeError
 from .config import TrainConfig, check_resume, selection_score, selection_se, should_stop, lr_factor
 from ..io import write_json_atomic
@@ -90,9 +90,9 @@ class Trainer:
                  device: Optional[str] = None, show_progress: bool = True, report: Optional[Callable[[str], None]] = None,
                  lower_cache: Optional[dict] = None, parent_log: Optional[Tuple[Path, str]] = None,
                  teacher_file: Optional[Path] = None):
-        from ..loading import default_model_path
+        from ..models.loading import default_model_path
         from ..model import RelBERT
-        from ..precision import choose_precision
+        from ..runtime.precision import choose_precision
 
         #: Where the teacher's vectors are kept (a multi-seed run shares one file for every seed).
         self.teacher_file = Path(teacher_file) if teacher_file is not None else Path(output_dir) / "teacher.npy"
@@ -109,11 +109,11 @@ class Trainer:
         self.relbert = RelBERT.from_pretrained(source, template=config.template, aggregation=config.aggregation,
                                                max_length=config.max_length, device=device, precision="fp32")
         self.device = self.relbert.device
-        self.precision, self.precision_reason = choose_precision(config.requested_precision, self.device.type)
+        self.precision, self.precision_reason = choose_precision(config.precision, self.device.type)
         self.bf16 = self.precision == "bf16"
         if config.lora_rank:
-            add_lora(self.relbert.encoder, config.lora_rank, config.lora_alpha)
-        self.encoder = self.relbert.encoder
+            add_lora(self.relbert.runtime.torch_runtime, config.lora_rank, config.lora_alpha)
+        self.encoder = self.relbert.runtime.torch_runtime
         self.frozen: Optional[FrozenLower] = None
         trained_layers = int(getattr(self.encoder.config, "num_hidden_layers", 12))
         if config.freeze_layers:

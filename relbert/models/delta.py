@@ -1,6 +1,6 @@
-"""Maintainer tool: write a fine-tuned checkpoint as a shipped delta (see :mod:`relbert.shipping`).
+"""Maintainer tool: write a fine-tuned checkpoint as a shipped delta (see :mod:`relbert.models.shipping`).
 
-``python -m relbert.make_delta CHECKPOINT [--base FOLDER] [--out DIR] [--rank R] [--info JSON]``
+``python -m relbert.models.delta CHECKPOINT [--base FOLDER] [--out DIR] [--rank R] [--info JSON]``
 
 Only tensors that differ from the base are stored, in fp16. A matrix with fewer than half of
 its rows changed is stored row-sparse; with ``--rank R`` every other changed 2-D weight of the
@@ -40,7 +40,8 @@ def export_delta(checkpoint: str, info: dict, out_dir: Path = DEFAULT_DIR, base_
     """
     from safetensors.torch import save_file
 
-    from .model import RelBERT, default_model_path
+    from ..model import RelBERT
+    from .loading import default_model_path
 
     base = _base_state(Path(base_folder or default_model_path()))
     trained = RelBERT.from_pretrained(checkpoint, device="cpu")
@@ -70,9 +71,6 @@ def export_delta(checkpoint: str, info: dict, out_dir: Path = DEFAULT_DIR, base_
     (out_dir / META).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return out_dir
 
-
-# The embedded default's exporter under its earlier name.
-export_default = export_delta
 
 
 def main(argv=None) -> None:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 
+from ..errors import BaseNotFetchedError
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 MARKER = "relbert-download.json"
 
@@ -69,7 +71,6 @@ RELBERT_MPNET = NamedModel(
 NAMED_MODELS: Dict[str, NamedModel] = {m.name: m for m in (RELBERT_MPNET,)}
 
 
-from .errors import BaseNotFetchedError  # noqa: E402,F401  (defined with every other error in relbert.errors)
 
 
 def relbert_home() -> Path:

@@ -2,22 +2,23 @@
 
 ``runtime`` is ``"torch"`` (every precision and device; eager, with the mask shortcut, optionally
 compiled) or ``"onnx"`` (ONNX Runtime on CPU, fp32 and int8). :func:`build_encoder` returns a
-:class:`relbert.encoder.TorchEncoder` or a :class:`relbert.onnx_backend.OnnxEncoder`; both follow
-:class:`Runtime`, so :class:`relbert.pipeline.EmbedLoop` (the one embed loop) and
+:class:`relbert.runtime.torch_runtime.TorchEncoder` or a :class:`relbert.runtime.onnx_runtime.OnnxEncoder`; both follow
+:class:`Runtime`, so :class:`relbert.runtime.embed_loop.EmbedLoop` (the one embed loop) and
 :class:`relbert.RelBERT` never ask which one runs.
 """
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Dict, Optional, Protocol
 
-from .templates import OptionError
+from ..errors import OptionError
+from .precision import ONNX_PRECISIONS
+
 
 if TYPE_CHECKING:  # the runtimes themselves import torch: only on use (the CLI reads the lists below at start)
     import numpy as np
     import torch
     from torch import nn
 
-from .precision import ONNX_PRECISIONS, PRECISIONS  # noqa: E402,F401  (one list each: the CLI reads them without torch)
 class Runtime(Protocol):
     """What an inference runtime provides (TEI's backend trait, in Python).
 
@@ -30,8 +31,8 @@ class Runtime(Protocol):
       ONNX Runtime: one thread per batch).
     - ``default_batch_size(device)``: prompts per batch when the caller gives none (None: fill
       a token budget).
-    - ``shortcut``: the :class:`relbert.mask_shortcut.MaskShortcut` in use, or None; which
-      batches take it is :func:`relbert.encoder.pools_one_position`.
+    - ``shortcut``: the :class:`relbert.runtime.mask_shortcut.MaskShortcut` in use, or None; which
+      batches take it is :func:`relbert.runtime.torch_runtime.pools_one_position`.
     """
 
     workers: int
@@ -47,7 +48,6 @@ class Runtime(Protocol):
 
 #: Inference runtimes: torch (every precision and device) or ONNX Runtime (CPU, fp32 and int8).
 RUNTIMES = ("torch", "onnx")
-BACKENDS = RUNTIMES  # earlier name
 
 
 def resolve_runtime(runtime: Optional[str], precision: str, device: torch.device, compile: bool) -> str:
@@ -66,12 +66,11 @@ def resolve_runtime(runtime: Optional[str], precision: str, device: torch.device
     return runtime
 
 
-resolve_backend = resolve_runtime  # earlier name
 
 
 def build_encoder(model: nn.Module, probe: Dict[str, np.ndarray], *, aggregation: str, precision: str,
                   runtime: str, device: torch.device, compile: bool = False):
-    """The encoder that will run: :class:`TorchEncoder` or :class:`~relbert.onnx_backend.OnnxEncoder`.
+    """The encoder that will run: :class:`TorchEncoder` or :class:`~relbert.runtime.onnx_runtime.OnnxEncoder`.
 
     Args:
         model: the fp32 Hugging Face encoder on ``device`` (converted in place for torch
@@ -84,9 +83,9 @@ def build_encoder(model: nn.Module, probe: Dict[str, np.ndarray], *, aggregation
     Returns:
         ``(encoder, hf_module)``: the runtime object and the (possibly converted) HF module.
     """
-    from .encoder import TorchEncoder, apply_precision, compile_encoder, shortcut_holds
+    from .torch_runtime import TorchEncoder, apply_precision, compile_encoder, shortcut_holds
     from .mask_shortcut import MaskShortcut
-    from .onnx_backend import OnnxEncoder
+    from .onnx_runtime import OnnxEncoder
 
     shortcut = MaskShortcut(model) if aggregation == "mask" and not compile else None
     if shortcut is not None and not shortcut.available:

@@ -5,10 +5,10 @@ Why it exists: on CPUs with int8 dot-product instructions (VNNI), ONNX Runtime's
 now points away from). ``precision="int8"`` therefore runs here by default; ``runtime="onnx"``
 also runs fp32 through it. The measured figures are in docs/performance.md.
 
-What is exported: :class:`relbert.encoder.TorchEncoder`, ``input_ids (B, L) int64,
+What is exported: :class:`relbert.runtime.torch_runtime.TorchEncoder`, ``input_ids (B, L) int64,
 attention_mask (B, L) int64, pool_mask (B, L) float32 -> vectors (B, H) float32``, the raw
 masked sum. With ``mask`` pooling and the mask shortcut available (see
-:mod:`relbert.mask_shortcut`) a second graph evaluates the last layer at the mask position only.
+:mod:`relbert.runtime.mask_shortcut`) a second graph evaluates the last layer at the mask position only.
 
 Two measured choices (docs/performance.md):
 
@@ -35,16 +35,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from .encoder import Pooling, TorchEncoder, pools_one_position, shortcut_holds
 from .mask_shortcut import MaskShortcut
+from .precision import ONNX_PRECISIONS
+from .torch_runtime import Pooling, TorchEncoder, pools_one_position, shortcut_holds
+
 
 _LOG = logging.getLogger("relbert")
 
 #: ONNX Runtime graph fusions left off (see the module docstring for the measurements).
 DISABLED_FUSIONS = ["SkipLayerNormFusion", "AttentionFusion"]
 INPUTS = ("input_ids", "attention_mask", "pool_mask")
-#: Precisions this backend runs (RelBERT checks them before loading the encoder).
-from .precision import ONNX_PRECISIONS as PRECISIONS  # noqa: E402  (one list, in relbert.precision)
 
 
 def _import_onnxruntime():
@@ -53,7 +53,7 @@ def _import_onnxruntime():
         import onnxruntime
     except ImportError as err:  # pragma: no cover - both are install requirements
         raise ImportError(
-            "backend='onnx' (and precision='int8') needs ONNX Runtime: pip install onnxruntime onnx") from err
+            "runtime='onnx' (and precision='int8') needs ONNX Runtime: pip install onnxruntime onnx") from err
     return onnxruntime
 
 
@@ -112,13 +112,13 @@ def _feed(batch: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
 
 
 class OnnxEncoder:
-    """The encoder + pooling (:class:`relbert.encoder.TorchEncoder`) exported to ONNX and run by
+    """The encoder + pooling (:class:`relbert.runtime.torch_runtime.TorchEncoder`) exported to ONNX and run by
     ONNX Runtime on CPU.
 
     With a mask shortcut two graphs are exported: the shortcut graph (last layer at the mask
     only) for batches whose rows each pool one position, and the full graph for the others (a
     word containing the mask token's text gives a row two mask positions, whose vector is their
-    sum, as in torch and the official package): :func:`relbert.encoder.pools_one_position`, the
+    sum, as in torch and the official package): :func:`relbert.runtime.torch_runtime.pools_one_position`, the
     rule torch follows too. The shortcut graph is kept only if it reproduces the full
     graph on the probe batch at this precision.
 
@@ -134,8 +134,8 @@ class OnnxEncoder:
     def __init__(self, encoder: nn.Module, sample: Dict[str, np.ndarray], precision: str = "fp32",
                  shortcut: Optional[MaskShortcut] = None, workers: Optional[int] = None):
         _import_onnxruntime()
-        if precision not in PRECISIONS:
-            raise ValueError(f"backend='onnx' runs fp32 or int8, not {precision!r}")
+        if precision not in ONNX_PRECISIONS:
+            raise ValueError(f"runtime='onnx' runs fp32 or int8, not {precision!r}")
         self.precision = precision
         self.workers = max(1, int(workers or torch.get_num_threads()))
         start = time.perf_counter()

@@ -20,7 +20,7 @@ def path_for(output: Union[str, Path]) -> Path:
 
 def model_key(name: Optional[str]) -> str:
     """One spelling per model: the embedded default's names are one, a folder is its absolute path."""
-    from .loading import DEFAULT_NAME
+    from ..models.loading import DEFAULT_NAME
 
     if name is None or name == DEFAULT_NAME:
         return DEFAULT_NAME
@@ -29,8 +29,8 @@ def model_key(name: Optional[str]) -> str:
 
 def write(output: Union[str, Path], model_name: Optional[str], model, normalize: bool, rows: int) -> None:
     """Write the provenance of ``output`` (atomically), after the output itself is complete."""
-    from . import __version__
-    from .io import atomic_output
+    from .. import __version__
+    from ..io import atomic_output
 
     record = {"model": model_key(model_name), "precision": model.precision, "template": model.template,
               "aggregation": model.aggregation, "max_length": model.max_length, "normalize": normalize,
@@ -55,7 +55,7 @@ def read(vectors: Union[str, Path]) -> Optional[dict]:
 def check_same_kind(first: Optional[dict], second: Optional[dict], first_name, second_name) -> None:
     """Refuse, in one line, two records of vectors of different kinds (offset weight or dimension):
     their cosines do not compare. A missing record (an older collection) is not checked."""
-    from .errors import CollectionError
+    from ..errors import CollectionError
 
     if first is None or second is None:
         return

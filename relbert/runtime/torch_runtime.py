@@ -1,17 +1,17 @@
 """The one path from token ids to relation vectors: encoder -> pooling.
 
 - :class:`Pooling` owns the pooling: which positions an aggregation pools (selected by id, as
-  the official package does), the masked sum (:func:`relbert.ops.pool`) and normalisation.
+  the official package does), the masked sum (:func:`relbert.runtime.ops.pool`) and normalisation.
 - :class:`TorchEncoder` is the single copy of "tokens -> encoder -> pooled vector": a
   ``torch.nn.Module`` used for inference (with the mask shortcut), for training (with
   gradients), for the ONNX export (traced) and by the word-difference baseline.
-- :class:`relbert.onnx_backend.OnnxEncoder` runs the same module exported to ONNX Runtime.
+- :class:`relbert.runtime.onnx_runtime.OnnxEncoder` runs the same module exported to ONNX Runtime.
 
-Both runtimes follow one interface (:class:`relbert.runtime.Runtime`): called on a batch's
+Both runtimes follow one interface (:class:`relbert.runtime.interface.Runtime`): called on a batch's
 tensors they give its pooled vectors, ``run(batch, normalize)`` does the same for a numpy batch
 from :meth:`relbert.PairTokenizer.encode`, ``workers`` says how many batches may run at once and
 ``default_batch_size(device)`` how many prompts a batch holds. Whether a batch takes the mask
-shortcut is decided in one place, :func:`pools_one_position`. :func:`relbert.runtime.build_encoder` picks and
+shortcut is decided in one place, :func:`pools_one_position`. :func:`relbert.runtime.interface.build_encoder` picks and
 builds one from (precision, runtime, device, compile) and checks the mask shortcut on the encoder
 that will actually run.
 """
@@ -26,7 +26,8 @@ from torch import nn
 
 from . import ops
 from .mask_shortcut import MaskShortcut
-from .templates import OptionError, check_aggregation
+from ..errors import OptionError
+from ..templates import check_aggregation
 
 _LOG = logging.getLogger("relbert")
 
@@ -91,7 +92,7 @@ class TorchEncoder(nn.Module):
     @staticmethod
     def default_batch_size(device: torch.device) -> Optional[int]:
         """64 prompts on CPU (the fastest measured, docs/performance.md); None on CUDA, where
-        batches fill :data:`relbert.pipeline.CUDA_TOKEN_BUDGET` padded tokens."""
+        batches fill :data:`relbert.runtime.embed_loop.CUDA_TOKEN_BUDGET` padded tokens."""
         return None if torch.device(device).type == "cuda" else 64
 
     def __init__(self, encoder: nn.Module, shortcut: Optional[MaskShortcut] = None, mode: str = "auto",

@@ -13,7 +13,7 @@ training changed, one of:
 
 Loading applies the delta over the base encoder in place and gives a normal
 :class:`relbert.RelBERT`; ``save_pretrained`` then writes a standalone checkpoint. The maintainer
-tool that writes deltas is :mod:`relbert.make_delta` (not imported at run time).
+tool that writes deltas is :mod:`relbert.models.delta` (not imported at run time).
 """
 from __future__ import annotations
 
@@ -90,6 +90,3 @@ def apply_delta(encoder: torch.nn.Module, folder: Path = DEFAULT_DIR) -> None:
                 raise ValueError(f"shipped delta: factors of {name} do not fit the base shape {tuple(target.shape)}")
             target += (up.float() @ down.float()).to(target.dtype)
 
-
-# The embedded default's historical name (kept for callers of the earlier API).
-apply_default_weights = apply_delta

@@ -1,6 +1,7 @@
-"""Finding and loading a model: names and folders (the embedded default, named models, hub names),
-the shipped deltas' metadata, the pickled-weights check, devices and the CUDA warm-up. No
-embedding here: :class:`relbert.RelBERT` (``relbert.model``) is built from what this module loads.
+"""Finding and loading a model's parts: names and folders (the embedded default, named models, hub
+names), the shipped deltas' metadata, the pickled-weights check, the settings (device, precision,
+runtime) and the CUDA warm-up. :meth:`relbert.RelBERT.from_pretrained` is :func:`resolve_model`,
+:func:`resolve_settings` and :func:`load_parts`, then :meth:`relbert.RelBERT.from_parts`.
 """
 from __future__ import annotations
 
@@ -12,13 +13,14 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 
-from .templates import OptionError, check_aggregation, resolve_template  # noqa: F401
-from .tokenization import ModelLoadError, PairTokenizer, _hf_tokenizer  # noqa: F401
+from ..errors import ModelNotFoundError, OptionError, UnsafeCheckpointError
+from ..templates import check_aggregation, resolve_template
+from ..tokenization import PairTokenizer, _hf_tokenizer
 
 Pair = Tuple[str, str]
 
 #: Template and aggregation for a plain encoder given without either (the shipped default
-#: brings its own, see relbert.shipping).
+#: brings its own, see relbert.models.shipping).
 DEFAULT_TEMPLATE = "a"
 DEFAULT_AGGREGATION = "average_no_mask"
 
@@ -69,7 +71,7 @@ def stored_offset_weight(config) -> float:
     """This toolkit's ``offset_weight`` in a checkpoint's ``relbert_config`` block (a config object
     or dict, as :func:`read_relbert_config`); 0 where there is none (the official package's
     checkpoints, plain encoders)."""
-    from .offsets import check_offset_weight
+    from ..offsets import check_offset_weight
 
     raw = config.get("relbert_config") if isinstance(config, dict) else getattr(config, "relbert_config", None)
     return check_offset_weight((raw or {}).get("offset_weight") or 0.0) if isinstance(raw or {}, dict) else 0.0
@@ -80,7 +82,6 @@ def _looks_like_path(name: str) -> bool:
     return name.startswith((".", "/", "~")) or name.count("/") > 1 or os.path.exists(name)
 
 
-from .errors import ModelNotFoundError, UnsafeCheckpointError  # noqa: E402,F401  (see relbert.errors)
 
 
 def attention_implementation(config) -> str:
@@ -142,7 +143,8 @@ def locate_model(name: Optional[str]) -> Tuple[str, Optional[Path], Optional[dic
         ModelNotFoundError: a named model whose base was not fetched (naming the command to run),
             or whose delta this package version does not ship.
     """
-    from .named_models import NAMED_MODELS, BaseNotFetchedError, base_folder
+    from ..errors import BaseNotFetchedError
+    from .named import NAMED_MODELS, base_folder
     from .shipping import DEFAULT_DIR, read_delta_meta
 
     if name is None or name == DEFAULT_NAME:
@@ -333,3 +335,57 @@ def start_cuda(device: torch.device):
     thread = threading.Thread(target=create, name="relbert-cuda-init", daemon=True)
     thread.start()
     return thread
+
+
+@dataclass
+class Settings:
+    """How a model runs, resolved and checked: see :func:`resolve_settings`."""
+
+    device: torch.device
+    precision: str
+    reason: str  # why this precision (``auto`` resolved)
+    runtime: str
+
+
+def resolve_settings(spec: Optional[ModelSpec], device: Optional[str], precision: str, runtime: Optional[str],
+                     compile: bool, name: Optional[str] = None) -> Settings:
+    """Device, precision (``auto`` resolved, a named model's refusals applied) and runtime, each
+    checked (one-line :class:`OptionError`) before any weights load. ``spec`` (where the model
+    comes from, if known) says whether the model passed the bf16 rule and which named model it is."""
+    from ..runtime.interface import resolve_runtime
+    from ..runtime.precision import PRECISIONS, choose_precision
+    from .named import NAMED_MODELS
+
+    resolved = resolve_device(device)
+    validated = bool(spec is not None and (spec.shipped or {}).get("bf16_validated"))
+    precision, reason = choose_precision(precision, resolved.type, model_validated=validated, runtime=runtime)
+    if precision not in PRECISIONS:
+        raise OptionError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+    named = NAMED_MODELS.get(str(spec.name if spec is not None else name))
+    refused = dict(named.refused_precisions) if named is not None else {}
+    if precision in refused:
+        raise OptionError(f"{named.name}: {refused[precision]}")
+    runtime = resolve_runtime(runtime, precision, resolved, compile)
+    check_device(resolved, device)  # after the option checks: those are about what was asked
+    return Settings(resolved, precision, reason, runtime)
+
+
+def load_fp32_encoder(spec: ModelSpec):
+    """``spec``'s encoder in fp32, with its shipped delta applied (the fine-tuned tensors in the package)."""
+    from .shipping import apply_delta
+
+    encoder = load_encoder(spec.path, spec.config)
+    if spec.shipped:
+        apply_delta(encoder, spec.delta_dir)
+    return encoder
+
+
+def load_parts(spec: ModelSpec, device: torch.device):
+    """``(encoder, Hugging Face tokenizer)`` of ``spec``; on CUDA the device's context is created
+    meanwhile (seconds on a cold start)."""
+    cuda_ready = start_cuda(device)
+    tokenizer = _hf_tokenizer(spec.path)
+    encoder = load_fp32_encoder(spec)
+    if cuda_ready is not None:
+        cuda_ready.join()
+    return encoder, tokenizer

@@ -30,7 +30,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from .encoder import host_tensors, pools_one_position
+from .torch_runtime import host_tensors, pools_one_position
 
 #: Padded tokens per batch on CUDA when no batch size is given: large enough to fill the GPU
 #: with a 6-layer 384-wide encoder, small enough for a 24-layer 1024-wide one (activations of
@@ -229,3 +229,29 @@ class EmbedLoop:
 def batch_rows(order: np.ndarray, ranges: Sequence[Tuple[int, int]]) -> Iterator[np.ndarray]:
     """The prompt indices of each batch: ``order[start:stop]`` for each range."""
     return (order[start:stop] for start, stop in ranges)
+
+
+def embed_rows(runtime, ids: np.ndarray, offsets: np.ndarray, pad: Callable, *, width: int, device: torch.device,
+               batch_size: Optional[int], normalize: bool = False,
+               on_batch: Optional[Callable[[int], None]] = None) -> np.ndarray:
+    """Pooled vectors of rows of flat token ids (row i: ``ids[offsets[i]:offsets[i + 1]]``), ``(rows, width)``.
+
+    The batch plan and the loop together: rows are length-sorted and cut by :func:`plan_batches`
+    (``batch_size`` rows, or on CUDA a token budget when None), ``pad(ids, offsets, rows,
+    width_multiple)`` builds each batch, ``runtime`` (:class:`relbert.runtime.interface.Runtime`)
+    pools it, and :class:`EmbedLoop` runs them; ``on_batch(n)`` after each batch of n rows.
+    """
+    lengths = np.diff(offsets)
+    order = np.argsort(lengths, kind="stable")
+    out = np.empty((len(lengths), width), dtype=np.float32)
+    width_multiple = CUDA_WIDTH_MULTIPLE if device.type == "cuda" else 1
+    ranges = plan_batches(lengths[order], batch_size, CUDA_TOKEN_BUDGET, width_multiple)
+
+    def prepare(rows):  # pad one length-sorted batch
+        return pad(ids, offsets, rows, width_multiple)
+
+    def forward(input_ids, attention_mask, pool_mask, one_position):
+        return runtime(input_ids, attention_mask, pool_mask, normalize=normalize, one_position=one_position)
+
+    EmbedLoop(prepare, forward, device, workers=runtime.workers).run(batch_rows(order, ranges), out, on_batch)
+    return out

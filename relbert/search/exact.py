@@ -1,9 +1,9 @@
 """Relation search: the pairs of an embedded collection most similar to a query pair.
 
 ``RelationIndex.load("vectors.npy", "pairs.tsv")`` memory-maps the vectors; ``search`` scores
-queries with :func:`relbert.ops.topk_cosine`, which scans the collection in tiles (memory
+queries with :func:`relbert.runtime.ops.topk_cosine`, which scans the collection in tiles (memory
 O(queries x tile), never O(queries x N)). With ``index=`` (a file from ``relbert-index``,
-:mod:`relbert.ann`) an approximate index proposes ``k x refine`` candidates and their exact
+:mod:`relbert.search.index`) an approximate index proposes ``k x refine`` candidates and their exact
 vectors, read from the memory map, re-rank them.
 """
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .errors import CollectionError, OptionError
-from .io import read_pairs
+from ..errors import CollectionError, OptionError
+from ..io import read_pairs
 
 Pair = Tuple[str, str]
 #: Candidates per result an approximate index proposes for exact re-ranking, by default
@@ -37,7 +37,7 @@ class RelationIndex:
         self.vectors = vectors
         self.pairs = list(pairs)
         self._rows = None
-        #: The approximate index (:mod:`relbert.ann`) and its record, when loaded with ``index=``.
+        #: The approximate index (:mod:`relbert.search.index`) and its record, when loaded with ``index=``.
         self.ann = None
         self.ann_record = None
         #: Candidates per result the approximate index proposes for exact re-ranking.
@@ -60,7 +60,7 @@ class RelationIndex:
         """
         opened = cls._open(vectors, pairs)
         if index is not None:
-            from . import ann
+            from . import index as ann
 
             if refine < 1:
                 raise OptionError(f"refine must be positive, got {refine}")
@@ -121,7 +121,7 @@ class RelationIndex:
     def _exact(self, queries: np.ndarray, k: int, kernel: str):
         import torch
 
-        from . import ops
+        from ..runtime import ops
 
         with warnings.catch_warnings():  # a read-only memory map is only ever read here
             warnings.simplefilter("ignore", UserWarning)

@@ -13,7 +13,6 @@ from typing import Optional, Tuple
 import torch
 
 KERNELS = ("auto", "triton", "torch")
-BACKENDS = KERNELS  # earlier name
 
 
 def _use_triton(kernel: str, *tensors: torch.Tensor) -> bool:
@@ -34,7 +33,7 @@ def _triton_available() -> bool:
 
 def _kernels():
     try:
-        from . import kernels
+        from .. import kernels
 
         kernels.pool_normalize  # noqa: B018 - the kernels load (and import Triton) on first use
     except ImportError as err:  # pragma: no cover - depends on the install
@@ -68,8 +67,7 @@ def normalize_rows(vectors: torch.Tensor) -> torch.Tensor:
     return vectors / torch.where(norm > 0, norm, torch.ones_like(norm))
 
 
-def pool(hidden: torch.Tensor, pool_mask: torch.Tensor, normalize: bool = True, kernel: str = "auto", *,
-         backend: Optional[str] = None) -> torch.Tensor:
+def pool(hidden: torch.Tensor, pool_mask: torch.Tensor, normalize: bool = True, kernel: str = "auto") -> torch.Tensor:
     """Pool hidden states into one float32 vector per row (see :func:`pool_torch`).
 
     The paper's aggregations are masked sums: ``pool_mask`` selects the mask position
@@ -78,7 +76,6 @@ def pool(hidden: torch.Tensor, pool_mask: torch.Tensor, normalize: bool = True, 
     """
     if hidden.dim() != 3 or pool_mask.shape != hidden.shape[:2]:
         raise ValueError(f"pool: hidden must be (B, L, H) and pool_mask (B, L); got {tuple(hidden.shape)} and {tuple(pool_mask.shape)}")
-    kernel = backend or kernel  # ``backend``: this parameter's earlier name
     if _use_triton(kernel, hidden, pool_mask):
         return _kernels().pool_normalize(hidden, pool_mask, normalize)
     return pool_torch(hidden, pool_mask, normalize)
@@ -118,7 +115,6 @@ def analogy_scores(
     offsets: torch.Tensor,
     kernel: str = "auto",
     *,
-    backend: Optional[str] = None,
     reversed_queries: torch.Tensor | None = None,
     reversed_candidates: torch.Tensor | None = None,
 ) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -128,7 +124,7 @@ def analogy_scores(
         queries: (Q, H) one vector per question (the stem pair).
         candidates: (C, H) every question's candidate vectors, concatenated.
         offsets: (Q + 1,) question q owns ``candidates[offsets[q]:offsets[q+1]]``.
-        kernel: ``"auto"``, ``"triton"`` or ``"torch"`` (``backend``: the earlier name).
+        kernel: ``"auto"``, ``"triton"`` or ``"torch"`` 
         reversed_queries, reversed_candidates: vectors of the reversed pairs (tail, head);
             when given, each score is the forward cosine times the reversed cosine (the
             official ``bi_direction_pair``).
@@ -143,7 +139,6 @@ def analogy_scores(
         raise ValueError(f"analogy_scores: offsets must have Q + 1 = {queries.shape[0] + 1} entries, got {tuple(offsets.shape)}")
     if (reversed_queries is None) != (reversed_candidates is None):
         raise ValueError("analogy_scores: give both reversed_queries and reversed_candidates, or neither")
-    kernel = backend or kernel
     if _use_triton(kernel, queries, candidates):
         return _kernels().analogy_scores(queries, candidates, offsets, reversed_queries, reversed_candidates)
     return analogy_scores_torch(queries, candidates, offsets, reversed_queries, reversed_candidates)
@@ -172,8 +167,7 @@ def topk_chunk(n_queries: int, device: torch.device) -> int:
 
 
 def topk_cosine(
-    queries: torch.Tensor, keys: torch.Tensor, k: int, kernel: str = "auto", chunk: Optional[int] = None, *,
-    backend: Optional[str] = None
+    queries: torch.Tensor, keys: torch.Tensor, k: int, kernel: str = "auto", chunk: Optional[int] = None
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """The ``k`` keys most cosine-similar to each query.
 
@@ -184,8 +178,7 @@ def topk_cosine(
         queries: (Q, H).
         keys: (N, H) the collection (may be a CPU tensor over a memory-mapped array).
         k: results per query; ``k > N`` returns N.
-        kernel: ``"auto"``, ``"triton"`` or ``"torch"`` (the tile kernel; ``backend``: the earlier
-            name). ``"auto"`` takes the torch tile (one matrix product) everywhere: on CUDA the
+        kernel: ``"auto"``, ``"triton"`` or ``"torch"`` (the tile kernel). ``"auto"`` takes the torch tile (one matrix product) everywhere: on CUDA the
             Triton tile kernel measured slower than it at every shape tried (docs/performance.md, GPU), so it
             runs only when asked for.
         chunk: keys per tile (default :func:`topk_chunk`).
@@ -197,7 +190,6 @@ def topk_cosine(
         raise ValueError(f"topk_cosine: queries (Q, H) and keys (N, H) expected; got {tuple(queries.shape)}, {tuple(keys.shape)}")
     if k < 1:
         raise ValueError(f"topk_cosine: k must be positive, got {k}")
-    kernel = backend or kernel
     if kernel not in KERNELS:
         raise ValueError(f"unknown kernel {kernel!r}: choose one of {', '.join(KERNELS)}")
     tile_fn = _kernels().cosine_tile if kernel == "triton" else _cosine_tile_torch

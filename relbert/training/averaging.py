@@ -1,6 +1,6 @@
 """Checkpoint averaging: one model whose weights are the mean of several saved epochs.
 
-``python -m relbert.average_checkpoints -o OUT FOLDER FOLDER [FOLDER ...]``
+``python -m relbert.training.averaging -o OUT FOLDER FOLDER [FOLDER ...]``
 
 Averaging the weights of the last checkpoints of one run is a known remedy for a noisy
 selection signal (Izmailov et al. 2018, "Averaging Weights Leads to Wider Optima"). The

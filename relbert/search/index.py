@@ -2,7 +2,7 @@
 
 An index holds compressed codes (IVF-PQ), a graph (HNSW) or the plain vectors (flat) of a
 collection of unit relation vectors (inner product = cosine). It proposes candidates; the exact
-vectors, memory-mapped from the collection, re-rank them (:meth:`relbert.search.RelationIndex.search`).
+vectors, memory-mapped from the collection, re-rank them (:meth:`relbert.search.exact.RelationIndex.search`).
 
 - Built in chunks: training gathers a sample of rows and adding reads ``chunk`` rows at a time,
   both with plain file reads of the ``.npy`` (not through its memory map, whose pages would stay
@@ -27,6 +27,8 @@ from typing import Callable, Dict, Optional, Tuple, Union
 
 import numpy as np
 
+from ..errors import IndexError_
+
 KINDS = ("ivfpq", "hnsw", "flat")
 MAGIC = b"RELBERT-ANN\x00"
 FORMAT = 1
@@ -40,7 +42,6 @@ NPROBE = 128
 UNIT_TOLERANCE = 1e-3
 
 
-from .errors import IndexError_  # noqa: E402,F401  (defined with every other error in relbert.errors)
 
 
 def import_faiss():
@@ -62,7 +63,7 @@ class IndexRecord:
     params: Dict[str, int] = field(default_factory=dict)
     search: Dict[str, int] = field(default_factory=dict)  # default search-time settings (nprobe, efSearch)
     format: int = FORMAT
-    provenance: Optional[dict] = None  # the collection's (relbert.provenance): the model that embedded it
+    provenance: Optional[dict] = None  # the collection's (relbert.search.provenance): the model that embedded it
 
 
 def sample_rows(rows: int, count: int) -> np.ndarray:
@@ -229,7 +230,7 @@ def build_index(vectors: np.ndarray, kind: str = "ivfpq", params: Optional[Dict[
 def save_index(index, record: IndexRecord, path: Union[str, Path]) -> None:
     """Write the record and the index to ``path`` as one file, atomically (a temporary file renamed)."""
     faiss = import_faiss()
-    from .io import give_default_mode
+    from ..io import give_default_mode
 
     path = Path(path)
     meta = json.dumps(asdict(record)).encode()

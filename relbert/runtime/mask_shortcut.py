@@ -9,7 +9,7 @@ token (about 14% of a 6-layer MiniLM's encoder FLOPs, 3.5% of a 24-layer model's
 The shortcut re-implements one post-LayerNorm BERT-family layer (BERT, RoBERTa, XLM-R,
 ELECTRA, MiniLM share it) from the layer's own submodules, so it works unchanged on fp32,
 bf16 and int8-quantized encoders. It is switched on only after a self-check on a probe batch
-matches the full forward of the encoder that runs (:func:`relbert.encoder.shortcut_holds`); any
+matches the full forward of the encoder that runs (:func:`relbert.runtime.torch_runtime.shortcut_holds`); any
 other architecture keeps the full forward.
 """
 from __future__ import annotations
