@@ -98,14 +98,14 @@ setup(
     },
     entry_points={
         "console_scripts": [
-            "relbert-embed=relbert.cli:embed",
-            "relbert-eval=relbert.cli:evaluate",
-            "relbert-train=relbert.cli:train",
-            "relbert-search=relbert.cli:search",
-            "relbert-index=relbert.cli:index",
-            "relbert-plot=relbert.cli:plot",
-            "relbert-download=relbert.cli:download",
-            "relbert-classify=relbert.cli:classify",
+            "relbert-embed=relbert.cli.embed_command:embed",
+            "relbert-eval=relbert.cli.evaluate_command:evaluate",
+            "relbert-train=relbert.cli.train_command:train",
+            "relbert-search=relbert.cli.search_command:search",
+            "relbert-index=relbert.cli.index_command:index",
+            "relbert-plot=relbert.cli.plot_command:plot",
+            "relbert-download=relbert.cli.download_command:download",
+            "relbert-classify=relbert.cli.classify_command:classify",
         ]
     },
 )

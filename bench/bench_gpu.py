@@ -335,11 +335,11 @@ def test_training_step(models, pairs, tmp_path):
     config = TrainConfig(model=models["minilm" if not SMOKE else "large"], template="d", aggregation="mask",
                          num_negative=100 if not SMOKE else 20, lr=5e-5, epochs=1, validation=[], precision="bf16")
     trainer = Trainer(config, relations, tmp_path, device=str(DEVICE), show_progress=False)
-    items = trainer._nce_items()
+    items = trainer.objective.contrastive_items(trainer.rng)
 
     def ours():
         for index, (step_pairs, n) in enumerate(items):
-            trainer._backward(step_pairs, trainer._loss_fn(n), seed=index)
+            trainer.encoding.backward(step_pairs, trainer.objective.loss_fn(n), seed=index)
             trainer._step()
 
     def official():

@@ -112,10 +112,10 @@ def our_epoch(trainer: Trainer, items):
     for start in range(0, len(items), group):
         step = items[start : start + group]
         if trainer.config.share_encodings and len(step) > 1:
-            trainer._backward_shared(step, seed=start)
+            trainer.encoding.backward_shared(step, trainer.objective.item_loss, seed=start)
         else:
             for index, (pairs, n) in enumerate(step, start=start):
-                trainer._backward(pairs, trainer._loss_fn(n), seed=index)
+                trainer.encoding.backward(pairs, trainer.objective.loss_fn(n), seed=index)
         trainer._step()
 
 
@@ -136,13 +136,13 @@ def test_train_epoch(benchmark, semeval, shape, side, tmp_path):
     trainer = Trainer(config, semeval, tmp_path / side, show_progress=False)
     setup = time.perf_counter() - started  # includes the frozen layers' one pass over the training prompts
     random.seed(0)
-    items = trainer._nce_items()[:RELATIONS]  # seed 0: the same relations and samples for every side of a shape
+    items = trainer.objective.contrastive_items(trainer.rng)[:RELATIONS]  # seed 0: the same relations and samples for every side of a shape
     run = official_epoch if side == "official" else our_epoch
     benchmark.pedantic(run, args=(trainer, items), rounds=1, iterations=1, warmup_rounds=0)
     per_relation = benchmark.stats.stats.min / RELATIONS
-    epoch = per_relation * trainer.steps_per_epoch() * config.gradient_accumulation
+    epoch = per_relation * trainer.objective.steps_per_epoch() * config.gradient_accumulation
     _SECONDS[(shape, side)] = epoch
-    encoded = trainer.encoded / RELATIONS if side != "official" else float("nan")
+    encoded = trainer.encoding.encoded / RELATIONS if side != "official" else float("nan")
     benchmark.extra_info.update(seconds_per_epoch=round(epoch, 1), prompts_encoded_per_relation=encoded,
                                 precision=trainer.precision, setup_s=round(setup, 1))
     against = "paper" if side == "default" else "today"

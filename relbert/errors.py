@@ -25,6 +25,17 @@ class OptionError(UserError, ValueError):
     options): one line."""
 
 
+class UsageError(UserError, ValueError):
+    """A command that cannot run as given: a missing, unreadable or unwritable file or folder,
+    options that exclude each other, a data set that is not there (one line, exit status 2)."""
+
+
+class Interrupted(UserError):
+    """Ctrl-C during long work: the line says what was kept and how to continue (exit status 130)."""
+
+    exit_code = 130
+
+
 class InputError(UserError, ValueError):
     """Bad user input, reported as ``FILE:LINE: what is wrong``."""
 

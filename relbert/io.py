@@ -173,8 +173,44 @@ def atomic_output(path: Union[str, Path], mode: str = "wb"):
             handle.flush()
             os.fsync(handle.fileno())
         give_default_mode(tmp)
-        os.replace(tmp, path)
+        replace_file(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        raise
+
+
+def replace_file(source: Union[str, Path], target: Union[str, Path]) -> None:
+    """A finished file takes its final name: one atomic rename on one file system, so a reader
+    sees the old file or the new one, never half of either. The package's one file-replace site."""
+    os.replace(source, target)
+
+
+def replace_folder(source: Union[str, Path], target: Union[str, Path]) -> None:
+    """A finished folder takes its final name, replacing ``target`` whole (an existing one is
+    removed first: a folder cannot be renamed over a non-empty one). The package's one
+    folder-replace site; what is seen is the old folder, nothing (for an instant) or the new one."""
+    import shutil
+
+    if Path(target).exists():
+        shutil.rmtree(target)
+    os.replace(source, target)
+
+
+@contextlib.contextmanager
+def atomic_folder(target: Union[str, Path]):
+    """A temporary folder beside ``target`` to fill; it replaces ``target`` whole only on success
+    (:func:`replace_folder`), and is removed on any exception (``target`` untouched)."""
+    import shutil
+
+    target = Path(target)
+    tmp = target.with_name(target.name + ".tmp")
+    if tmp.exists():  # left by a run killed before it could clean up
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+        replace_folder(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -30,9 +30,8 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from .errors import ResumeError
-from .errors import InputError
-from .io import pair_lines
+from .errors import InputError, ResumeError
+from .io import pair_lines, replace_file
 
 Pair = Tuple[str, str]
 #: Layout of the files beside the output; a --resume across versions that changed it is refused.
@@ -73,7 +72,7 @@ class Shard:
 
     def barrier(self) -> None:
         if self.world_size > 1:
-            from .training import distributed
+            from .runtime import distributed
 
             distributed.barrier()
 
@@ -390,7 +389,7 @@ class EmbedRun:
     def _finish(self, rows: int, hidden: int, offset: int) -> None:
         files, fmt = self.files, self.options.fmt
         if fmt == "npy":
-            os.replace(files.partial, self.output)
+            replace_file(files.partial, self.output)
         else:
             from .formats import write_npz, write_word2vec
             from .io import iter_pairs

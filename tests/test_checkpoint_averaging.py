@@ -79,7 +79,7 @@ def test_cli_errors_leave_nothing(tiny_model_path, tmp_path):
     state = load_file(str(broken / "model.safetensors"))
     state.pop(sorted(state)[0])
     save_file(state, str(broken / "model.safetensors"))
-    run = [sys.executable, "-m", "relbert.training.averaging"]
+    run = [sys.executable, "-m", "relbert.cli.tools_command", "average-checkpoints"]
     bad = subprocess.run(run + [str(folders[0]), str(broken), "-o", str(tmp_path / "out")], capture_output=True, text=True)
     assert bad.returncode == 2 and str(broken) in bad.stderr and "differ" in bad.stderr
     assert not (tmp_path / "out").exists() and not (tmp_path / "out.tmp").exists()

@@ -206,7 +206,7 @@ def test_no_progress_bar_when_stderr_is_not_a_terminal(tmp_path, good_tsv, tiny_
     import sys
 
     out = tmp_path / "x.npy"
-    proc = subprocess.run([sys.executable, "-m", "relbert.cli_embed", str(good_tsv), "-o", str(out), "--model",
+    proc = subprocess.run([sys.executable, "-m", "relbert.cli.embed_command", str(good_tsv), "-o", str(out), "--model",
                            tiny_model_path], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.strip().splitlines() == [f"wrote 2 rows (npy) to {out}"]

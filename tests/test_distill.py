@@ -88,7 +88,7 @@ def test_distillation_reduces_the_distance_to_the_teacher_on_held_out_pairs(teac
     pairs_path = tmp_path / "pairs.tsv"
     pairs_path.write_text("".join(f"{h}\t{t}\n" for h, t in train_pairs))
     trainer = Trainer(distill_config(student, teacher, pairs_path), RELATIONS, tmp_path / "run", show_progress=False)
-    assert trainer.distill.projection is not None and trainer.steps_per_epoch() == 8  # 120 pairs in batches of 16
+    assert trainer.distill.projection is not None and trainer.objective.steps_per_epoch() == 8  # 120 pairs in batches of 16
     labels = np.load(tmp_path / "run" / "teacher.npy")
     reference = RelBERT.from_pretrained(teacher, device="cpu", precision="fp32")
     np.testing.assert_allclose(labels, reference.embed(train_pairs), atol=1e-5)  # the teacher's unit vectors

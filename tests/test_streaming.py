@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from relbert.cli import embed, search
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-EMBED = [sys.executable, "-m", "relbert.cli_embed"]
+EMBED = [sys.executable, "-m", "relbert.cli.embed_command"]
 
 
 def make_pairs(path: Path, n: int, seed: int = 0, vocab: int = 3000) -> list:
@@ -121,7 +121,7 @@ def test_torchrun_two_processes_same_file(tiny_model_path, tmp_path):
     common = ["--model", tiny_model_path, "--chunk-size", "900", "--cache-size", "500", "-q"]
     run_cli(tmp_path / "pairs.tsv", "-o", tmp_path / "one.npy", *common)
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29541",
-                           "-m", "relbert.cli_embed", str(tmp_path / "pairs.tsv"), "-o", str(tmp_path / "two.npy"), *common],
+                           "-m", "relbert.cli.embed_command", str(tmp_path / "pairs.tsv"), "-o", str(tmp_path / "two.npy"), *common],
                           capture_output=True, text=True, env=ENV, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tmp_path / "two.npy").read_bytes() == (tmp_path / "one.npy").read_bytes()

@@ -89,9 +89,9 @@ def test_gradient_caching_gives_the_same_gradients(tiny_model_path, relsim_file,
         trainer = Trainer(tiny_config(tiny_model_path, chunk_size=chunk), read_relsim_file(relsim_file), tmp_path / str(chunk),
                           show_progress=False)
         trainer.encoder.eval()  # no dropout: both paths must agree to float precision
-        pairs, n = trainer._nce_items()[0]
+        pairs, n = trainer.objective.contrastive_items(trainer.rng)[0]
         trainer.optimizer.zero_grad()
-        loss = trainer._backward(pairs, trainer._loss_fn(n), seed=1)
+        loss = trainer.encoding.backward(pairs, trainer.objective.loss_fn(n), seed=1)
         grads.append((loss, [p.grad.clone() for p in trainer.params if p.grad is not None]))
     (loss_a, ga), (loss_b, gb) = grads
     assert loss_a == pytest.approx(loss_b, rel=1e-5)
@@ -198,11 +198,11 @@ def test_torchrun_two_processes_match_one(tiny_model_path, relsim_file, tmp_path
             "--num-negative", "6", "--epochs", "2", "--lr", "1e-3", "--warmup", "2", "--seed", "3",
             "--gradient-accumulation", "2", "--validation", "", "-q"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    one = subprocess.run([sys.executable, "-m", "relbert.cli_train", "-o", str(tmp_path / "one"), *args],
+    one = subprocess.run([sys.executable, "-m", "relbert.cli.train_command", "-o", str(tmp_path / "one"), *args],
                          capture_output=True, text=True, timeout=600, env=env)
     assert one.returncode == 0, one.stderr[-3000:]
     two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533",
-                          "-m", "relbert.cli_train", "-o", str(tmp_path / "two"), *args],
+                          "-m", "relbert.cli.train_command", "-o", str(tmp_path / "two"), *args],
                          capture_output=True, text=True, timeout=600, env=env)
     assert two.returncode == 0, two.stderr[-3000:]
     a, b = state_tensors(tmp_path / "one"), state_tensors(tmp_path / "two")
@@ -246,13 +246,13 @@ def test_bf16_autocast_training_runs_the_encoder_in_bf16_with_fp32_weights(tiny_
     seen = []
     # a Linear inside the encoder computes in bf16 (LayerNorm and softmax stay fp32 under autocast)
     hook = trainer.encoder.encoder.layer[0].intermediate.dense.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
-    pairs, n = trainer._nce_items()[0]
-    loss = trainer._backward(pairs, trainer._loss_fn(n), seed=1)
+    pairs, n = trainer.objective.contrastive_items(trainer.rng)[0]
+    loss = trainer.encoding.backward(pairs, trainer.objective.loss_fn(n), seed=1)
     hook.remove()
     assert seen and set(seen) == {torch.bfloat16} and loss == loss  # finite
     assert all(p.dtype == torch.float32 and p.grad is not None and p.grad.dtype == torch.float32
                for p in trainer.params if p.requires_grad and p.grad is not None)
-    assert trainer._embed(pairs[:2], seed=0).dtype == torch.float32  # pooled vectors and losses in fp32
+    assert trainer.encoding.embed(pairs[:2], seed=0).dtype == torch.float32  # pooled vectors and losses in fp32
 
 
 # --- recipe options: learning-rate schedule, weighted selection, early stopping, kept epochs -------
@@ -295,7 +295,7 @@ def test_linear_schedule_reaches_zero_and_epochs_are_kept(tiny_model_path, relsi
     relations = read_relsim_file(relsim_file)
     config = tiny_config(tiny_model_path, epochs=3, warmup=1, lr_schedule="linear", keep_epochs=True)
     trainer = Trainer(config, relations, tmp_path, show_progress=False)
-    assert trainer.steps_per_epoch() == 6  # 4 relations and their 2 parent classes, one per step
+    assert trainer.objective.steps_per_epoch() == 6  # 4 relations and their 2 parent classes, one per step
     trainer.train()
     assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(0.0)
     assert trainer.scheduler.last_epoch == 18

@@ -84,34 +84,34 @@ def _grads(trainer):
 def test_shared_step_gradient_equals_the_accumulated_one(tiny_model_path, tmp_path):
     trainer = Trainer(config(tiny_model_path), RELATIONS, tmp_path / "a", show_progress=False)
     trainer.encoder.eval()  # dropout off: the two must agree to float precision
-    items = trainer._nce_items()[:3]
+    items = trainer.objective.contrastive_items(trainer.rng)[:3]
     trainer.optimizer.zero_grad()
-    accumulated = sum(trainer._backward(pairs, trainer._loss_fn(n), seed=1) for pairs, n in items)
+    accumulated = sum(trainer.encoding.backward(pairs, trainer.objective.loss_fn(n), seed=1) for pairs, n in items)
     expected = _grads(trainer)
-    encoded_accumulated = trainer.encoded
+    encoded_accumulated = trainer.encoding.encoded
     trainer.optimizer.zero_grad(set_to_none=True)
-    shared = trainer._backward_shared(items, seed=1)
+    shared = trainer.encoding.backward_shared(items, trainer.objective.item_loss, seed=1)
     assert shared == pytest.approx(accumulated, rel=1e-5)
     got = _grads(trainer)
     assert len(got) == len(expected) > 0
     assert_same_gradients(got, expected)
-    assert trainer.encoded - encoded_accumulated == len(shared_prompts(items)[0]) < encoded_accumulated
+    assert trainer.encoding.encoded - encoded_accumulated == len(shared_prompts(items)[0]) < encoded_accumulated
 
 
 def test_memory_budget_decides_gradient_caching(tiny_model_path, tmp_path):
     trainer = Trainer(config(tiny_model_path), RELATIONS, tmp_path / "a", show_progress=False)
-    pairs, n = trainer._nce_items()[0]
-    assert trainer.chunk_size(pairs) >= len(pairs)  # 6 GiB hold a tiny step: one pass
+    pairs, n = trainer.objective.contrastive_items(trainer.rng)[0]
+    assert trainer.encoding.chunk_size(pairs) >= len(pairs)  # 6 GiB hold a tiny step: one pass
     small = Trainer(config(tiny_model_path, memory_budget_gb=1e-6), RELATIONS, tmp_path / "b", show_progress=False)
-    assert small.chunk_size(pairs) < len(pairs)  # cut into chunks
+    assert small.encoding.chunk_size(pairs) < len(pairs)  # cut into chunks
     grads = []
     for t in (trainer, small):
         t.encoder.eval()
         t.optimizer.zero_grad()
-        t._backward(pairs, t._loss_fn(n), seed=1)
+        t.encoding.backward(pairs, t.objective.loss_fn(n), seed=1)
         grads.append(_grads(t))
     assert_same_gradients(*grads)
-    assert small.encoded > trainer.encoded  # gradient caching encodes twice
+    assert small.encoding.encoded > trainer.encoding.encoded  # gradient caching encodes twice
 
 
 # --- frozen lower layers -----------------------------------------------------------------------
@@ -121,12 +121,12 @@ def test_frozen_layers_compute_the_full_forward_and_train_only_the_upper_layers(
     path = str(builder(tmp_path / "model", **kwargs))
     trainer = Trainer(config(path, freeze_layers=1, epochs=1), RELATIONS, tmp_path / "run", show_progress=False)
     pairs = trainer.pools.every_pair()
-    assert trainer.frozen.computed == len(pairs)  # every training prompt through the frozen part, once
+    assert trainer.encoding.frozen.computed == len(pairs)  # every training prompt through the frozen part, once
     trainer.encoder.eval()
     with torch.no_grad():
-        cached = trainer._embed(pairs, seed=0)
+        cached = trainer.encoding.embed(pairs, seed=0)
         full = trainer.relbert.pooled_encoder.__class__(trainer.encoder, None, mode="full")(
-            *trainer.pooled.tensors(trainer.relbert.tokenizer.pad(trainer._ids_of(pairs))))
+            *trainer.encoding.pooled.tensors(trainer.relbert.tokenizer.pad(trainer.encoding.ids_of(pairs))))
     torch.testing.assert_close(cached, full, atol=1e-5, rtol=1e-4)
     before = {k: v.clone() for k, v in trainer.encoder.state_dict().items()}
     trainer.train()
@@ -140,9 +140,9 @@ def test_frozen_layers_compute_the_full_forward_and_train_only_the_upper_layers(
     saved = RelBERT.from_pretrained(tmp_path / "run" / "model", precision="fp32")
     trainer.encoder.eval()
     probe = [("paris", "france"), ("a dog", "bark"), ("rome", "italy")]
-    torch.testing.assert_close(torch.from_numpy(trainer.embedder().embed(probe)), torch.from_numpy(saved.embed(probe)),
+    torch.testing.assert_close(torch.from_numpy(trainer.encoding.embedder().embed(probe)), torch.from_numpy(saved.embed(probe)),
                                atol=1e-5, rtol=0)
-    assert trainer.frozen.computed == len(pairs) + 1  # only the one new prompt ("a dog")
+    assert trainer.encoding.frozen.computed == len(pairs) + 1  # only the one new prompt ("a dog")
 
 
 def test_frozen_layers_refuse_what_cannot_be_split(tiny_model_path, tmp_path):

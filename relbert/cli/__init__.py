@@ -4,17 +4,25 @@
   :mod:`relbert.cli.evaluate_command` (``relbert-eval``), :mod:`relbert.cli.search_command` (``relbert-search``),
   :mod:`relbert.cli.index_command` (``relbert-index``), :mod:`relbert.cli.download_command` (``relbert-download``),
   :mod:`relbert.cli.plot_command` (``relbert-plot``), :mod:`relbert.cli.classify_command` (``relbert-classify``);
-- :mod:`relbert.cli.common`: the one error line, model loading, output checks, shared options.
+- :mod:`relbert.cli.common`: the one error path (:func:`~relbert.cli.common.user_errors`), model
+  loading, output checks, shared options.
 
-Parsing and reporting only; the work lives in the library. ``python -m relbert.cli`` is
-``relbert-embed``.
+Parsing and reporting only; the work lives in the library. The commands are importable from
+here (``from relbert.cli import embed``). ``python -m relbert.cli`` is ``relbert-embed``;
+``python -m relbert.cli.train_command`` is ``relbert-train`` (``torchrun -m`` takes either).
 """
-from .classify_command import classify  # noqa: F401
-from .common import EXIT_BAD_INPUT, fail, load_model  # noqa: F401
-from .download_command import download  # noqa: F401
-from .embed_command import embed  # noqa: F401
-from .evaluate_command import evaluate  # noqa: F401
-from .index_command import index  # noqa: F401
-from .plot_command import plot  # noqa: F401
-from .search_command import search  # noqa: F401
-from .train_command import RUN_FILES, train  # noqa: F401
+from __future__ import annotations
+
+import importlib
+
+#: Each command and the module it lives in (imported on first use: a console script loads its own only).
+_HOMES = {"classify": "classify_command", "download": "download_command", "embed": "embed_command",
+          "evaluate": "evaluate_command", "index": "index_command", "plot": "plot_command",
+          "search": "search_command", "tools": "tools_command", "train": "train_command"}
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name):
+    if name in _HOMES:
+        return getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)
+    raise AttributeError(f"module 'relbert.cli' has no attribute {name!r}")

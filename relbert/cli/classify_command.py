@@ -5,7 +5,8 @@ from pathlib import Path
 
 import click
 
-from .common import check_output, fail, load_model, model_options, user_errors
+from ..errors import UsageError
+from .common import check_output, load_model, model_options, user_errors
 from .evaluate_command import batch_size_option, quiet_option
 
 
@@ -40,20 +41,20 @@ def fit_cmd(labelled, output, validation_file, folds, seed, batch_size, quiet, m
 
     out = Path(output)
     if out.exists() and not out.is_dir():
-        fail(f"{output}: exists and is not a folder")
+        raise UsageError(f"{output}: exists and is not a folder")
     check_output(out / "classifier.json") if out.is_dir() else check_output(out)
     try:
         data = read_labeled_pairs(labelled)
         val = read_labeled_pairs(validation_file) if validation_file else None
     except FileNotFoundError as err:
-        fail(f"{err.filename}: no such file")
+        raise UsageError(f"{err.filename}: no such file")
     except InputError as err:
-        fail(str(err))
+        raise UsageError(str(err))
     if not data.pairs:
-        fail(f"{labelled}: no labelled pairs")
+        raise UsageError(f"{labelled}: no labelled pairs")
     labels = sorted(set(data.labels))
     if len(labels) < 2:
-        fail(f"{labelled}: one label only ({labels[0]}): a classifier needs two or more")
+        raise UsageError(f"{labelled}: one label only ({labels[0]}): a classifier needs two or more")
     relbert = load_model(model, template, aggregation, max_length, device, precision, runtime=runtime,
                          offset_weight=offset_weight)
     x = {"train": features(relbert, data, batch_size, not quiet)}
@@ -99,7 +100,7 @@ def predict_cmd(folder, pairs, output, batch_size, quiet, model, template, aggre
     saved, _ = SavedClassifier.load(folder)
     check_output(output)
     if pairs != "-" and not Path(pairs).is_file():
-        fail(f"{pairs}: no such file")
+        raise UsageError(f"{pairs}: no such file")
     rows = read_pairs(pairs)
     made = saved.model
     name = model if model is not None else (None if made["model"] == "relbert-minilm" else made["model"])

@@ -7,25 +7,15 @@ with its exit status; anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import functools
-from typing import NoReturn
 import sys
 from pathlib import Path
 
 import click
 
+from ..errors import UsageError
 from ..runtime.precision import PRECISIONS
 from ..runtime.interface import RUNTIMES
 from ..templates import AGGREGATIONS
-
-#: Exit status for bad input (a malformed file, an unknown model): as click's usage errors.
-EXIT_BAD_INPUT = 2
-
-
-def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
-    """Print one line on stderr and exit with ``code``."""
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
-
 
 def user_errors(command):
     """The one place a :class:`~relbert.errors.UserError` becomes one line and its exit status
@@ -37,7 +27,8 @@ def user_errors(command):
         try:
             return command(*args, **kwargs)
         except UserError as err:
-            fail(str(err).splitlines()[0], code=err.exit_code)
+            click.echo(f"error: {str(err).splitlines()[0]}", err=True)
+            sys.exit(err.exit_code)
 
     return wrapper
 
@@ -61,15 +52,15 @@ def check_output(output) -> Path:
     out = Path(output)
     folder = out.parent
     if not folder.is_dir():
-        fail(f"{output}: the output folder {folder} does not exist")
+        raise UsageError(f"{output}: the output folder {folder} does not exist")
     if out.is_dir():
-        fail(f"{output}: is a folder, not a file")
+        raise UsageError(f"{output}: is a folder, not a file")
     try:  # a real probe: access() says yes to root even where nothing can be created (/proc)
         fd, probe = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".probe", dir=folder)
         os.close(fd)
         os.unlink(probe)
     except OSError as err:
-        fail(f"{output}: cannot write in the output folder {folder} ({err.strerror})")
+        raise UsageError(f"{output}: cannot write in the output folder {folder} ({err.strerror})")
     return out
 
 
@@ -135,7 +126,7 @@ def data_folder(data_dir):
         return data_root(data_dir)
     except FileNotFoundError as err:
         if data_dir:
-            fail(str(err))
+            raise UsageError(str(err))
         return None
 
 
@@ -154,17 +145,17 @@ def build_validators(names, data_dir, batch_size):
     for name in names:  # a validation set that cannot be found is an error, never silently dropped
         if name == "semeval":
             if root is None:
-                fail("validation set semeval needs the data folder: run relbert-download data, or pass --data-dir "
+                raise UsageError("validation set semeval needs the data folder: run relbert-download data, or pass --data-dir "
                      "(--validation '' trains without validation)")
             try:
                 dataset = semeval_validation_questions(load_semeval(root / "semeval2012_task2")[1])
             except FileNotFoundError as err:
-                fail(f"validation set semeval: {err}")
+                raise UsageError(f"validation set semeval: {err}")
         else:
             try:
                 dataset = resolve_analogy(name, "valid", root)
             except FileNotFoundError as err:
-                fail(f"validation set {name}: {err}")
+                raise UsageError(f"validation set {name}: {err}")
         validators[f"{name}/valid"] = Validator(dataset, batch_size)
     return validators
 

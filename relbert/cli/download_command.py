@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import click
 
+from ..errors import DownloadError
 from ..models.named import NAMED_MODELS
-from .common import fail, user_errors
+from .common import user_errors
 
 #: What relbert-download fetches: a named model's base, or "data" (the evaluation benchmarks).
 DOWNLOADS = (*sorted(NAMED_MODELS), "data")
@@ -37,4 +38,4 @@ def download(name, quiet):
             return
         fetch_base(name, report=report)
     except OSError as err:  # a DownloadError (exit status 1) is a UserError: user_errors says it
-        fail(f"{err.filename or 'cache'}: {err.strerror or err}", code=1)
+        raise DownloadError(f"{err.filename or 'cache'}: {err.strerror or err}") from None

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
-from ..errors import UserError
+from ..errors import Interrupted, UsageError, UserError
 from ..formats import FORMATS
-from .common import check_output, earlier_spelling, fail, load_model, model_options, user_errors
+from .common import check_output, earlier_spelling, load_model, model_options, user_errors
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("pairs", metavar="PAIRS", type=click.Path(dir_okay=False, allow_dash=True))
@@ -52,10 +52,10 @@ def embed(pairs, output, model, template, aggregation, max_length, device, preci
     out = check_output(output)
     if pairs != "-":  # checked before torch and transformers load (seconds): mistakes show at once
         if not Path(pairs).is_file():
-            fail(f"{pairs}: no such file")
+            raise UsageError(f"{pairs}: no such file")
         precheck_pairs(pairs)
 
-    from ..training import distributed
+    from ..runtime import distributed
     from ..models.loading import load_pair_tokenizer
     from ..streaming import EmbedRun, Shard, StreamOptions
 
@@ -63,7 +63,7 @@ def embed(pairs, output, model, template, aggregation, max_length, device, preci
     spooled = None
     if pairs == "-":  # stdin is read more than once: spool it beside the output
         if world > 1:
-            fail("reading standard input is not supported under torchrun: pass a file")
+            raise UsageError("reading standard input is not supported under torchrun: pass a file")
         fd, spooled = tempfile.mkstemp(prefix=f".{out.name}.stdin.", dir=out.parent)
         with os.fdopen(fd, "wb") as handle:
             shutil.copyfileobj(sys.stdin.buffer, handle)
@@ -71,7 +71,7 @@ def embed(pairs, output, model, template, aggregation, max_length, device, preci
     else:
         source = Path(pairs)
         if not source.is_file():
-            fail(f"{pairs}: no such file")
+            raise UsageError(f"{pairs}: no such file")
     options = StreamOptions(batch_size=batch_size, normalize=not no_normalize, chunk_size=chunk_size,
                             cache_size=cache_size, fmt=fmt)
     run = EmbedRun(source, out, options, Shard(rank, world), resume=resume, source_name="-" if spooled else str(pairs),
@@ -97,19 +97,19 @@ def embed(pairs, output, model, template, aggregation, max_length, device, preci
         raise
     except OSError as err:
         run.abandon()
-        fail(f"{err.filename or output}: {err.strerror or err}")
+        raise UsageError(f"{err.filename or output}: {err.strerror or err}")
     except KeyboardInterrupt:
         run.abandon()
         saved, total = run.saved_rows(), run.rows
         if saved:
-            fail(f"interrupted after {saved:,} of {total:,} pairs: rerun the same command with --resume to continue",
-                 code=130)
+            raise Interrupted(f"interrupted after {saved:,} of {total:,} pairs: rerun the same command with --resume "
+                              "to continue")
         chunk = run.chunk_rows
         done = run.embedded
         hint = (f"--rows-per-chunk {max(1, done):,} would have saved the {done:,} rows embedded" if done else
                 "it stopped before its first batch")
-        fail(f"interrupted before the first chunk ({chunk:,} rows) was saved, no files left: nothing to resume "
-             f"({hint})", code=130)
+        raise Interrupted(f"interrupted before the first chunk ({chunk:,} rows) was saved, no files left: nothing to "
+                          f"resume ({hint})")
     except BaseException:
         run.abandon()
         raise
@@ -121,3 +121,7 @@ def embed(pairs, output, model, template, aggregation, max_length, device, preci
         repeated = getattr(run, "repeated_keys", 0)
         note = f"; {repeated} repeated key{'' if repeated == 1 else 's'} written once" if repeated else ""
         click.echo(f"wrote {rows} row{'' if rows == 1 else 's'} ({fmt}{note}) to {output}", err=True)
+
+
+if __name__ == "__main__":  # python -m relbert.cli.embed_command (torchrun -m)
+    embed()

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import click
 
-from ..errors import UserError
+from ..errors import UsageError, UserError
 from ..training.config import SELECTIONS, VALIDATION_SETS  # no torch
-from .common import check_output, data_folder, fail, load_model, model_options, build_validators, user_errors, validation_names
+from .common import check_output, data_folder, load_model, model_options, build_validators, user_errors, validation_names
 
 def _embedder(model, template, aggregation, max_length, device, baseline, precision="fp32", runtime=None,
               offset_weight=None):
@@ -19,7 +19,7 @@ def _embedder(model, template, aggregation, max_length, device, baseline, precis
         return load_model(model, template, aggregation, max_length, device, precision, runtime=runtime,
                           offset_weight=offset_weight)
     if offset_weight:
-        fail("--offset-weight is for a model, not a --baseline (diff is the offset alone)")
+        raise UsageError("--offset-weight is for a model, not a --baseline (diff is the offset alone)")
     base = model or default_model_path()
     relbert = load_model(base, template or "a", aggregation or "average_no_mask", max_length, device, precision,
                          runtime=runtime, offset_weight=0)
@@ -42,16 +42,16 @@ def _load_datasets(datasets, data_dir, available, resolve):
     root = data_folder(data_dir)
     if not datasets:
         if root is None:
-            fail("no --dataset given and no data folder found (run relbert-download data, pass --data-dir or set "
+            raise UsageError("no --dataset given and no data folder found (run relbert-download data, pass --data-dir or set "
                  "RELBERT_DATA)")
         datasets = available(root)
         if not datasets:
-            fail(f"no datasets of this task found in the data folder {root} (run relbert-download data, or pass "
+            raise UsageError(f"no datasets of this task found in the data folder {root} (run relbert-download data, or pass "
                  "--data-dir)")
     try:
         return [resolve(d, root) for d in datasets]
     except (InputError, FileNotFoundError) as err:
-        fail(str(err))
+        raise UsageError(str(err))
 
 
 def _finish(report, output, quiet):
@@ -109,7 +109,7 @@ def evaluate_analogy_cmd(datasets, split, reverse_pair, bidirectional, model, te
     from ..evaluation.analogy import evaluate_analogy
 
     if reverse_pair and bidirectional:
-        fail("choose --reverse-pair or --bidirectional, not both")
+        raise UsageError("choose --reverse-pair or --bidirectional, not both")
     if output:
         check_output(output)
     loaded = _load_datasets(datasets, data_dir, available_analogy, lambda d, root: resolve_analogy(d, split, root))
@@ -122,7 +122,7 @@ def evaluate_analogy_cmd(datasets, split, reverse_pair, bidirectional, model, te
             scores = evaluate_analogy(embedder, dataset, reverse_pair=reverse_pair, bidirectional=bidirectional,
                                       batch_size=batch_size, show_progress=not quiet)
         except UserError as err:  # a prompt too long for the model, say: named with its file
-            fail(f"{dataset.path}: {err}")
+            raise UsageError(f"{dataset.path}: {err}")
         scores.pop("predictions")
         report["datasets"][dataset.name] = scores
     _finish(report, output, quiet)
@@ -153,7 +153,7 @@ def evaluate_classification_cmd(datasets, seed, model, template, aggregation, ma
             report["datasets"][name] = evaluate_classification(embedder, splits, seed=seed, batch_size=batch_size,
                                                                show_progress=not quiet)
         except UserError as err:
-            fail(f"{name}: {err}")
+            raise UsageError(f"{name}: {err}")
         if output:  # a long run keeps every finished dataset on disk
             from ..evaluation.report import with_average, write_report
 
@@ -194,14 +194,14 @@ def evaluate_mapping_cmd(dataset, model, template, aggregation, max_length, devi
 def evaluate_validation_cmd(validation, selection, model, template, aggregation, max_length, device, precision,
                             runtime, offset_weight, baseline, data_dir, batch_size, output, quiet):
     """The validation score relbert-train selects epochs by, for any model (e.g. an averaged checkpoint)."""
-    from ..training import selection_score
+    from ..training.config import selection_score
     from ..training.config import selection_se
 
     if output:
         check_output(output)
     names = validation_names(validation)
     if not names:
-        fail("--validation names no set")
+        raise UsageError("--validation names no set")
     validators = build_validators(names, data_dir, batch_size)
     embedder = _embedder(model, template, aggregation, max_length, device, baseline, precision, runtime,
                          offset_weight)
@@ -248,22 +248,22 @@ def choose_offset_cmd(validation, grid, save_to, max_drop, report, data_dir, bat
     from ..offsets import OFFSET_GRID
 
     if offset_weight is not None:
-        fail("choose-offset chooses the offset weight itself: drop --offset-weight (--grid sets the candidates)")
+        raise UsageError("choose-offset chooses the offset weight itself: drop --offset-weight (--grid sets the candidates)")
     try:
         weights = OFFSET_GRID if grid is None else tuple(float(x) for x in grid.split(",") if x.strip())
     except ValueError:
-        fail(f"--grid: expected comma-separated numbers, got {grid!r}")
+        raise UsageError(f"--grid: expected comma-separated numbers, got {grid!r}")
     if not weights or any(not w >= 0 for w in weights):
-        fail("--grid: give one or more weights >= 0")
+        raise UsageError("--grid: give one or more weights >= 0")
     if 0.0 not in weights:
-        fail("--grid must include 0 (the relation vector alone: the reference of --max-drop)")
+        raise UsageError("--grid must include 0 (the relation vector alone: the reference of --max-drop)")
     if report:
         check_output(report)
     if save_to and Path(save_to).exists() and not Path(save_to).is_dir():
-        fail(f"{save_to}: exists and is not a folder")
+        raise UsageError(f"{save_to}: exists and is not a folder")
     names = validation_names(validation)
     if not names:
-        fail("--validation names no set")
+        raise UsageError("--validation names no set")
     validators = build_validators(names, data_dir, batch_size)
     relbert = load_model(model, template, aggregation, max_length, device, precision, runtime=runtime, offset_weight=0)
     rows = score_offset_grid(relbert, {name: v.dataset for name, v in validators.items()}, weights,
@@ -300,10 +300,10 @@ def compare_cmd(reports):
         try:
             report = json.loads(open(path, encoding="utf-8").read())
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            fail(f"{path}: {err}")
+            raise UsageError(f"{path}: {err}")
         if not isinstance(report, dict) or "datasets" not in report or "task" not in report:
-            fail(f"{path}: not a relbert-eval report (no 'task'/'datasets')")
+            raise UsageError(f"{path}: not a relbert-eval report (no 'task'/'datasets')")
         loaded.append(report)
     if len({r["task"] for r in loaded}) > 1:
-        fail("reports mix tasks (" + ", ".join(sorted({r["task"] for r in loaded})) + "): compare one task at a time")
+        raise UsageError("reports mix tasks (" + ", ".join(sorted({r["task"] for r in loaded})) + "): compare one task at a time")
     click.echo(compare(loaded))

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import click
 
+from ..errors import UsageError
 from ..search.index import KINDS
-from .common import check_output, earlier_spelling, fail, user_errors
+from .common import check_output, earlier_spelling, user_errors
 
 @click.command("relbert-index", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("vectors", type=click.Path(exists=True, dir_okay=False))
@@ -56,7 +57,7 @@ def index(vectors, output, kind, nlist, m, nbits, hnsw_m, train_size, chunk_size
         record.provenance = provenance.read(vectors)  # relbert-search embeds queries with that model
         ann.save_index(built, record, out)
     except ImportError as err:  # FAISS
-        fail(str(err))
+        raise UsageError(str(err))
     if not quiet:
         size = out.stat().st_size
         made = f", embedded with {record.provenance['model']}" if record.provenance else ""

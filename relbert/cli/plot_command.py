@@ -5,8 +5,9 @@ from pathlib import Path
 
 import click
 
+from ..errors import UsageError
 from ..plot import METHODS
-from .common import check_output, fail, user_errors
+from .common import check_output, user_errors
 
 
 def read_labels(path: str, pairs) -> list:
@@ -61,7 +62,7 @@ def plot(vectors, pairs_file, output, labels_file, method, seed, title, quiet):
     start = time.perf_counter()
     matrix, stored = load_vectors(vectors)
     if stored is None and pairs_file is None:
-        fail(f"{vectors}: an .npy collection needs its pairs file (--pairs)")
+        raise UsageError(f"{vectors}: an .npy collection needs its pairs file (--pairs)")
     pairs = read_pairs(pairs_file) if pairs_file is not None else stored
     labels = read_labels(labels_file, pairs) if labels_file else None
     made = provenance.read(vectors)

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import click
 
-from .common import fail, load_model, model_options, user_errors
+from ..errors import UsageError
+from .common import load_model, model_options, user_errors
 
 def _query_pair(text):
     text = text.replace("\\t", "\t")
@@ -47,12 +48,12 @@ def search(vectors, pairs_file, queries, k, index_file, refine, nprobe, exact, i
     try:
         parsed = [_query_pair(q) for q in queries]
     except click.BadParameter as err:
-        fail(err.message)
+        raise UsageError(err.message)
     try:
         index = RelationIndex.load(vectors, pairs_file, index=None if exact else index_file, refine=refine,
                                    nprobe=nprobe)
     except ImportError as err:  # FAISS, for --index
-        fail(str(err))
+        raise UsageError(str(err))
     from ..search import provenance
 
     made = provenance.read(vectors) or (index.ann_record.provenance if index.ann_record is not None else None)
@@ -63,7 +64,7 @@ def search(vectors, pairs_file, queries, k, index_file, refine, nprobe, exact, i
             aggregation = aggregation or made["aggregation"]
             precision = made["precision"] if precision == "auto" else precision
         elif provenance.model_key(model) != made["model"] and not any_model:
-            fail(f"{vectors} was embedded with {made['model']}, not {model}: its neighbours would be wrong "
+            raise UsageError(f"{vectors} was embedded with {made['model']}, not {model}: its neighbours would be wrong "
                  "(drop --model to use the collection's, or pass --any-model)")
         if offset_weight is None:  # the collection's vectors: the same weight (0 for one made before weights)
             offset_weight = made.get("offset_weight", 0.0)

@@ -5,11 +5,12 @@ from pathlib import Path
 
 import click
 
+from ..errors import UsageError
 from ..offsets import OFFSET_GRID  # numpy only
 from ..templates import AGGREGATIONS
 from ..training.config import (DISTILL_LOSSES, LOSSES, LR_SCHEDULES, MEMORY_BUDGET_GB, RECIPES,  # no torch
                                SELECTIONS, TRAIN_PRECISIONS, VALIDATION_SETS)
-from .common import build_validators, data_folder, earlier_spelling, fail, user_errors, validation_names
+from .common import build_validators, data_folder, earlier_spelling, user_errors, validation_names
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--output", "-o", required=True, type=click.Path(file_okay=False),
@@ -121,7 +122,9 @@ def train(output, recipe, data, model, template, aggregation, max_length, loss, 
     from ..data.relsim import read_relsim_file
     from ..data.semeval import load_semeval
     from ..templates import resolve_template
-    from ..training import TrainConfig, Trainer, parse_seeds, train_seeds
+    from ..training.config import TrainConfig
+    from ..training.seeds import parse_seeds, train_seeds
+    from ..training.trainer import Trainer
     from ..training.config import resolve_recipe
 
     hf_logging.disable_progress_bar()
@@ -137,7 +140,7 @@ def train(output, recipe, data, model, template, aggregation, max_length, loss, 
     offset_weights = _offset_grid(offset_grid)
     _check_run_folder(Path(output), resume, overwrite)
     if data != "semeval" and not Path(data).is_file():
-        fail(f"--data {data}: no such file (give 'semeval' or a RelBERT-format JSONL file)")
+        raise UsageError(f"--data {data}: no such file (give 'semeval' or a RelBERT-format JSONL file)")
     start, start_name = _starting_model(model, data)
     settings = resolve_recipe(recipe, {"template": template, "aggregation": aggregation, "num_negative": num_negative,
                                        "lr": lr, "lr_schedule": lr_schedule, "epochs": epochs, "patience": patience,
@@ -161,7 +164,7 @@ def train(output, recipe, data, model, template, aggregation, max_length, loss, 
         if data == "semeval":
             root = data_folder(data_dir)
             if root is None:
-                fail("training on SemEval-2012 (the default, --data semeval) needs the data folder: run "
+                raise UsageError("training on SemEval-2012 (the default, --data semeval) needs the data folder: run "
                      "relbert-download data (or pass --data-dir), or train on your own relations with --data "
                      "FILE.jsonl (--validation '' for no validation)")
             relations = load_semeval(root / "semeval2012_task2")[0]
@@ -177,7 +180,7 @@ def train(output, recipe, data, model, template, aggregation, max_length, loss, 
         if seed_list is not None:
             summary = train_seeds(config, seed_list, relations, output, validators, device=device,
                                   show_progress=not quiet, resume=resume, checkpoint_every=checkpoint_every, report=say)
-            from ..training import distributed
+            from ..runtime import distributed
 
             if distributed.init()[0] == 0:
                 best = summary["seeds"][str(summary["winner"])]
@@ -188,7 +191,7 @@ def train(output, recipe, data, model, template, aggregation, max_length, loss, 
         trainer = Trainer(config, relations, output, validators, device=device, show_progress=not quiet, report=say)
         progress = trainer.train(resume=resume, checkpoint_every=checkpoint_every)
     except FileNotFoundError as err:  # a data or validation file that is not there
-        fail(str(err).splitlines()[0])
+        raise UsageError(str(err).splitlines()[0])
     if trainer.rank == 0:
         click.echo(f"{_best_line(progress, bool(validators))}; model in {output}/model", err=True)
         _choose_offset(Path(output) / "model", validators, offset_weights, device, say)
@@ -249,9 +252,9 @@ def _offset_grid(text: str):
     try:
         weights = tuple(float(x) for x in text.split(",") if x.strip())
     except ValueError:
-        fail(f"--offset-grid: expected comma-separated numbers, got {text!r}")
+        raise UsageError(f"--offset-grid: expected comma-separated numbers, got {text!r}")
     if not weights or any(not w >= 0 for w in weights) or 0.0 not in weights:
-        fail("--offset-grid: give weights >= 0, 0 among them (the relation vector alone is the reference)")
+        raise UsageError("--offset-grid: give weights >= 0, 0 among them (the relation vector alone is the reference)")
     return weights
 
 
@@ -278,7 +281,6 @@ def _choose_offset(model_dir: Path, validators, weights, device, say) -> None:
 
 
 #: What a training run writes in its output folder (--overwrite removes these, and only these).
-RUN_FILES = ("model", "state", "seeds", "epochs", "seeds.json", "train.log", "training_config.json")
 
 
 def _check_run_folder(output: Path, resume: bool, overwrite: bool) -> None:
@@ -286,13 +288,19 @@ def _check_run_folder(output: Path, resume: bool, overwrite: bool) -> None:
     import shutil
 
     if resume and overwrite:
-        fail("--resume continues the run in OUTPUT and --overwrite replaces it: choose one")
+        raise UsageError("--resume continues the run in OUTPUT and --overwrite replaces it: choose one")
+    from ..training.run import RUN_FILES
+
     found = [name for name in RUN_FILES if (output / name).exists()]
     if not found or resume:
         return
     if not overwrite:
-        fail(f"{output} holds a training run already ({', '.join(found)}): continue it with --resume, "
+        raise UsageError(f"{output} holds a training run already ({', '.join(found)}): continue it with --resume, "
              "or replace it with --overwrite")
     for name in found:
         path = output / name
         shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
+if __name__ == "__main__":  # python -m relbert.cli.train_command (torchrun -m)
+    train()

@@ -9,14 +9,14 @@ case-folded: the analogy ``test`` and ``valid`` splits (stems and choices), the 
 and ``test`` splits, the relation-mapping problems (every ordered pair of source terms and of
 target terms) and the SemEval validation part.
 
-    python -m relbert.data.distill_pairs -o pairs.tsv --recombined 60000 --data-dir DATA
+    python -m relbert.cli.tools_command distill-pairs -o pairs.tsv --recombined 60000 --data-dir DATA
 """
 from __future__ import annotations
 
 import random
 from collections import Counter
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Set, Tuple
+from typing import Dict, Iterable, List, Set, Tuple
 
 Pair = Tuple[str, str]
 
@@ -127,24 +127,3 @@ def build(data_dir: Path, recombined: int = 0, seed: int = 0) -> Tuple[List[Pair
     report = {"sources": {name: len(v) for name, v in sorted(sources.items())}, "recombined": recombined,
               "candidates": len(pairs), "kept": len(kept), "removed_by": removed}
     return kept, report
-
-
-def main(argv: Optional[List[str]] = None) -> None:
-    import argparse
-    import json
-
-    from .paths import data_root
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-o", "--output", required=True, help="pairs file to write (head<TAB>tail lines)")
-    parser.add_argument("--recombined", type=int, default=0, help="random recombinations of source words to add")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data-dir", default=None, help="data folder (default: $RELBERT_DATA, else ../shared/data)")
-    args = parser.parse_args(argv)
-    kept, report = build(data_root(args.data_dir), args.recombined, args.seed)
-    Path(args.output).write_text("".join(f"{h}\t{t}\n" for h, t in kept), encoding="utf-8")
-    print(json.dumps(report, indent=1))
-
-
-if __name__ == "__main__":
-    main()

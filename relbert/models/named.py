@@ -18,7 +18,6 @@ from typing import Dict, Optional, Tuple
 
 from ..errors import BaseNotFetchedError
 
-PACKAGE_DIR = Path(__file__).resolve().parent
 MARKER = "relbert-download.json"
 
 
@@ -63,7 +62,7 @@ RELBERT_MPNET = NamedModel(
     weights="model.safetensors",
     sha256="78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658",
     size=437_971_872,
-    delta=PACKAGE_DIR / "models" / "relbert-mpnet",
+    delta=Path(__file__).resolve().parent / "relbert-mpnet",
     refused_precisions=(("int8", "int8 loses more than 1 point of validation accuracy on relbert-mpnet (see "
                                  "docs/models.md); use precision='bf16' (no loss measured) or 'fp32'"),),
 )

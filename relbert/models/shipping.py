@@ -23,7 +23,7 @@ from typing import Dict, Optional
 
 import torch
 
-DEFAULT_DIR = Path(__file__).resolve().parent / "default_model"
+DEFAULT_DIR = Path(__file__).resolve().parents[1] / "default_model"
 WEIGHTS = "weights.safetensors"
 META = "default.json"
 ROWS, VALUES = "@rows", "@values"  # suffixes of a row-sparse tensor's two parts

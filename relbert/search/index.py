@@ -18,9 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import struct
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, Optional, Tuple, Union
@@ -230,24 +228,14 @@ def build_index(vectors: np.ndarray, kind: str = "ivfpq", params: Optional[Dict[
 def save_index(index, record: IndexRecord, path: Union[str, Path]) -> None:
     """Write the record and the index to ``path`` as one file, atomically (a temporary file renamed)."""
     faiss = import_faiss()
-    from ..io import give_default_mode
+    from ..io import atomic_output
 
     path = Path(path)
     meta = json.dumps(asdict(record)).encode()
     blob = faiss.serialize_index(index)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else ".")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(MAGIC + struct.pack("<Q", len(meta)) + meta)
-            handle.write(memoryview(blob))
-            handle.flush()
-            os.fsync(handle.fileno())
-        give_default_mode(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_output(path) as handle:
+        handle.write(MAGIC + struct.pack("<Q", len(meta)) + meta)
+        handle.write(memoryview(blob))
 
 
 def load_index(path: Union[str, Path]) -> Tuple[object, IndexRecord]:

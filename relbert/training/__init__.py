@@ -1,6 +1,12 @@
-"""Fine-tuning RelBERT: options (:mod:`.config`), what an epoch samples (:mod:`.sampling`), run
-state on disk (:mod:`.state`), LoRA (:mod:`.lora`), frozen lower layers (:mod:`.frozen`), the
-trainer (:mod:`.trainer`) and the choice among seeds (:mod:`.seeds`).
+"""Fine-tuning RelBERT:
+
+- options and recipes (:mod:`.config`), what an epoch samples (:mod:`.sampling`), what is
+  minimised (:mod:`.objective`: an epoch's items and an item's loss; :mod:`.losses`);
+- prompts to vectors with gradients (:mod:`.encoding`: one pass, gradient caching, shared
+  encodings; :mod:`.frozen` lower layers; :mod:`.lora`); distillation (:mod:`.distill`);
+- the step and epoch loop (:mod:`.trainer`), the run's life on disk (:mod:`.run`: folder, resume,
+  checkpoints, choosing the epoch; :mod:`.state`), several seeds (:mod:`.seeds`), checkpoint
+  averaging (:mod:`.averaging`); torchrun is :mod:`relbert.runtime.distributed`.
 
 The options and choice lists import without torch (the CLI reads them at start-up); the rest
 is imported on first use.
@@ -9,7 +15,8 @@ from .config import (LOSSES, LR_SCHEDULES, MEMORY_BUDGET_GB, SELECTIONS, TRAIN_P
                      lr_factor, selection_score, should_stop)
 
 _LAZY = {
-    "Trainer": "trainer", "activation_bytes_per_token": "trainer",
+    "Trainer": "trainer", "activation_bytes_per_token": "encoding", "GradientCachedEncoding": "encoding",
+    "Objective": "objective", "RUN_FILES": "run", "TrainingRun": "run",
     "add_lora": "lora", "merged_lora_state": "lora",
     "RelationPools": "sampling", "build_pools": "sampling", "nce_items": "sampling", "shared_prompts": "sampling",
     "triplet_items": "sampling",

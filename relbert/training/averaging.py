@@ -19,13 +19,16 @@ from typing import Dict, List, Sequence, Union
 
 import torch
 
+from ..errors import UsageError
+from ..io import replace_folder
+
 PathLike = Union[str, Path]
 
 
 def _weight_files(folder: Path) -> List[str]:
     names = sorted(p.name for p in folder.glob("model*.safetensors"))
     if not names:
-        raise FileNotFoundError(f"{folder}: no model*.safetensors (a save_pretrained checkpoint is needed)")
+        raise UsageError(f"{folder}: no model*.safetensors (a save_pretrained checkpoint is needed)")
     return names
 
 
@@ -44,18 +47,18 @@ def average_state_dicts(states: Sequence[Dict[str, torch.Tensor]], names: Sequen
         ValueError: keys, shapes or dtypes differ, or a non-float tensor differs.
     """
     if len(states) < 2:
-        raise ValueError("averaging needs at least two checkpoints")
+        raise UsageError("averaging needs at least two checkpoints")
     first, first_name = states[0], names[0]
     out = {}
     for state, name in zip(states[1:], names[1:]):
         if state.keys() != first.keys():
             missing = sorted(first.keys() - state.keys())
             extra = sorted(state.keys() - first.keys())
-            raise ValueError(f"{name}: its tensors differ from {first_name}'s "
+            raise UsageError(f"{name}: its tensors differ from {first_name}'s "
                              f"(missing {missing[:3]}, extra {extra[:3]})")
         for key, tensor in state.items():
             if tensor.shape != first[key].shape or tensor.dtype != first[key].dtype:
-                raise ValueError(f"{name}: {key} is {tuple(tensor.shape)} {tensor.dtype}, "
+                raise UsageError(f"{name}: {key} is {tuple(tensor.shape)} {tensor.dtype}, "
                                  f"{first_name} has {tuple(first[key].shape)} {first[key].dtype}")
     for key, tensor in first.items():
         if tensor.is_floating_point():
@@ -66,7 +69,7 @@ def average_state_dicts(states: Sequence[Dict[str, torch.Tensor]], names: Sequen
         else:
             for state, name in zip(states[1:], names[1:]):
                 if not torch.equal(state[key], tensor):
-                    raise ValueError(f"{name}: {key} ({tensor.dtype}) differs from {first_name}'s and cannot be averaged")
+                    raise UsageError(f"{name}: {key} ({tensor.dtype}) differs from {first_name}'s and cannot be averaged")
             out[key] = tensor.clone()
     return out
 
@@ -89,13 +92,13 @@ def average_checkpoints(folders: Sequence[PathLike], output: PathLike) -> Path:
     folders = [Path(f) for f in folders]
     output = Path(output)
     if len(folders) < 2:
-        raise ValueError("averaging needs at least two checkpoint folders")
+        raise UsageError("averaging needs at least two checkpoint folders")
     if output.exists():
-        raise FileExistsError(f"{output} exists; choose a new folder")
+        raise UsageError(f"{output} exists; choose a new folder")
     files = _weight_files(folders[0])
     for folder in folders[1:]:
         if _weight_files(folder) != files:
-            raise ValueError(f"{folder}: its weight files {_weight_files(folder)} differ from {folders[0]}'s {files}")
+            raise UsageError(f"{folder}: its weight files {_weight_files(folder)} differ from {folders[0]}'s {files}")
     tmp = output.with_name(output.name + ".tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -114,25 +117,5 @@ def average_checkpoints(folders: Sequence[PathLike], output: PathLike) -> Path:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    tmp.rename(output)
+    replace_folder(tmp, output)
     return output
-
-
-def main(argv=None) -> None:
-    import argparse
-    import sys
-
-    parser = argparse.ArgumentParser(description="Average the weights of save_pretrained checkpoints.")
-    parser.add_argument("folders", nargs="+", help="two or more checkpoint folders (e.g. OUTPUT/epochs/N)")
-    parser.add_argument("--output", "-o", required=True, help="new folder for the averaged checkpoint")
-    args = parser.parse_args(argv)
-    try:
-        out = average_checkpoints(args.folders, args.output)
-    except (ValueError, FileNotFoundError, FileExistsError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        raise SystemExit(2)
-    print(f"wrote {out} (mean of {len(args.folders)} checkpoints)")
-
-
-if __name__ == "__main__":
-    main()

@@ -8,26 +8,23 @@ import random
 from pathlib import Path
 from typing import Dict
 
+from ..io import atomic_folder
+
 
 def save_state(folder: Path, model, classifier, optimizer, scheduler, rng: random.Random, progress: dict) -> None:
     from safetensors.torch import save_file, save_model
 
-    tmp = folder.with_name(folder.name + ".tmp")
-    tmp.mkdir(parents=True, exist_ok=True)
-    save_model(model, str(tmp / "model.safetensors"))
-    if classifier is not None:
-        save_model(classifier, str(tmp / "classifier.safetensors"))
-    opt = optimizer.state_dict()
-    tensors = {f"{idx}.{name}": value.contiguous() for idx, state in opt["state"].items() for name, value in state.items()}
-    save_file(tensors, str(tmp / "optimizer.safetensors"))
-    meta = {"param_groups": opt["param_groups"], "scheduler": scheduler.state_dict()["last_epoch"],
-            "rng": rng_to_json(rng.getstate()), "progress": progress}
-    (tmp / "state.json").write_text(json.dumps(meta, indent=1))
-    if folder.exists():
-        import shutil
-
-        shutil.rmtree(folder)
-    os.replace(tmp, folder)  # the state folder is replaced whole: never half-written
+    with atomic_folder(folder) as tmp:  # the state folder is replaced whole: never half-written
+        save_model(model, str(tmp / "model.safetensors"))
+        if classifier is not None:
+            save_model(classifier, str(tmp / "classifier.safetensors"))
+        opt = optimizer.state_dict()
+        tensors = {f"{idx}.{name}": value.contiguous() for idx, state in opt["state"].items()
+                   for name, value in state.items()}
+        save_file(tensors, str(tmp / "optimizer.safetensors"))
+        meta = {"param_groups": opt["param_groups"], "scheduler": scheduler.state_dict()["last_epoch"],
+                "rng": rng_to_json(rng.getstate()), "progress": progress}
+        (tmp / "state.json").write_text(json.dumps(meta, indent=1))
 
 
 def load_state(folder: Path, model, classifier, optimizer, scheduler, rng: random.Random) -> dict:
@@ -54,22 +51,17 @@ def link_folder(source: Path, target: Path) -> None:
     none), replacing it whole."""
     import shutil
 
-    tmp = target.with_name(target.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    for path in sorted(source.rglob("*")):
-        dest = tmp / path.relative_to(source)
-        if path.is_dir():
-            dest.mkdir(parents=True, exist_ok=True)
-            continue
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(path, dest)
-        except OSError:
-            shutil.copy2(path, dest)
-    if target.exists():
-        shutil.rmtree(target)
-    os.replace(tmp, target)
+    with atomic_folder(target) as tmp:
+        for path in sorted(source.rglob("*")):
+            dest = tmp / path.relative_to(source)
+            if path.is_dir():
+                dest.mkdir(parents=True, exist_ok=True)
+                continue
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(path, dest)
+            except OSError:
+                shutil.copy2(path, dest)
 
 
 def rng_to_json(state):

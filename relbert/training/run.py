@@ -1,0 +1,192 @@
+"""A training run's life on disk: its folder and files, start, resume and extension, mid-epoch
+checkpoints, choosing the epoch, early stopping.
+
+The run folder (``OUTPUT``) holds :data:`RUN_FILES`: ``model/`` (the selected epoch: a
+``save_pretrained`` checkpoint + ``training_config.json``), ``state/`` (weights, optimiser,
+scheduler, random state and progress, for ``--resume``), ``epochs/N`` (``--keep-epochs``),
+``train.log``, ``training_config.json``, and for several seeds ``seeds/`` and ``seeds.json``.
+Every file and folder is written whole (:mod:`relbert.io`'s atomic helpers): an interrupted run
+leaves the previous state, never half of one. Rank 0 writes; every rank takes the same decisions.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Callable, Optional, Tuple
+
+import torch
+
+from ..errors import ResumeError
+from ..io import atomic_folder, write_json_atomic
+from ..runtime import distributed
+from .config import TrainConfig, check_resume, selection_score, selection_se, should_stop
+from .state import link_folder, load_state, save_state
+
+#: What a run folder may hold (``relbert-train`` refuses a folder holding any without
+#: ``--resume`` or ``--overwrite``).
+RUN_FILES = ("model", "state", "seeds", "epochs", "seeds.json", "train.log", "training_config.json")
+
+
+def run_logger(output_dir: Path, rank: int, parent_log: Optional[Tuple[Path, str]], key: int) -> logging.Logger:
+    """``train.log`` in the run folder (and, for one seed of several, the parent run's log with the
+    seed named on each line), in a logger of its own (``key``: the trainer's id); rank 0 writes."""
+    log = logging.getLogger(f"relbert.train.{key}")
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    if rank == 0:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        for path, prefix in [(output_dir / "train.log", "")] + ([parent_log] if parent_log else []):
+            handler = logging.FileHandler(path)
+            handler.setFormatter(logging.Formatter("%(asctime)s " + (prefix + " " if prefix else "") + "%(message)s"))
+            log.addHandler(handler)
+    return log
+
+
+class TrainingRun:
+    """The whole run of a :class:`relbert.training.trainer.Trainer` (see :meth:`Trainer.train`)."""
+
+    def __init__(self, trainer):
+        self.t = trainer
+        self.output_dir = trainer.output_dir
+        self.state_dir = self.output_dir / "state"
+
+    def run(self, resume: bool = False, on_epoch_end: Optional[Callable[[int], None]] = None,
+            checkpoint_every: int = 0, on_checkpoint: Optional[Callable[[dict], None]] = None) -> dict:
+        t = self.t
+        progress = self._start(resume)
+
+        def save_partial(partial: dict) -> None:
+            if t.rank == 0:
+                self._save_state({**progress, "partial": partial})
+                t.log.info("checkpoint in epoch %d after %d relations", partial["epoch"] + 1, partial["items_done"])
+            distributed.barrier()
+            if on_checkpoint is not None:
+                on_checkpoint(partial)
+
+        for epoch in range(progress["epoch"], t.config.epochs):
+            start = time.time()
+            loss = t.train_epoch(epoch, progress.pop("partial", None), save_partial, checkpoint_every)
+            record = {"epoch": epoch + 1, "loss": loss, "seconds": round(time.time() - start, 1)}
+            if t.rank == 0:
+                self._end_epoch(record, progress)
+            progress["epoch"] = epoch + 1
+            distributed.barrier()
+            if on_epoch_end is not None:
+                on_epoch_end(epoch)
+            if self._stop_early(progress):
+                t.log.info("stopped early after epoch %d (best epoch %s)", epoch + 1, progress["best_epoch"])
+                progress["stopped_early"] = epoch + 1
+                break
+        return progress
+
+    def _start(self, resume: bool) -> dict:
+        """A new run's progress record, or the interrupted run's (its options checked; ``epochs``
+        may grow under a constant schedule: the run is then extended)."""
+        t = self.t
+        progress = {"epoch": 0, "best_epoch": None, "best_score": None, "history": []}
+        extended = False
+        if resume:
+            if not (self.state_dir / "state.json").is_file():
+                raise ResumeError(f"--resume: no saved state in {self.state_dir}")
+            # options added since the interrupted run was started take their defaults; removed ones are ignored
+            defaults = asdict(TrainConfig())
+            stored = json.loads((self.output_dir / "training_config.json").read_text())
+            saved = {**defaults, **{k: v for k, v in stored.items() if k in defaults}}
+            extended = check_resume(saved, asdict(t.config))
+            progress = load_state(self.state_dir, t.encoder, t.heads_or_none(), t.optimizer, t.scheduler, t.rng)
+            if extended:
+                t.log.info("extending the run from %d to %d epochs", saved["epochs"], t.config.epochs)
+            if progress.get("partial"):
+                t.log.info("resumed in epoch %d after %d relations", progress["epoch"] + 1,
+                           progress["partial"]["items_done"])
+            else:
+                t.log.info("resumed after epoch %d", progress["epoch"])
+        if t.rank == 0 and (not resume or extended):  # a new run, or the extended one's new length
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(self.output_dir / "training_config.json", asdict(t.config), indent=2)
+        t.log.info("config %s", json.dumps(asdict(t.config)))
+        if not resume and t.validators and t.relbert.is_trained:
+            self._score_start(progress)  # a trained starting model is the one to beat (the base never is)
+        return progress
+
+    def _scored(self, record: dict, scores: dict) -> dict:
+        """``record`` with the validation scores, the selection signal and its standard error."""
+        t = self.t
+        sizes = {name: getattr(fn, "questions", 1) for name, fn in t.validators.items()}
+        record.update(validation=scores, score=selection_score(scores, sizes, t.config.selection),
+                      se=selection_se(scores, sizes, t.config.selection),
+                      mean=selection_score(scores, sizes, "mean"), weighted=selection_score(scores, sizes, "weighted"))
+        return record
+
+    def _end_epoch(self, record: dict, progress: dict) -> None:
+        """Validate, keep the epoch if it is the best so far, save the state and say the signal."""
+        t = self.t
+        scores = t.validate()
+        if scores:
+            self._scored(record, scores)
+        else:
+            record.update(validation=scores, score=-record["loss"])
+        kept = None
+        if t.config.keep_epochs:
+            kept = self.output_dir / "epochs" / str(record["epoch"])
+            self.save_model(kept, record)
+        if progress["best_score"] is None or record["score"] > progress["best_score"]:
+            progress["best_score"], progress["best_epoch"] = record["score"], record["epoch"]
+            if kept is not None:  # the kept epoch's files, linked: not a second copy
+                link_folder(kept, self.output_dir / "model")
+            else:
+                self.save_model(self.output_dir / "model", record)
+        progress["history"].append(record)
+        self._save_state({**progress, "epoch": record["epoch"]})
+        t.log.info("epoch %s", json.dumps(record))
+        if t.report is not None:  # the signal and its noise, every epoch
+            said = (f"validation {record['score']:.2f} +/- {record['se']:.2f} ({t.config.selection})" if scores
+                    else f"training loss {record['loss']:.2f}")
+            t.report(f"epoch {record['epoch']}: {said}, {record['seconds']:.0f} s")
+
+    def _score_start(self, progress: dict) -> None:
+        """A trained starting model, scored on the validation sets before epoch 1 and saved as
+        ``model/``: an epoch replaces it only by beating it, so fine-tuning never ends with a model
+        worse on validation than the one it started from (``best_epoch`` 0 says it kept it)."""
+        t = self.t
+        if t.rank == 0:
+            record = self._scored({"epoch": 0}, t.validate())
+            for key in ("mean", "weighted"):
+                record.pop(key)
+            self.save_model(self.output_dir / "model", record)
+            progress["start"] = record
+            progress["best_score"], progress["best_epoch"] = record["score"], 0
+            t.log.info("starting model %s", json.dumps(record))
+        distributed.barrier()
+
+    def _save_state(self, progress: dict) -> None:
+        t = self.t
+        save_state(self.state_dir, t.encoder, t.heads_or_none(), t.optimizer, t.scheduler, t.rng, progress)
+
+    def _stop_early(self, progress: dict) -> bool:
+        """The same decision on every rank: rank 0 decides and broadcasts it."""
+        t = self.t
+        stop = False
+        if t.rank == 0:
+            history = [r["score"] for r in progress["history"]]
+            stop = should_stop(history, progress["best_epoch"] - 1, t.config.patience, t.config.min_epochs)
+        dist = distributed.active()
+        if dist is not None:
+            flag = torch.tensor([1.0 if stop else 0.0])
+            dist.broadcast(flag, 0)
+            stop = bool(flag.item())
+        return stop
+
+    def save_model(self, folder: Path, record: dict) -> None:
+        """The model as it is now, with its ``training_config.json`` (options, the selected epoch and
+        its validation), replacing ``folder`` whole."""
+        from .lora import merged_lora_state
+
+        t = self.t
+        with atomic_folder(folder) as tmp:
+            t.relbert.save_pretrained(tmp, state_dict=merged_lora_state(t.encoder) if t.config.lora_rank else None)
+            config = {**asdict(t.config), "selected_epoch": record["epoch"], "validation": record.get("validation")}
+            write_json_atomic(tmp / "training_config.json", config, indent=2)
