@@ -53,7 +53,7 @@ class OptionalBuildExt(build_ext):
 
 setup(
     name="relbert-toolkit",
-    version="0.1.0",
+    version="0.2.0",
     description="RelBERT relation embeddings: fast embedding, training and evaluation",
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",

@@ -5,7 +5,7 @@ template tokenization). Heavy modules (torch, transformers) are imported on firs
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = ["RelBERT", "PairTokenizer", "TEMPLATES", "__version__"]
 
 from .templates import TEMPLATES

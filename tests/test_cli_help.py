@@ -8,7 +8,8 @@ from relbert import cli
 
 COMMANDS = {"relbert-embed": cli.embed, "relbert-train": cli.train, "relbert-search": cli.search,
             "relbert-index": cli.index, "relbert-plot": cli.plot,
-            "relbert-download": cli.download, **{f"relbert-eval {n}": c for n, c in cli.evaluate.commands.items()}}
+            "relbert-download": cli.download, **{f"relbert-eval {n}": c for n, c in cli.evaluate.commands.items()},
+            **{f"tools {n}": c for n, c in cli.tools.commands.items()}}
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))

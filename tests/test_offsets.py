@@ -77,7 +77,10 @@ def test_zero_weight_is_todays_vector_bit_for_bit(minilm_path):
     model = RelBERT.from_pretrained(minilm_path, device="cpu", precision="fp32", offset_weight=0)
     assert model.dimension == model.hidden_size
     ids, offsets = model.tokenizer.encode_flat(PAIRS)
-    relation = model._run_loop(ids, offsets, model.tokenizer.pad_rows, 64, True, None)  # the relation loop alone
+    from relbert.runtime.embed_loop import embed_rows
+
+    relation = embed_rows(model.pooled_encoder, ids, offsets, model.tokenizer.pad_rows, width=model.hidden_size,
+                          device=model.device, batch_size=64, normalize=True)  # the relation loop alone
     np.testing.assert_array_equal(model.embed(PAIRS), relation)
     np.testing.assert_array_equal(combine(relation, relation, 0.0), relation)
 
