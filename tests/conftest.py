@@ -89,7 +89,7 @@ def analogy_pairs(data_dir: Path, limit: int | None = None):
 
 @pytest.fixture(scope="session")
 def tiny_model_path(tmp_path_factory) -> str:
-    from tiny_model import build_tiny_bert
+    from helpers.tiny_model import build_tiny_bert
 
     return str(build_tiny_bert(tmp_path_factory.mktemp("tiny-bert")))
 

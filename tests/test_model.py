@@ -11,7 +11,7 @@ from relbert import RelBERT
 from relbert.model import read_relbert_config
 from relbert.templates import TEMPLATES
 
-from pooling_reference import hand_pooled
+from helpers.pooling_reference import hand_pooled
 
 PAIRS = [("paris", "france"), ("tokyo", "japan"), ("dog", "bark"), ("natural selection", "evolution")]
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from cli_checks import one_error_line
+from helpers.cli_checks import one_error_line
 from relbert import RelBERT
 from relbert.cli import embed, evaluate, search
 

@@ -9,7 +9,7 @@ import torch
 from relbert import RelBERT
 from relbert.offsets import WordSpans, combine, combined_cosines
 
-from pooling_reference import hand_pooled
+from helpers.pooling_reference import hand_pooled
 
 PAIRS = [("paris", "france"), ("tokyo", "japan"), ("dog", "bark"), ("washing machine", "laundry"),
          ("dog", "dog"), ("france", "paris")]

@@ -12,7 +12,7 @@ from relbert.errors import PromptTooLongError
 from relbert.tokenization import PairTokenizer
 
 from conftest import analogy_pairs
-from tokenizer_fixtures import ADVERSARIAL_WORDS, build_bpe, build_cased_wordpiece
+from helpers.tokenizer_fixtures import ADVERSARIAL_WORDS, build_bpe, build_cased_wordpiece
 
 
 @pytest.fixture(scope="module", params=["minilm", "bpe", "bpe_prefix", "cased_wordpiece"])

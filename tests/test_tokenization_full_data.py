@@ -15,7 +15,7 @@ from relbert.templates import TEMPLATES, fill_template
 from relbert.tokenization import PairTokenizer
 
 from conftest import all_data_pairs
-from tokenizer_fixtures import build_bpe, build_cased_wordpiece
+from helpers.tokenizer_fixtures import build_bpe, build_cased_wordpiece
 
 
 @pytest.fixture(scope="module")

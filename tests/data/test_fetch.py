@@ -153,7 +153,7 @@ def test_the_command_fetches_and_every_command_finds_the_data(published, tmp_pat
 def test_a_failed_first_download_leaves_the_home_as_it_was_and_commands_say_what_to_run(tmp_path, monkeypatch):
     """Offline, relbert-download data fails in one line and leaves no empty data folder; with a
     data folder that lacks a set, every command names the set and relbert-download data."""
-    from cli_checks import one_error_line
+    from helpers.cli_checks import one_error_line
     from relbert.cli import download, evaluate, train
 
     def offline(url, timeout=60.0):

@@ -35,7 +35,7 @@ def test_bad_precision_choices(minilm):
 
 def test_compiled_encoder_matches_eager(tmp_path, caplog):
     """compile=True (torch.compile, dynamic lengths, frozen weights) gives the eager vectors and says it compiles."""
-    from tiny_model import build_tiny_bert
+    from helpers.tiny_model import build_tiny_bert
 
     folder = build_tiny_bert(tmp_path / "tiny")
     eager = RelBERT.from_pretrained(str(folder), device="cpu")

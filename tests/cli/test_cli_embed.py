@@ -10,10 +10,10 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from cli_checks import no_model_load, one_error_line
+from helpers.cli_checks import no_model_load, one_error_line
 from relbert.cli import embed
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "pairs.tsv"
 
 

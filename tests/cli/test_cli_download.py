@@ -6,11 +6,11 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from cli_checks import no_model_load, one_error_line
+from helpers.cli_checks import no_model_load, one_error_line
 from relbert.cli import embed
 from relbert.cli import download as download_cmd
 from relbert.errors import DownloadError
-from test_download import fake, make_parts  # noqa: F401  (the fake package index)
+from helpers.download_index import fake, make_parts  # noqa: F401  (the fake package index)
 
 
 def test_download_takes_q_and_train_takes_precision():

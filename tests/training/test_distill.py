@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 from relbert.data.distill_pairs import build, evaluation_pairs, filter_leakage, fold, recombine
 from relbert.data.relsim import Relation
 from relbert.training import TrainConfig, Trainer
-from tiny_model import build_tiny_bert
+from helpers.tiny_model import build_tiny_bert
 
 RELATIONS = [
     Relation("geo/capital", [("paris", "france"), ("tokyo", "japan"), ("rome", "italy")], [("france", "paris")]),

@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 
 from relbert.data.relsim import Relation
 from relbert.training import TrainConfig, Trainer, build_pools, nce_items, shared_prompts, train_seeds
-from tiny_model import build_tiny_bert, build_tiny_mpnet
+from helpers.tiny_model import build_tiny_bert, build_tiny_mpnet
 
 RELATIONS = [
     Relation("geo/capital", [("paris", "france"), ("tokyo", "japan"), ("rome", "italy")], [("france", "paris")]),

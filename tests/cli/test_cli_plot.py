@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from cli_checks import one_error_line
+from helpers.cli_checks import one_error_line
 from relbert.cli import embed, plot
 from relbert.plot import PALETTE
 

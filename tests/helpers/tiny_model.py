@@ -48,7 +48,7 @@ def build_tiny_roberta(folder):
     """A tiny RoBERTa with a byte-level BPE tokenizer trained in the tests."""
     from transformers import RobertaConfig, RobertaModel
 
-    from tokenizer_fixtures import build_bpe
+    from helpers.tokenizer_fixtures import build_bpe
 
     tok = _trained_tokenizer(folder, build_bpe)
     config = RobertaConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
@@ -80,7 +80,7 @@ def build_tiny_xlmr(folder):
     """A tiny XLM-RoBERTa with a SentencePiece-style Unigram tokenizer trained in the tests."""
     from transformers import XLMRobertaConfig, XLMRobertaModel
 
-    from tokenizer_fixtures import build_unigram
+    from helpers.tokenizer_fixtures import build_unigram
 
     tok = _trained_tokenizer(folder, build_unigram)
     config = XLMRobertaConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
@@ -92,7 +92,7 @@ def build_tiny_albert(folder):
     """A tiny ALBERT (factorised embeddings, shared layers) with a Unigram tokenizer trained in the tests."""
     from transformers import AlbertConfig, AlbertModel
 
-    from tokenizer_fixtures import build_unigram
+    from helpers.tokenizer_fixtures import build_unigram
 
     tok = _trained_tokenizer(folder, lambda f: build_unigram(f, bert_style=True))
     config = AlbertConfig(vocab_size=len(tok), embedding_size=16, hidden_size=32, num_hidden_layers=2,

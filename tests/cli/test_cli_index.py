@@ -6,13 +6,13 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from cli_checks import no_model_load, one_error_line
+from helpers.cli_checks import no_model_load, one_error_line
 from relbert.cli import embed
 from relbert.search import index as ann
 
 faiss = pytest.importorskip("faiss", reason="faiss-cpu is not installed (pip install faiss-cpu)")
 
-from ann_collection import built, clustered, collection  # noqa: E402,F401
+from helpers.ann_collection import built, clustered, collection  # noqa: E402,F401
 
 
 def test_errors_are_one_line_and_write_nothing(collection, built, tmp_path):

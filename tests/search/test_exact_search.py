@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from relbert.cli import embed, search
-from test_streaming import make_pairs
+from helpers.pair_files import make_pairs
 
 
 def test_search_cli_and_api(tiny_model_path, tmp_path):

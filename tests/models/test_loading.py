@@ -25,8 +25,8 @@ from relbert.cli import embed as embed_cmd
 from relbert.errors import ModelNotFoundError, UnsafeCheckpointError
 from relbert.templates import TEMPLATES
 
-from pooling_reference import hand_pooled
-from tiny_model import (build_tiny_albert, build_tiny_bert, build_tiny_distilbert, build_tiny_mpnet, build_tiny_roberta,
+from helpers.pooling_reference import hand_pooled
+from helpers.tiny_model import (build_tiny_albert, build_tiny_bert, build_tiny_distilbert, build_tiny_mpnet, build_tiny_roberta,
                         build_tiny_xlmr)
 
 PAIRS = [("paris", "france"), ("natural selection", "evolution"), ("café", "crème brûlée"), ("東京", "日本"),

@@ -6,7 +6,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from cli_checks import no_model_load, one_error_line
+from helpers.cli_checks import no_model_load, one_error_line
 from relbert.cli import embed
 
 

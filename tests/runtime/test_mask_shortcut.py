@@ -8,8 +8,8 @@ import torch
 
 from relbert import RelBERT
 
-from pooling_reference import hand_pooled
-from tiny_model import build_tiny_bert, build_tiny_distilbert, build_tiny_roberta
+from helpers.pooling_reference import hand_pooled
+from helpers.tiny_model import build_tiny_bert, build_tiny_distilbert, build_tiny_roberta
 
 PAIRS = [("paris", "france"), ("dog", "bark"), ("natural selection", "evolution"),
          ("a long head phrase", "x"), ("café", "crème brûlée")]

@@ -15,8 +15,8 @@ from relbert import RelBERT
 from relbert.runtime.torch_runtime import TorchEncoder
 from relbert.cli import embed as embed_cli
 
-from pooling_reference import hand_pooled
-from tiny_model import build_tiny_bert, build_tiny_distilbert, build_tiny_roberta
+from helpers.pooling_reference import hand_pooled
+from helpers.tiny_model import build_tiny_bert, build_tiny_distilbert, build_tiny_roberta
 
 pytest.importorskip("onnxruntime")
 

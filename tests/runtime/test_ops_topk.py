@@ -7,7 +7,7 @@ import torch
 
 from relbert.runtime import ops
 
-from kernel_helpers import DEVICE, DTYPES, tolerance
+from helpers.kernel_helpers import DEVICE, DTYPES, tolerance
 
 
 def numpy_topk(q, k, n):

@@ -8,11 +8,11 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from cli_checks import no_model_load, one_error_line
+from helpers.cli_checks import no_model_load, one_error_line
 from relbert.cli import embed
 from relbert.cli import evaluate
 from relbert.data.analogy import read_analogy_file
-from test_evaluation import known_answer_questions, write_jsonl
+from helpers.analogy_files import known_answer_questions, write_jsonl
 
 
 @pytest.mark.parametrize("task", ["analogy", "classification", "mapping"])

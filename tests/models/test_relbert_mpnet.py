@@ -12,7 +12,7 @@ from relbert import RelBERT
 from relbert.models.named import RELBERT_MPNET, base_folder, is_fetched
 from relbert.models.shipping import WEIGHTS, read_delta_meta
 
-PACKAGE = Path(__file__).resolve().parents[1] / "relbert"
+PACKAGE = Path(__file__).resolve().parents[2] / "relbert"
 DELTA = RELBERT_MPNET.delta
 shipped = read_delta_meta(DELTA)
 needs_delta = pytest.mark.skipif(shipped is None, reason="this package ships no relbert-mpnet delta")

@@ -8,8 +8,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from ann_collection import built, clustered, collection  # noqa: F401  (the index tests' collection)
-from cli_checks import no_model_load, one_error_line
+from helpers.ann_collection import built, clustered, collection  # noqa: F401  (the index tests' collection)
+from helpers.cli_checks import no_model_load, one_error_line
 from relbert.cli import embed
 from relbert.search.exact import RelationIndex
 
@@ -59,7 +59,7 @@ def test_a_collection_carries_its_provenance_and_search_uses_it(tmp_path, tiny_m
     import os
 
     from relbert.cli import search
-    from tiny_model import build_tiny_bert
+    from helpers.tiny_model import build_tiny_bert
 
     tsv = tmp_path / "c.tsv"
     tsv.write_text("paris\tfrance\ntokyo\tjapan\ndog\tbark\ncat\tmeow\n")

@@ -9,7 +9,7 @@ import torch
 
 from relbert.runtime import ops
 
-from kernel_helpers import DEVICE, DTYPES, tolerance
+from helpers.kernel_helpers import DEVICE, DTYPES, tolerance
 
 
 def python_scores(queries, candidates, offsets, rq=None, rc=None):
