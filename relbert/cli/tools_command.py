@@ -27,13 +27,15 @@ def tools():
 @tools.command("average-checkpoints")
 @click.argument("folders", nargs=-1, required=True, type=click.Path())
 @click.option("-o", "--output", required=True, type=click.Path(), help="New folder for the averaged checkpoint.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 @user_errors
-def average_checkpoints(folders, output):
+def average_checkpoints(folders, output, quiet):
     """Average the weights of two or more save_pretrained checkpoints (e.g. OUTPUT/epochs/N)."""
     from ..training.averaging import average_checkpoints as average
 
     out = average(folders, output)
-    click.echo(f"wrote {out} (mean of {len(folders)} checkpoints)")
+    if not quiet:
+        click.echo(f"wrote {out} (mean of {len(folders)} checkpoints)")
 
 
 @tools.command("make-delta")
@@ -43,8 +45,9 @@ def average_checkpoints(folders, output):
 @click.option("--out", default=None, help="Delta folder (default: the embedded default's).")
 @click.option("--rank", type=int, default=None, help="Store changed layer matrices as rank-R factors.")
 @click.option("--info", default="{}", help="JSON object stored in default.json (command, seed, scores).")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 @user_errors
-def make_delta(checkpoint, base, base_name, out, rank, info):
+def make_delta(checkpoint, base, base_name, out, rank, info, quiet):
     """Write a fine-tuned checkpoint (relbert-train's OUTPUT/model) as a shipped delta."""
     from ..models.delta import export_delta
     from ..models.shipping import DEFAULT_DIR, META, WEIGHTS
@@ -59,7 +62,8 @@ def make_delta(checkpoint, base, base_name, out, rank, info):
         raise UsageError(f"{checkpoint}: no such checkpoint folder")
     written = export_delta(checkpoint, extra, Path(out) if out else DEFAULT_DIR, base, base_name, rank)
     size = (written / WEIGHTS).stat().st_size / 2**20
-    click.echo(f"wrote {written / WEIGHTS} ({size:.1f} MiB) and {written / META}")
+    if not quiet:
+        click.echo(f"wrote {written / WEIGHTS} ({size:.1f} MiB) and {written / META}")
 
 
 @tools.command("distill-pairs")
@@ -68,8 +72,9 @@ def make_delta(checkpoint, base, base_name, out, rank, info):
               help="Random recombinations of source words to add.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the recombinations.")
 @click.option("--data-dir", default=None, help="Data folder (default: the one relbert-eval finds).")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 @user_errors
-def distill_pairs(output, recombined, seed, data_dir):
+def distill_pairs(output, recombined, seed, data_dir, quiet):
     """Word pairs to distil a teacher into a student, with no evaluation item among them (prints a report)."""
     from ..data.distill_pairs import build
     from ..data.paths import data_root
@@ -84,7 +89,8 @@ def distill_pairs(output, recombined, seed, data_dir):
     kept, report = build(root, recombined, seed)
     with atomic_output(out) as handle:
         handle.write("".join(f"{h}\t{t}\n" for h, t in kept).encode("utf-8"))
-    click.echo(json.dumps(report, indent=1))
+    if not quiet:
+        click.echo(json.dumps(report, indent=1))
 
 
 if __name__ == "__main__":
