@@ -44,16 +44,21 @@ def build_tiny_bert(folder: Path, hidden: int = 32, layers: int = 2, seed: int =
     return Path(_save_model(folder, BertModel, config, seed))
 
 
+def _tiny_roberta_family(folder, build, config_class, model_class):
+    """A 2-layer, 32-wide RoBERTa-family encoder whose tokenizer ``build`` trains in the tests."""
+    tok = _trained_tokenizer(folder, build)
+    config = config_class(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                          intermediate_size=64, max_position_embeddings=130, pad_token_id=tok.pad_token_id)
+    return _save_model(folder, model_class, config)
+
+
 def build_tiny_roberta(folder):
     """A tiny RoBERTa with a byte-level BPE tokenizer trained in the tests."""
     from transformers import RobertaConfig, RobertaModel
 
     from helpers.tokenizer_fixtures import build_bpe
 
-    tok = _trained_tokenizer(folder, build_bpe)
-    config = RobertaConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                           intermediate_size=64, max_position_embeddings=130, pad_token_id=tok.pad_token_id)
-    return _save_model(folder, RobertaModel, config)
+    return _tiny_roberta_family(folder, build_bpe, RobertaConfig, RobertaModel)
 
 
 def build_tiny_distilbert(folder):
@@ -82,10 +87,7 @@ def build_tiny_xlmr(folder):
 
     from helpers.tokenizer_fixtures import build_unigram
 
-    tok = _trained_tokenizer(folder, build_unigram)
-    config = XLMRobertaConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                              intermediate_size=64, max_position_embeddings=130, pad_token_id=tok.pad_token_id)
-    return _save_model(folder, XLMRobertaModel, config)
+    return _tiny_roberta_family(folder, build_unigram, XLMRobertaConfig, XLMRobertaModel)
 
 
 def build_tiny_albert(folder):
