@@ -18,10 +18,7 @@ from typing import BinaryIO, Iterator, List, Optional, Tuple, Union
 
 from .errors import InputError
 
-
 Pair = Tuple[str, str]
-
-
 
 
 def parse_pair_line(raw: bytes, source: str, lineno: int) -> Pair:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Dict, Optional, Sequence, Tuple, Union
 
-
 import numpy as np
 import torch
 

@@ -39,8 +39,6 @@ STREAM_VERSION = 3
 _PLAN_BLOCK = 16384  # lines tokenized together while planning
 
 
-
-
 @dataclass(frozen=True)
 class StreamOptions:
     """What decides the output's bits (with the model): see ``relbert-embed --help``."""

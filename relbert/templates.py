@@ -28,8 +28,6 @@ AGGREGATIONS = ("mask", "average", "average_no_mask")
 _MARKER_RE = re.compile("(" + "|".join(re.escape(m) for m in MARKERS) + ")")
 
 
-
-
 def resolve_template(template: str) -> str:
     """Return the template string for a paper template name or a custom template.
 

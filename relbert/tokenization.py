@@ -59,8 +59,6 @@ def _boundary_splits(left: Optional[str], right: Optional[str]) -> bool:
     return (_is_alnum(left) and _is_punct(right)) or (_is_punct(left) and _is_alnum(right))
 
 
-
-
 def _hf_tokenizer(name_or_path: str, **kwargs):
     from transformers import AutoTokenizer
 

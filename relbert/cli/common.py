@@ -17,6 +17,7 @@ from ..runtime.precision import PRECISIONS
 from ..runtime.interface import RUNTIMES
 from ..templates import AGGREGATIONS
 
+
 def user_errors(command):
     """The one place a :class:`~relbert.errors.UserError` becomes one line and its exit status
     (2; 1 for a failed download). Other exceptions pass through with their traceback."""
@@ -115,8 +116,6 @@ def model_options(func, precision_default: str = "auto"):
     for option in reversed(options):
         func = option(func)
     return func
-
-
 
 
 def data_folder(data_dir):

@@ -10,6 +10,7 @@ from ..errors import Interrupted, UsageError, UserError
 from ..formats import FORMATS
 from .common import check_output, earlier_spelling, load_model, model_options, user_errors
 
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("pairs", metavar="PAIRS", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False, writable=True),

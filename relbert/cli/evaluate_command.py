@@ -9,6 +9,7 @@ from ..errors import UsageError, UserError
 from ..training.config import SELECTIONS, VALIDATION_SETS  # no torch
 from .common import check_output, data_folder, load_model, model_options, build_validators, user_errors, validation_names
 
+
 def _embedder(model, template, aggregation, max_length, device, baseline, precision="fp32", runtime=None,
               offset_weight=None):
     """The model to evaluate (at ``offset_weight``, default the model's own), or a baseline built on

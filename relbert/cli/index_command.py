@@ -7,6 +7,7 @@ from ..errors import UsageError
 from ..search.index import KINDS
 from .common import check_output, earlier_spelling, user_errors
 
+
 @click.command("relbert-index", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("vectors", type=click.Path(exists=True, dir_okay=False))
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="The index file to write.")

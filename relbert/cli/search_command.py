@@ -6,6 +6,7 @@ import click
 from ..errors import UsageError
 from .common import load_model, model_options, user_errors
 
+
 def _query_pair(text):
     text = text.replace("\\t", "\t")
     fields = text.split("\t")

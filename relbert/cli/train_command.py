@@ -12,6 +12,7 @@ from ..training.config import (DISTILL_LOSSES, LOSSES, LR_SCHEDULES, MEMORY_BUDG
                                SELECTIONS, TRAIN_PRECISIONS, VALIDATION_SETS)
 from .common import build_validators, data_folder, earlier_spelling, user_errors, validation_names
 
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--output", "-o", required=True, type=click.Path(file_okay=False),
               help="Output folder: model/ (best epoch), state/ (for --resume), train.log.")

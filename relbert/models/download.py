@@ -26,8 +26,6 @@ from .named import MARKER, NAMED_MODELS, NamedModel, relbert_home
 TMP_PREFIX = ".tmp-"
 
 
-
-
 def sha256_of(path: Path, chunk: int = 1 << 22) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:

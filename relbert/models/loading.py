@@ -82,8 +82,6 @@ def _looks_like_path(name: str) -> bool:
     return name.startswith((".", "/", "~")) or name.count("/") > 1 or os.path.exists(name)
 
 
-
-
 def attention_implementation(config) -> str:
     """``"sdpa"`` where the architecture supports it (faster, and what the mask shortcut
     re-implements), else ``"eager"`` (MPNet, for one): every encoder loads without the user asking."""

@@ -70,8 +70,6 @@ RELBERT_MPNET = NamedModel(
 NAMED_MODELS: Dict[str, NamedModel] = {m.name: m for m in (RELBERT_MPNET,)}
 
 
-
-
 def relbert_home() -> Path:
     """The cache folder: ``$RELBERT_HOME``, else ``~/.cache/relbert``."""
     return Path(os.environ.get("RELBERT_HOME") or Path.home() / ".cache" / "relbert").expanduser()

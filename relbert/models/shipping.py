@@ -89,4 +89,3 @@ def apply_delta(encoder: torch.nn.Module, folder: Path = DEFAULT_DIR) -> None:
                     or up.shape[1] != down.shape[0]:
                 raise ValueError(f"shipped delta: factors of {name} do not fit the base shape {tuple(target.shape)}")
             target += (up.float() @ down.float()).to(target.dtype)
-

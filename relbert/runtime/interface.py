@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # the runtimes themselves import torch: only on use (the CLI 
     import torch
     from torch import nn
 
+
 class Runtime(Protocol):
     """What an inference runtime provides (TEI's backend trait, in Python).
 
@@ -64,8 +65,6 @@ def resolve_runtime(runtime: Optional[str], precision: str, device: torch.device
         if compile:
             raise OptionError("compile=True is for the torch runtime (the ONNX graph is optimised by ONNX Runtime)")
     return runtime
-
-
 
 
 def build_encoder(model: nn.Module, probe: Dict[str, np.ndarray], *, aggregation: str, precision: str,

@@ -40,8 +40,6 @@ NPROBE = 128
 UNIT_TOLERANCE = 1e-3
 
 
-
-
 def import_faiss():
     try:
         import faiss
