@@ -67,13 +67,10 @@ class RelBERT:
         spec = resolve_model(name_or_path, template, aggregation)
         settings = resolve_settings(spec, device, precision, runtime, compile)  # bad options fail before loading
         encoder, tokenizer = load_parts(spec, settings.device)
-        model = cls.from_parts(encoder, tokenizer, template=spec.template, aggregation=spec.aggregation,
-                               max_length=max_length, device=device, precision=settings.precision,
-                               runtime=settings.runtime, compile=compile, name=spec.name, source=spec,
-                               offset_weight=spec.offset_weight if offset_weight is None else offset_weight)
-        model.display_name, model.is_trained = spec.display_name, spec.is_trained
-        model.precision_reason = settings.reason
-        return model
+        return cls.from_parts(encoder, tokenizer, template=spec.template, aggregation=spec.aggregation,
+                              max_length=max_length, device=device, precision=precision, runtime=runtime,
+                              compile=compile, name=spec.name, source=spec,
+                              offset_weight=spec.offset_weight if offset_weight is None else offset_weight)
 
     @classmethod
     def from_parts(cls, encoder: torch.nn.Module, tokenizer, *, template: Optional[str] = None,
@@ -84,14 +81,17 @@ class RelBERT:
         """A model from an fp32 Hugging Face encoder (``AutoModel``) and its fast tokenizer, in memory.
         Template, aggregation and λ default to the encoder config's ``relbert_config`` (else ``a``,
         ``average_no_mask``, 0); other arguments as in :meth:`from_pretrained`. Below fp32 an fp32 copy
-        is kept for :meth:`save_pretrained`, unless ``source`` (where it was loaded from) can reload it."""
+        is kept for :meth:`save_pretrained`, unless ``source`` (where it was loaded from) can reload it;
+        ``source`` also gives the model's bf16 validation, its name in reports and whether it is trained."""
         import copy
 
         stored = read_relbert_config(encoder.config)
         settings = resolve_settings(source, device, precision, runtime, compile, name=name)
         model = cls.__new__(cls)
-        model.name_or_path = model.display_name = name
-        model.is_trained, model.precision_reason = stored["template"] is not None, settings.reason
+        model.name_or_path, model.precision_reason = name, settings.reason
+        # a shipped delta keeps its relbert_config (and the default its display name) beside the encoder
+        model.display_name = source.display_name if source is not None else name
+        model.is_trained = source.is_trained if source is not None else stored["template"] is not None
         model._source = source
         model._fp32_encoder = copy.deepcopy(encoder) if settings.precision != "fp32" and source is None else None
         model.template = resolve_template(template or stored["template"] or DEFAULT_TEMPLATE)
