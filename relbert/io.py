@@ -126,13 +126,12 @@ def read_pairs(path: Union[str, Path]) -> List[Pair]:
 
 
 def write_json_atomic(path: Union[str, Path], data, indent: Optional[int] = None, ensure_ascii: bool = True) -> None:
-    """``data`` as JSON (and a final newline), replacing ``path`` whole through :func:`atomic_output`:
-    the package's one way to write a JSON file that must never be seen half-written."""
+    """``data`` as JSON in UTF-8 (and a final newline), replacing ``path`` whole through
+    :func:`atomic_output`: the package's one way to write a JSON file that must never be seen half-written."""
     import json
 
-    with atomic_output(path, "w") as handle:
-        json.dump(data, handle, indent=indent, ensure_ascii=ensure_ascii)
-        handle.write("\n")
+    with atomic_output(path) as handle:
+        handle.write((json.dumps(data, indent=indent, ensure_ascii=ensure_ascii) + "\n").encode("utf-8"))
 
 
 @contextlib.contextmanager

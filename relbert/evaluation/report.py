@@ -1,7 +1,6 @@
 """Evaluation reports: JSON files, a table on stdout, and side-by-side comparison."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Dict, List, Union
 
@@ -80,11 +79,9 @@ def table(report: dict) -> str:
 
 
 def write_report(report: dict, path: Union[str, Path]) -> None:
-    from ..io import atomic_output
+    from ..io import write_json_atomic
 
-    with atomic_output(path, "w") as handle:
-        json.dump(report, handle, indent=2, ensure_ascii=False)
-        handle.write("\n")
+    write_json_atomic(path, report, indent=2, ensure_ascii=False)
 
 
 def compare(reports: List[dict]) -> str:

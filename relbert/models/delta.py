@@ -9,12 +9,12 @@ LoRA adapter of rank <= R). Not imported by the runtime.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
 import torch
 
+from ..io import write_json_atomic
 from .shipping import DEFAULT_DIR, DOWN, META, ROWS, UP, VALUES, WEIGHTS
 
 
@@ -68,5 +68,5 @@ def export_delta(checkpoint: str, info: dict, out_dir: Path = DEFAULT_DIR, base_
     out_dir.mkdir(parents=True, exist_ok=True)
     save_file(changed, str(out_dir / WEIGHTS))
     meta = {"base": base_name, "relbert_config": trained.relbert_config(), **({"rank": rank} if rank else {}), **info}
-    (out_dir / META).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_json_atomic(out_dir / META, meta, indent=2, ensure_ascii=False)
     return out_dir

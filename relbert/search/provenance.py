@@ -30,15 +30,13 @@ def model_key(name: Optional[str]) -> str:
 def write(output: Union[str, Path], model_name: Optional[str], model, normalize: bool, rows: int) -> None:
     """Write the provenance of ``output`` (atomically), after the output itself is complete."""
     from .. import __version__
-    from ..io import atomic_output
+    from ..io import write_json_atomic
 
     record = {"model": model_key(model_name), "precision": model.precision, "template": model.template,
               "aggregation": model.aggregation, "max_length": model.max_length, "normalize": normalize,
               "offset_weight": model.offset_weight, "rows": rows, "dimension": model.dimension,
               "relbert_version": __version__}
-    with atomic_output(path_for(output), "w") as handle:
-        json.dump(record, handle, indent=1, ensure_ascii=False)
-        handle.write("\n")
+    write_json_atomic(path_for(output), record, indent=1, ensure_ascii=False)
 
 
 def read(vectors: Union[str, Path]) -> Optional[dict]:

@@ -20,7 +20,7 @@ from typing import Dict, List, Sequence, Union
 import torch
 
 from ..errors import UsageError
-from ..io import replace_folder
+from ..io import atomic_folder
 
 PathLike = Union[str, Path]
 
@@ -99,11 +99,8 @@ def average_checkpoints(folders: Sequence[PathLike], output: PathLike) -> Path:
     for folder in folders[1:]:
         if _weight_files(folder) != files:
             raise UsageError(f"{folder}: its weight files {_weight_files(folder)} differ from {folders[0]}'s {files}")
-    tmp = output.with_name(output.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    shutil.copytree(folders[-1], tmp, ignore=shutil.ignore_patterns("model*.safetensors"))
-    try:
+    with atomic_folder(output) as tmp:  # the average appears whole or not at all
+        shutil.copytree(folders[-1], tmp, ignore=shutil.ignore_patterns("model*.safetensors"), dirs_exist_ok=True)
         for file in files:  # a sharded checkpoint is averaged shard by shard (same names, same keys)
             states = [load_file(str(folder / file)) for folder in folders]
             averaged = average_state_dicts(states, [str(folder) for folder in folders])
@@ -114,8 +111,4 @@ def average_checkpoints(folders: Sequence[PathLike], output: PathLike) -> Path:
             record = json.loads(config.read_text())
             record["averaged_from"] = [str(folder) for folder in folders]
             config.write_text(json.dumps(record, indent=2))
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    replace_folder(tmp, output)
     return output
