@@ -144,8 +144,8 @@ def build_validators(names, data_dir, batch_size):
     for name in names:  # a validation set that cannot be found is an error, never silently dropped
         if name == "semeval":
             if root is None:
-                raise UsageError("validation set semeval needs the data folder: run relbert-download data, or pass --data-dir "
-                     "(--validation '' trains without validation)")
+                raise UsageError("validation set semeval needs the data folder: run relbert-download data, or pass "
+                                 "--data-dir (--validation '' trains without validation)")
             try:
                 dataset = semeval_validation_questions(load_semeval(root / "semeval2012_task2")[1])
             except FileNotFoundError as err:

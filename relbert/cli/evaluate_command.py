@@ -43,12 +43,12 @@ def _load_datasets(datasets, data_dir, available, resolve):
     root = data_folder(data_dir)
     if not datasets:
         if root is None:
-            raise UsageError("no --dataset given and no data folder found (run relbert-download data, pass --data-dir or set "
-                 "RELBERT_DATA)")
+            raise UsageError("no --dataset given and no data folder found (run relbert-download data, pass "
+                             "--data-dir or set RELBERT_DATA)")
         datasets = available(root)
         if not datasets:
-            raise UsageError(f"no datasets of this task found in the data folder {root} (run relbert-download data, or pass "
-                 "--data-dir)")
+            raise UsageError(f"no datasets of this task found in the data folder {root} (run relbert-download "
+                             "data, or pass --data-dir)")
     try:
         return [resolve(d, root) for d in datasets]
     except (InputError, FileNotFoundError) as err:

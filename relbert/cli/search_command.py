@@ -66,7 +66,7 @@ def search(vectors, pairs_file, queries, k, index_file, refine, nprobe, exact, i
             precision = made["precision"] if precision == "auto" else precision
         elif provenance.model_key(model) != made["model"] and not any_model:
             raise UsageError(f"{vectors} was embedded with {made['model']}, not {model}: its neighbours would be wrong "
-                 "(drop --model to use the collection's, or pass --any-model)")
+                             "(drop --model to use the collection's, or pass --any-model)")
         if offset_weight is None:  # the collection's vectors: the same weight (0 for one made before weights)
             offset_weight = made.get("offset_weight", 0.0)
     relbert = None

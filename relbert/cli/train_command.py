@@ -165,9 +165,9 @@ def train(output, recipe, data, model, template, aggregation, max_length, loss, 
         if data == "semeval":
             root = data_folder(data_dir)
             if root is None:
-                raise UsageError("training on SemEval-2012 (the default, --data semeval) needs the data folder: run "
-                     "relbert-download data (or pass --data-dir), or train on your own relations with --data "
-                     "FILE.jsonl (--validation '' for no validation)")
+                raise UsageError("training on SemEval-2012 (the default, --data semeval) needs the data folder: "
+                                 "run relbert-download data (or pass --data-dir), or train on your own relations "
+                                 "with --data FILE.jsonl (--validation '' for no validation)")
             relations = load_semeval(root / "semeval2012_task2")[0]
         else:
             relations = read_relsim_file(data)
@@ -297,7 +297,7 @@ def _check_run_folder(output: Path, resume: bool, overwrite: bool) -> None:
         return
     if not overwrite:
         raise UsageError(f"{output} holds a training run already ({', '.join(found)}): continue it with --resume, "
-             "or replace it with --overwrite")
+                         "or replace it with --overwrite")
     for name in found:
         path = output / name
         shutil.rmtree(path) if path.is_dir() else path.unlink()

@@ -188,7 +188,7 @@ class Trainer:
             mine = [(index, item) for index, item in step if (index % group) % self.world == self.rank]  # this rank's share
             if self.config.share_encodings and len(mine) > 1:
                 total += self.encoding.backward_shared([item for _, item in mine], self.objective.item_loss,
-                                                        self._seed(epoch, mine[0][0]))
+                                                       self._seed(epoch, mine[0][0]))
                 count += len(mine)
             else:
                 for index, (pairs, n) in mine:
