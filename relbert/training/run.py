@@ -112,13 +112,14 @@ class TrainingRun:
             self._score_start(progress)  # a trained starting model is the one to beat (the base never is)
         return progress
 
-    def _scored(self, record: dict, scores: dict) -> dict:
-        """``record`` with the validation scores, the selection signal and its standard error."""
+    def _scored(self, record: dict, scores: dict, *others: str) -> dict:
+        """``record`` with the validation scores, the selection signal, its standard error and the
+        ``others`` signals (by name) beside it."""
         t = self.t
         sizes = {name: getattr(fn, "questions", 1) for name, fn in t.validators.items()}
         record.update(validation=scores, score=selection_score(scores, sizes, t.config.selection),
-                      se=selection_se(scores, sizes, t.config.selection),
-                      mean=selection_score(scores, sizes, "mean"), weighted=selection_score(scores, sizes, "weighted"))
+                      se=selection_se(scores, sizes, t.config.selection))
+        record.update({name: selection_score(scores, sizes, name) for name in others})
         return record
 
     def _end_epoch(self, record: dict, progress: dict) -> None:
@@ -126,7 +127,7 @@ class TrainingRun:
         t = self.t
         scores = t.validate()
         if scores:
-            self._scored(record, scores)
+            self._scored(record, scores, "mean", "weighted")
         else:
             record.update(validation=scores, score=-record["loss"])
         kept = None
@@ -154,8 +155,6 @@ class TrainingRun:
         t = self.t
         if t.rank == 0:
             record = self._scored({"epoch": 0}, t.validate())
-            for key in ("mean", "weighted"):
-                record.pop(key)
             self.save_model(self.output_dir / "model", record)
             progress["start"] = record
             progress["best_score"], progress["best_epoch"] = record["score"], 0
