@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import find_packages, setup
 from setuptools.command.build_ext import build_ext
 
 HERE = Path(__file__).parent
@@ -59,13 +59,15 @@ setup(
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.9",
-    packages=["relbert", "relbert.cli", "relbert.data", "relbert.evaluation", "relbert.kernels", "relbert.training"],
+    # Discovered, so a new subpackage cannot be left out of the wheel; the kernels folder at the
+    # root installs as relbert.kernels.
+    packages=find_packages(include=["relbert", "relbert.*"]) + ["relbert.kernels"],
     package_dir={"relbert.kernels": "kernels"},
-    # The fine-tuned embedded default: fp16 tensors that training changed + metadata.
-    # and the named models' deltas (relbert/models/NAME/), applied over bases fetched by relbert-download.
-    package_data={"relbert": ["default_model/*.json", "default_model/*.safetensors", "models/*/*.json",
-                              "models/*/*.safetensors"],
-                  "relbert.data": ["pins/*.sha256"]},
+    # Every data file the package opens at run time, by pattern: the embedded default's delta,
+    # the named models' deltas (relbert/models/NAME/), the download pins.
+    package_data={"relbert": [f"{folder}/{pattern}" for folder in ("default_model", "models/*", "data/pins")
+                              for pattern in ("*.json", "*.safetensors", "*.sha256")]},
+    include_package_data=False,
     ext_modules=extension_modules(),
     cmdclass={"build_ext": OptionalBuildExt},
     install_requires=[

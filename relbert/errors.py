@@ -69,12 +69,25 @@ class ModelNotFoundError(ModelLoadError):
     """The model name or folder could not be loaded."""
 
 
+class ModelFolderError(ModelNotFoundError):
+    """A local model folder that is missing, empty, half-copied, or holds a broken ``config.json``
+    or truncated weights: one line naming the folder, the file and what to do."""
+
+
 class UnsafeCheckpointError(ModelNotFoundError):
     """A pickled weights file needs more than tensors and plain containers: refused, never run."""
 
 
 class BaseNotFetchedError(UserError, OSError):
     """A named model's base encoder is not in the cache (run ``relbert-download NAME``)."""
+
+
+class PairError(UserError, ValueError):
+    """A word pair given to the Python API that is not two non-empty strings."""
+
+
+class ClassifierError(UserError):
+    """A classifier folder that cannot be used (missing, corrupt, made by another model)."""
 
 
 class IndexError_(UserError, ValueError):

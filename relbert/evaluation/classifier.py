@@ -18,15 +18,11 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..data.lexical import LabeledPairs
-from ..errors import UserError
+from ..errors import ClassifierError, UserError
 
 FORMAT = 1
 RECORD = "classifier.json"
 WEIGHTS = "classifier.safetensors"
-
-
-class ClassifierError(UserError):
-    """A classifier folder that cannot be used (missing, corrupt, made by another model)."""
 
 
 def fit_mlp(x: np.ndarray, y: Sequence[str], *, seed: int = 0, config: Optional[dict] = None):

@@ -13,9 +13,10 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 
-from ..errors import ModelNotFoundError, OptionError, UnsafeCheckpointError
+from ..errors import ModelFolderError, ModelNotFoundError, OptionError, UnsafeCheckpointError
 from ..templates import check_aggregation, resolve_template
 from ..tokenization import PairTokenizer, _hf_tokenizer
+from .folder import AGAIN, check_model_folder
 
 Pair = Tuple[str, str]
 
@@ -58,7 +59,7 @@ def read_relbert_config(config) -> Dict[str, Optional[str]]:
     if not raw:
         return {"template": None, "aggregation": None}
     if not isinstance(raw, dict):
-        raise ValueError(f"relbert_config must be a JSON object, got {raw!r}")
+        raise ModelFolderError(f"config.json: relbert_config must be a JSON object, got {raw!r}")
     aggregation = raw.get("aggregation_mode", raw.get("mode"))
     template = raw.get("template") or raw.get("custom_template") or raw.get("template_type")
     return {
@@ -98,14 +99,20 @@ def resolve_model_folder(name_or_path: str) -> str:
     """A local folder for ``name_or_path``: the folder itself, or a hub name's snapshot in the
     Hugging Face cache (``HF_HUB_CACHE``; offline), so that hub names load through the same code
     as folders. A hub name not in the cache is returned unchanged (transformers fetches it)."""
-    if os.path.isdir(name_or_path) or _looks_like_path(name_or_path):
-        return name_or_path
+    if _looks_like_path(name_or_path):
+        if not os.path.exists(os.path.expanduser(name_or_path)):  # before the cache and the hub
+            raise ModelFolderError(f"model folder {name_or_path}: no such folder")
+        return os.path.expanduser(name_or_path)
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
 
     try:
         return snapshot_download(name_or_path, local_files_only=True)
     except (LocalEntryNotFoundError, HFValidationError, OSError):  # not cached: fetched by transformers
+        parent = os.path.dirname(name_or_path)
+        if parent and os.path.isdir(parent):  # run/model with run/ here: a folder not made yet, not a hub name
+            raise ModelFolderError(f"model folder {name_or_path}: no such folder (nor a hub name in the "
+                                   "Hugging Face cache)") from None
         check_hub_reachable(name_or_path)
         return name_or_path
 
@@ -119,6 +126,8 @@ def check_hub_reachable(name: str, timeout: float = 3.0) -> None:
     from huggingface_hub import constants
 
     where = f"not in the Hugging Face cache ({constants.HF_HUB_CACHE})"
+    if "/" in name:  # org/name, or a folder that is not there
+        where = f"no such folder, and {where}"
     if constants.HF_HUB_OFFLINE:
         raise ModelNotFoundError(f"cannot load model {name!r}: {where}, and HF_HUB_OFFLINE is set")
     endpoint = urlparse(constants.ENDPOINT)
@@ -215,7 +224,8 @@ def load_encoder(path: str, config):
     """
     from transformers import AutoModel
 
-    if os.path.isdir(path):
+    local = os.path.isdir(path)
+    if local:
         check_pickled_weights(path)
     try:
         with quiet_transformers():  # "Loading weights" per tensor: noise for a relation model
@@ -224,7 +234,19 @@ def load_encoder(path: str, config):
     except UnsafeCheckpointError:
         raise
     except (OSError, ValueError) as err:
-        raise ModelNotFoundError(f"cannot load weights of {path!r}: {str(err).splitlines()[0]}") from None
+        raise (ModelFolderError if local else ModelNotFoundError)(
+            f"cannot load weights of {path!r}: {first_line(err)}") from None
+    except (TypeError, KeyError, AttributeError, RuntimeError) as err:
+        if not local:
+            raise
+        # config.json values of the wrong type or size, weights that do not fit them
+        raise ModelFolderError(f"model folder {path}: config.json and the weights do not make a model "
+                               f"({type(err).__name__}: {first_line(err)}); {AGAIN}") from None
+
+
+def first_line(err: BaseException) -> str:
+    """The first non-empty line of an exception's message (library messages run to many lines)."""
+    return next((line.strip() for line in str(err).splitlines() if line.strip()), type(err).__name__)
 
 
 @contextmanager
@@ -269,13 +291,18 @@ def resolve_model(name_or_path=None, template: Optional[str] = None, aggregation
     given = None if name_or_path is None or str(name_or_path) == DEFAULT_NAME else str(name_or_path)
     path, delta_dir, shipped = locate_model(given)
     is_local = os.path.isdir(path)
-    if not is_local and _looks_like_path(path):
-        raise ModelNotFoundError(f"model folder not found: {path}")
+    if is_local or _looks_like_path(path):
+        check_model_folder(path)  # one line for every way a folder can be wrong
     try:
         config = AutoConfig.from_pretrained(path)
-    except (OSError, ValueError) as err:
-        where = "folder" if is_local else "name (not a local folder, and not loadable from the Hugging Face hub)"
-        raise ModelNotFoundError(f"cannot load model {path!r}: unknown model {where}: {str(err).splitlines()[0]}") from None
+    except Exception as err:  # noqa: BLE001 - transformers and huggingface_hub raise their own types
+        if is_local:
+            raise ModelFolderError(f"model folder {path}: config.json does not load "
+                                   f"({' '.join(str(err).split())[:300]})") from None
+        if not isinstance(err, (OSError, ValueError)):
+            raise
+        raise ModelNotFoundError(f"cannot load model {path!r}: unknown model name (not a local folder, and not "
+                                 f"loadable from the Hugging Face hub): {first_line(err)}") from None
     stored = read_relbert_config(shipped or config)
     display = given if given is not None else (
         "relbert-minilm (embedded default)" if shipped else "all-MiniLM-L6-v2 (embedded default)")
@@ -291,7 +318,22 @@ def load_pair_tokenizer(name_or_path=None, template: Optional[str] = None, aggre
     """The :class:`PairTokenizer` that :meth:`RelBERT.from_pretrained` with the same arguments
     uses, without loading the encoder (fast: for validating input before the model loads)."""
     spec = resolve_model(name_or_path, template, aggregation)
-    return PairTokenizer(_hf_tokenizer(spec.path), spec.template, spec.aggregation, max_length)
+    return PairTokenizer(load_tokenizer(spec.path), spec.template, spec.aggregation, max_length)
+
+
+def load_tokenizer(path: str):
+    """The Hugging Face tokenizer of ``path``; a local folder's broken tokenizer files are one line."""
+    from ..errors import ModelLoadError
+
+    try:
+        return _hf_tokenizer(path)
+    except ModelLoadError:
+        raise
+    except Exception as err:  # noqa: BLE001 - tokenizers raises its own exception types
+        if not os.path.isdir(path):
+            raise
+        raise ModelFolderError(f"model folder {path}: the tokenizer's files do not load ({first_line(err)}); "
+                               f"{AGAIN}") from None
 
 
 def resolve_device(device: Optional[str]) -> torch.device:
@@ -382,7 +424,7 @@ def load_parts(spec: ModelSpec, device: torch.device):
     """``(encoder, Hugging Face tokenizer)`` of ``spec``; on CUDA the device's context is created
     meanwhile (seconds on a cold start)."""
     cuda_ready = start_cuda(device)
-    tokenizer = _hf_tokenizer(spec.path)
+    tokenizer = load_tokenizer(spec.path)
     encoder = load_fp32_encoder(spec)
     if cuda_ready is not None:
         cuda_ready.join()

@@ -194,7 +194,8 @@ def test_hub_name_loads_offline_from_the_cache_like_a_folder(roberta_dir, tmp_pa
 def test_unknown_hub_name_fails_at_once_offline(tmp_path):
     script = "from relbert import RelBERT\nRelBERT.from_pretrained('relbert/no-such-model')\n"
     env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "empty"), "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120,
+                          cwd=tmp_path)  # not the clone: its relbert/ folder would make the name a folder
     assert proc.returncode != 0 and "ModelNotFoundError" in proc.stderr and "relbert/no-such-model" in proc.stderr
 
 
@@ -250,5 +251,6 @@ def test_unreachable_hub_fails_with_one_line_and_no_retries(tmp_path):
     script = "from relbert import RelBERT\nRelBERT.from_pretrained('relbert/relbert-roberta-large')\n"
     env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "empty"), "HF_ENDPOINT": "http://127.0.0.1:9"}
     env.pop("HF_HUB_OFFLINE", None)
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120,
+                          cwd=tmp_path)  # not the clone (its relbert/ folder)
     assert proc.returncode != 0 and "unreachable" in proc.stderr and "Retrying" not in proc.stderr
