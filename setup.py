@@ -71,16 +71,18 @@ setup(
     ext_modules=extension_modules(),
     cmdclass={"build_ext": OptionalBuildExt},
     install_requires=[
-        # torch is not listed with a range that lets pip pick a CUDA build: install torch first
-        # (the README and .ci/run pin torch==2.13.0, the local CPU wheel).
-        "torch>=2.1",
-        "transformers>=4.46",
-        "tokenizers>=0.15",
-        "safetensors",
-        "numpy",
-        "click>=8",
-        "tqdm",
-        "scikit-learn",
+        # Each lower bound is installed and run by .ci/run's oldest job (.ci/oldest.txt); torch's
+        # is the CPU build served here. torch is not listed with a range that lets pip pick a CUDA
+        # build: install torch first (the README and .ci/run pin torch==2.13.0, the local CPU wheel).
+        "torch>=2.13",
+        "transformers>=4.46.1",
+        "tokenizers>=0.20",
+        "huggingface-hub>=0.26",
+        "safetensors>=0.4.3",
+        "numpy>=1.26",
+        "click>=8.1",
+        "tqdm>=4.66",
+        "scikit-learn>=1.3",
         # ONNX Runtime: precision="int8" (and backend="onnx") on CPU; onnx for the export and quantizer.
         "onnxruntime>=1.17",
         "onnx>=1.15",
@@ -89,7 +91,9 @@ setup(
     extras_require={
         # no triton here (about 1 GB, useful only with CUDA): the kernel tests skip without it, and
         # .ci/run installs it to run them through Triton's CPU interpreter; GPU users take "gpu"
-        "test": ["pytest", "pytest-benchmark", "pytest-xdist", "gensim", "peft", "faiss-cpu", "matplotlib"],
+        "test": ["pytest", "pytest-benchmark", "pytest-xdist", "gensim", "peft", "faiss-cpu", "matplotlib",
+                 # the wheel and sdist content test builds both without isolation
+                 "build", "setuptools>=70.1", "pybind11>=2.12", "ruff"],
         # relbert-plot map.png (map.html needs nothing more)
         "plot": ["matplotlib"],
         # approximate search (relbert-index, relbert-search --index)

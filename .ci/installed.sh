@@ -12,7 +12,7 @@ python3 -m venv "$venv"
 py="$venv/bin/python"
 "$py" -m pip install -q --upgrade pip
 "$py" -m pip install -q torch==2.13.0                        # the local CPU wheel first
-"$py" -m pip install -q "${pin[@]}" "$wheel" pytest pytest-xdist
+"$py" -m pip install -q "${pin[@]}" "$wheel" pytest pytest-xdist gensim
 echo "installed (${constraints:-newest releases}):"
 "$py" -m pip list 2>/dev/null | grep -iE '^(torch|transformers|tokenizers|numpy|onnxruntime|onnx|safetensors|click|scikit-learn|huggingface.hub|kernels) ' | sed 's/^/  /'
 
@@ -41,6 +41,13 @@ relbert-eval analogy --dataset analogy.jsonl -q -o eval.json
 "$py" -c "import json; r = json.load(open('eval.json')); print('analogy on the fixture:', r if len(str(r)) < 300 else 'ok')"
 
 # A named smoke subset of the tests against the installed package: tests/helpers on the path,
-# never the clone's root (importlib mode inserts nothing).
+# never the clone's root (importlib mode inserts nothing), run from the folder outside the clone.
+SMOKE=(
+  tests/test_import_light.py::test_cpu_path_without_triton   # import stays light, embed works
+  tests/test_tokenization.py          # the wheel's compiled relbert._C gives the HF tokenizers' ids
+  tests/models/test_shipped_default.py   # the packaged default and its delta
+  tests/models/test_model_folders.py     # one line for every broken model folder
+  tests/cli/test_cli_embed.py            # the console script, formats, resume
+)
 PYTHONPATH="$repo/tests" "$py" -m pytest -q -p no:cacheprovider --import-mode=importlib --rootdir "$work" \
-  -c /dev/null "${SMOKE_TESTS[@]/#/$repo/}"
+  -c "$repo/pyproject.toml" -n 2 --dist loadfile "${SMOKE[@]/#/$repo/}"

@@ -88,22 +88,30 @@ class RelBERT:
         stored = read_relbert_config(encoder.config)
         settings = resolve_settings(source, device, precision, runtime, compile, name=name)
         model = cls.__new__(cls)
-        model.name_or_path, model.precision_reason = name, settings.reason
+        model.name_or_path = name
         # a shipped delta keeps its relbert_config (and the default its display name) beside the encoder
         model.display_name = source.display_name if source is not None else name
         model.is_trained = source.is_trained if source is not None else stored["template"] is not None
         model._source = source
-        model._fp32_encoder = copy.deepcopy(encoder) if settings.precision != "fp32" and source is None else None
         model.template = resolve_template(template or stored["template"] or DEFAULT_TEMPLATE)
         model.aggregation = check_aggregation(aggregation or stored["aggregation"] or DEFAULT_AGGREGATION)
         #: λ of the relation + offset vector (:mod:`relbert.offsets`); 0: the relation vector alone.
         model.offset_weight = check_offset_weight(stored_offset_weight(encoder.config) if offset_weight is None
                                                   else offset_weight)
         model.max_length = int(max_length)
-        model.device, model.precision, model.runtime = settings.device, settings.precision, settings.runtime
         model.hf_tokenizer = check_pair_tokenizer(tokenizer, name)
         model.tokenizer = PairTokenizer(model.hf_tokenizer, model.template, model.aggregation, model.max_length)
         encoder.to(settings.device).eval()
+        if settings.measure:  # auto on a CPU: the precision measured fastest here (cached after the first run)
+            from .runtime.interface import resolve_runtime
+            from .runtime.measured_precision import choose_on_cpu
+
+            choice = choose_on_cpu(encoder, model.tokenizer, name, candidates=settings.measure)
+            settings.precision, settings.reason = choice.precision, choice.reason()
+            settings.runtime = resolve_runtime(runtime, settings.precision, settings.device, compile)
+        model.precision_reason = settings.reason
+        model._fp32_encoder = copy.deepcopy(encoder) if settings.precision != "fp32" and source is None else None
+        model.device, model.precision, model.runtime = settings.device, settings.precision, settings.runtime
         probe = model.tokenizer.encode([("paris", "france"), ("a washing machine", "laundry")])
         #: What runs (:class:`relbert.runtime.interface.Runtime`): the torch or the ONNX Runtime
         #: runtime, both giving pooled vectors; :attr:`encoder` is the Hugging Face module.

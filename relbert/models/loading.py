@@ -385,6 +385,9 @@ class Settings:
     precision: str
     reason: str  # why this precision (``auto`` resolved)
     runtime: str
+    #: Precisions ``auto`` is to time on the loaded model (CPU; :mod:`relbert.runtime.measured_precision`)
+    #: before it settles; empty where nothing is left to measure.
+    measure: Tuple[str, ...] = ()
 
 
 def resolve_settings(spec: Optional[ModelSpec], device: Optional[str], precision: str, runtime: Optional[str],
@@ -396,18 +399,35 @@ def resolve_settings(spec: Optional[ModelSpec], device: Optional[str], precision
     from ..runtime.precision import PRECISIONS, choose_precision
     from .named import NAMED_MODELS
 
+    from ..runtime.measured_precision import CPU_CANDIDATES
+
     resolved = resolve_device(device)
+    from_env = precision == "auto" and os.environ.get("RELBERT_PRECISION", "").strip()
+    if from_env:
+        precision = from_env
     validated = bool(spec is not None and (spec.shipped or {}).get("bf16_validated"))
+    requested = precision
     precision, reason = choose_precision(precision, resolved.type, model_validated=validated, runtime=runtime)
+    if from_env:
+        reason = "from RELBERT_PRECISION"
     if precision not in PRECISIONS:
-        raise OptionError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+        where = "RELBERT_PRECISION" if from_env else "precision"
+        raise OptionError(f"unknown {where} {precision!r}: choose one of auto, {', '.join(PRECISIONS)}")
     named = NAMED_MODELS.get(str(spec.name if spec is not None else name))
     refused = dict(named.refused_precisions) if named is not None else {}
     if precision in refused:
         raise OptionError(f"{named.name}: {refused[precision]}")
+    measure: Tuple[str, ...] = ()
+    if requested == "auto" and resolved.type == "cpu" and validated and runtime in (None, "torch") and not compile:
+        # flags do not tell which is faster on a CPU: the loaded model is timed (or the cache read)
+        measure = tuple(p for p in CPU_CANDIDATES if p not in refused)
+        if len(measure) > 1:
+            precision, reason = "fp32", "auto: not measured yet"
+        else:
+            measure = ()
     runtime = resolve_runtime(runtime, precision, resolved, compile)
     check_device(resolved, device)  # after the option checks: those are about what was asked
-    return Settings(resolved, precision, reason, runtime)
+    return Settings(resolved, precision, reason, runtime, measure)
 
 
 def load_fp32_encoder(spec: ModelSpec):

@@ -100,7 +100,7 @@ def test_error_leaves_existing_output_untouched(runner, tmp_path):
 
 def test_missing_model_and_input_are_one_line(runner, tmp_path):
     result = run(runner, EXAMPLE, "-o", tmp_path / "o.npy", "--model", tmp_path / "no-such-model", "--quiet")
-    assert result.exit_code == 2 and "not found" in result.output and "Traceback" not in result.output
+    assert result.exit_code == 2 and "no such folder" in result.output and "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1
     result = run(runner, tmp_path / "absent.tsv", "-o", tmp_path / "o.npy")
     assert result.exit_code == 2 and "absent.tsv" in result.output
