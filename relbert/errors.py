@@ -107,3 +107,8 @@ class DownloadError(UserError, RuntimeError):
     """The fetch failed; the message says why (network, hash, disk space, pip). Exit status 1."""
 
     exit_code = 1
+
+
+class NewerFormatWarning(UserWarning):
+    """A record this package wrote holds keys this version does not know (a newer relbert wrote it):
+    they are ignored, and said once per record kind and keys."""

@@ -134,6 +134,31 @@ def write_json_atomic(path: Union[str, Path], data, indent: Optional[int] = None
         handle.write((json.dumps(data, indent=indent, ensure_ascii=ensure_ascii) + "\n").encode("utf-8"))
 
 
+#: (record kind, unknown keys) already warned about in this process.
+_WARNED_KEYS: set = set()
+
+
+def warn_unknown_keys(record: dict, known, what: str) -> None:
+    """Warn once (per ``what`` and set of keys) that ``record`` holds keys this version does not know:
+    a newer relbert wrote it; they are ignored, and what this version reads still loads."""
+    import warnings
+
+    from .errors import NewerFormatWarning
+
+    unknown = tuple(sorted(set(record) - set(known)))
+    if not unknown or (what, unknown) in _WARNED_KEYS:
+        return
+    _WARNED_KEYS.add((what, unknown))
+    warnings.warn(f"relbert: {what} holds {', '.join(unknown)}, which this version ({_version()}) does not know "
+                  "(written by a newer relbert?): ignored", NewerFormatWarning, stacklevel=3)
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
 @contextlib.contextmanager
 def _open_binary(source: str) -> Iterator[BinaryIO]:
     if source == "-":

@@ -99,7 +99,7 @@ def test_older_relbert_config_generations_load(minilm, tmp_path, block, template
 def test_missing_model_folder_is_clear(tmp_path):
     from relbert.errors import ModelNotFoundError
 
-    with pytest.raises(ModelNotFoundError, match="not found"):
+    with pytest.raises(ModelNotFoundError, match="no such folder"):
         RelBERT.from_pretrained(str(tmp_path / "absent"))
 
 

@@ -22,6 +22,9 @@ from ..errors import ClassifierError, UserError
 
 FORMAT = 1
 RECORD = "classifier.json"
+#: The keys of a classifier record (0.1 and 0.2 wrote the same set); others warn once.
+RECORD_KEYS = ("format", "labels", "layers", "activation", "out_activation", "features", "model", "config",
+               "cross_validation", "pairs", "seed", "trained_on")
 WEIGHTS = "classifier.safetensors"
 
 
@@ -132,6 +135,9 @@ class SavedClassifier:
             raise ClassifierError(f"{folder}: corrupt classifier ({str(err).splitlines()[0][:120]})") from None
         if record.get("format") != FORMAT:
             raise ClassifierError(f"{folder}: classifier format {record.get('format')}, this relbert reads {FORMAT}")
+        from ..io import warn_unknown_keys
+
+        warn_unknown_keys(record, RECORD_KEYS, f"{folder / RECORD}")
         return saved, record
 
 

@@ -10,6 +10,9 @@ from pathlib import Path
 from typing import Optional, Union
 
 SUFFIX = ".provenance.json"
+#: The keys a provenance record holds (0.1 and 0.2 wrote the same set); others warn once.
+KEYS = ("model", "precision", "template", "aggregation", "max_length", "normalize", "offset_weight", "rows",
+        "dimension", "relbert_version")
 
 
 def path_for(output: Union[str, Path]) -> Path:
@@ -45,9 +48,14 @@ def read(vectors: Union[str, Path]) -> Optional[dict]:
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        record = json.loads(path.read_text(encoding="utf-8"))
     except ValueError:
         return None
+    if isinstance(record, dict):
+        from ..io import warn_unknown_keys
+
+        warn_unknown_keys(record, KEYS, f"{path.name}")
+    return record
 
 
 def check_same_kind(first: Optional[dict], second: Optional[dict], first_name, second_name) -> None:

@@ -20,13 +20,16 @@ from typing import Callable, Optional, Tuple
 import torch
 
 from ..errors import ResumeError
-from ..io import atomic_folder, write_json_atomic
+from ..io import atomic_folder, warn_unknown_keys, write_json_atomic
 from ..runtime import distributed
 from .config import TrainConfig, check_resume, selection_score, selection_se, should_stop
 from .state import link_folder, load_state, save_state
 
 #: What a run folder may hold (``relbert-train`` refuses a folder holding any without
 #: ``--resume`` or ``--overwrite``).
+#: Options earlier versions recorded in training_config.json and this one no longer has (0.1:
+#: ``bf16``, now ``precision``): ignored on --resume without a warning.
+REMOVED_OPTIONS = ("bf16",)
 RUN_FILES = ("model", "state", "seeds", "epochs", "seeds.json", "train.log", "training_config.json")
 
 
@@ -94,6 +97,7 @@ class TrainingRun:
             # options added since the interrupted run was started take their defaults; removed ones are ignored
             defaults = asdict(TrainConfig())
             stored = json.loads((self.output_dir / "training_config.json").read_text())
+            warn_unknown_keys(stored, [*defaults, *REMOVED_OPTIONS], str(self.output_dir / "training_config.json"))
             saved = {**defaults, **{k: v for k, v in stored.items() if k in defaults}}
             extended = check_resume(saved, asdict(t.config))
             progress = load_state(self.state_dir, t.encoder, t.heads_or_none(), t.optimizer, t.scheduler, t.rng)

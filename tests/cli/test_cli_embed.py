@@ -41,16 +41,21 @@ def test_happy_path_matches_python_api(runner, tmp_path, default_model):
     np.testing.assert_allclose(vectors, default_model.embed(pairs), atol=1e-5 if auto.precision == "fp32" else 3e-2)
 
 
-def test_auto_precision_is_bf16_only_where_native_and_validated(runner, tmp_path, minilm_path):
+def test_auto_precision_is_the_measured_faster_only_where_validated(runner, tmp_path, minilm_path):
     """relbert-embed and RelBERT.from_pretrained default to auto: the shipped default (bf16
-    validation within 1 point) runs bf16 where the CPU has native bf16; an unvalidated model fp32."""
+    validation within 1 point) runs whichever of fp32 and bf16 was measured faster on this CPU
+    (relbert.runtime.measured_precision); an unvalidated model fp32 without measuring."""
+    import re
+
     from relbert import RelBERT
-    from relbert.runtime.precision import native_bf16_flag
 
     default = RelBERT.from_pretrained(device="cpu")
-    assert default.precision == ("bf16" if native_bf16_flag() else "fp32") and default.precision_reason
+    rates = dict(re.findall(r"(fp32|bf16) \(([\d,.]+) pairs/s\)", default.precision_reason))
+    assert set(rates) == {"fp32", "bf16"}, default.precision_reason
+    rates = {p: float(r.replace(",", "")) for p, r in rates.items()}
+    assert default.precision == max(rates, key=rates.get)
     plain = RelBERT.from_pretrained(minilm_path, device="cpu")  # the base encoder: no bf16 validation
-    assert plain.precision == "fp32"
+    assert plain.precision == "fp32" and "pairs/s" not in plain.precision_reason
 
 
 def test_options_and_stdin(runner, tmp_path, minilm):
