@@ -82,6 +82,11 @@ class BaseNotFetchedError(UserError, OSError):
     """A named model's base encoder is not in the cache (run ``relbert-download NAME``)."""
 
 
+class NonFiniteError(UserError, ValueError):
+    """A NaN or infinity where a number must be finite (a vector, a probability, a loss): the work
+    stops at the first one, naming where, and writes nothing."""
+
+
 class PairError(UserError, ValueError):
     """A word pair given to the Python API that is not two non-empty strings."""
 

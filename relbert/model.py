@@ -21,8 +21,35 @@ from .runtime.interface import build_encoder
 from .runtime.mask_shortcut import MaskShortcut
 from .templates import check_aggregation, resolve_template, template_name
 from .tokenization import PairTokenizer, _check_pair, check_pair_tokenizer
+from .errors import OptionError
 
 Pair = Tuple[str, str]
+
+
+#: Model types whose position ids start after the padding index (RoBERTa's layout): that many
+#: fewer positions are usable than ``max_position_embeddings``.
+POSITIONS_AFTER_PADDING = ("roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "mpnet", "data2vec-text", "ernie_m")
+
+
+def max_positions(config) -> Optional[int]:
+    """The longest input the encoder's position embeddings hold (None where the config says nothing)."""
+    total = getattr(config, "max_position_embeddings", None)
+    if not isinstance(total, int) or total <= 0:
+        return None
+    if getattr(config, "model_type", None) in POSITIONS_AFTER_PADDING:
+        total -= int(getattr(config, "pad_token_id", None) or 0) + 1
+    return total
+
+
+def check_max_length(max_length, config) -> int:
+    """``max_length`` as an int from 4 to the encoder's positions, or a one-line OptionError (a longer
+    prompt would otherwise fail deep in the encoder)."""
+    value = int(max_length)
+    limit = max_positions(config)
+    if value < 4 or (limit is not None and value > limit):
+        bound = f"from 4 to {limit}, the encoder's positions" if limit is not None else "at least 4"
+        raise OptionError(f"max_length {value}: give a length {bound}")
+    return value
 
 
 class RelBERT:
@@ -98,7 +125,7 @@ class RelBERT:
         #: λ of the relation + offset vector (:mod:`relbert.offsets`); 0: the relation vector alone.
         model.offset_weight = check_offset_weight(stored_offset_weight(encoder.config) if offset_weight is None
                                                   else offset_weight)
-        model.max_length = int(max_length)
+        model.max_length = check_max_length(max_length, encoder.config)
         model.hf_tokenizer = check_pair_tokenizer(tokenizer, name)
         model.tokenizer = PairTokenizer(model.hf_tokenizer, model.template, model.aggregation, model.max_length)
         encoder.to(settings.device).eval()
@@ -217,7 +244,7 @@ class RelBERT:
         prompt's head and tail among distinct words) gives the offset part. ``pooled_encoder``:
         the runtime to run (default :attr:`pooled_encoder`)."""
         if self.offset_weight > 0 and words is None:
-            raise ValueError("this model has an offset weight: pass words= (relbert.offsets.WordSpans) with the prompts")
+            raise OptionError("this model has an offset weight: pass words= (relbert.offsets.WordSpans) with the prompts")
         relation, offset = _parts(self, ids, offsets, words if self.offset_weight > 0 else None, batch_size,
                                   normalize, show_progress, on_rows, pooled_encoder)
         return relation if offset is None else combine(relation, offset, self.offset_weight, normalize)
@@ -243,7 +270,7 @@ class RelBERT:
         """:meth:`embed` under sentence-transformers' names (``model.encode(pairs)``): unit
         vectors by default; numpy only (``convert_to_numpy=False`` is refused)."""
         if not convert_to_numpy:
-            raise ValueError("encode returns numpy arrays (torch.from_numpy(model.encode(...)) for a tensor)")
+            raise OptionError("encode returns numpy arrays (torch.from_numpy(model.encode(...)) for a tensor)")
         return self.embed(pairs, batch_size=batch_size, normalize=normalize_embeddings, show_progress=show_progress_bar)
 
     def get_embedding(self, x, batch_size: Optional[int] = None) -> np.ndarray:
@@ -268,7 +295,7 @@ def _parts(model: RelBERT, ids: np.ndarray, offsets: np.ndarray, words: Optional
     from .progress import progress_bar
 
     if batch_size is not None and batch_size < 1:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
+        raise OptionError(f"batch_size must be positive, got {batch_size}")
     offset = None
     if words is not None:
         vectors = model.embed_words(words, batch_size=batch_size, pooled_encoder=pooled_encoder)

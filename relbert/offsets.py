@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Dict, Sequence, Tuple
 
 import numpy as np
+from .errors import OptionError
 
 Pair = Tuple[str, str]
 
@@ -33,14 +34,19 @@ Pair = Tuple[str, str]
 OFFSET_GRID = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0, 1.5, 2.0)
 
 
+#: Largest offset weight λ: the combined vector divides by sqrt(1 + λ) in float32; past this the
+#: relation half vanishes below float32 rounding anyway, and near 1e308 the arithmetic overflows.
+MAX_OFFSET_WEIGHT = 1e6
+
+
 def check_offset_weight(value) -> float:
-    """``value`` as a float λ >= 0 (finite), or ValueError."""
+    """``value`` as a float 0 <= λ <= :data:`MAX_OFFSET_WEIGHT`, or a one-line OptionError."""
     try:
         weight = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"offset_weight must be a number >= 0, got {value!r}") from None
-    if not np.isfinite(weight) or weight < 0:
-        raise ValueError(f"offset_weight must be a number >= 0, got {value!r}")
+        raise OptionError(f"offset_weight must be a number >= 0, got {value!r}") from None
+    if not np.isfinite(weight) or weight < 0 or weight > MAX_OFFSET_WEIGHT:
+        raise OptionError(f"offset_weight must be a number from 0 to {MAX_OFFSET_WEIGHT:g}, got {value!r}")
     return weight
 
 

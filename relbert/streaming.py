@@ -30,7 +30,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from .errors import InputError, ResumeError
+from .errors import InputError, NonFiniteError, ResumeError
 from .io import pair_lines, replace_file
 
 Pair = Tuple[str, str]
@@ -364,6 +364,11 @@ class EmbedRun:
             words = self._words(first, start, stop) if model.offset_weight > 0 else None
             block[first] = model.embed_token_ids(gathered, starts, batch_size=options.batch_size,
                                                  normalize=options.normalize, on_rows=on_rows, words=words)
+            finite = np.isfinite(block[first]).all(axis=1)
+            if not finite.all():  # NaN never enters a file: the run stops here and leaves nothing
+                line = start + int(first[np.argmin(finite)]) + 1
+                raise NonFiniteError(f"{self.source_name}:{line}: the model gave a non-finite vector (NaN or inf) "
+                                     f"at precision {model.precision}; nothing was written (try --precision fp32)")
         _pwrite_all(fd, block.tobytes(), offset + 4 * hidden * start)
         if on_rows is not None and stop - start > len(first):
             on_rows(stop - start - len(first))  # repeated pairs: copied at the end, counted now

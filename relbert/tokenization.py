@@ -22,7 +22,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .errors import ModelLoadError, PromptTooLongError
+from .errors import ModelLoadError, OptionError, PairError, PromptTooLongError
 from .templates import MASK, OBJ, SUBJ, check_aggregation, fill_template, resolve_template, split_template
 
 Pair = Tuple[str, str]
@@ -229,7 +229,7 @@ class PairTokenizer:
             if implementation == "cpp" and self._cpp is None:
                 raise RuntimeError("implementation='cpp' requested but relbert._C is unavailable for this tokenizer")
         elif implementation != "python":
-            raise ValueError(f"unknown tokenizer implementation {implementation!r}: choose 'cpp' or 'python' "
+            raise OptionError(f"unknown tokenizer implementation {implementation!r}: choose 'cpp' or 'python' "
                              "(None = the compiled one where available)")
         #: Which implementation tokenizes: ``"cpp"`` (``relbert._C``) or ``"python"`` (same ids).
         self.implementation = "cpp" if self._cpp is not None else "python"
@@ -247,7 +247,7 @@ class PairTokenizer:
     @max_cached_words.setter
     def max_cached_words(self, value: int) -> None:
         if value < 2:
-            raise ValueError(f"max_cached_words must be at least 2, got {value}")
+            raise OptionError(f"max_cached_words must be at least 2, got {value}")
         self._encoder.max_words = int(value)
         if self._cpp is not None:
             self._cpp.max_words = int(value)
@@ -393,10 +393,10 @@ def _flatten(rows: Sequence[Sequence[int]]) -> Tuple[np.ndarray, np.ndarray]:
 
 def _check_pair(pair) -> Pair:
     if isinstance(pair, str) or len(pair) != 2:
-        raise ValueError(f"a word pair must be two strings (head, tail), got {pair!r}")
+        raise PairError(f"a word pair must be two strings (head, tail), got {pair!r}")
     head, tail = pair
     if not isinstance(head, str) or not isinstance(tail, str):
-        raise ValueError(f"a word pair must be two strings (head, tail), got {pair!r}")
+        raise PairError(f"a word pair must be two strings (head, tail), got {pair!r}")
     if not head.strip() or not tail.strip():
-        raise ValueError(f"empty word in pair {pair!r}")
+        raise PairError(f"empty word in pair {pair!r}")
     return head, tail

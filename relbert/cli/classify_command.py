@@ -8,6 +8,7 @@ import click
 from ..errors import UsageError
 from .common import check_output, load_model, model_options, user_errors
 from .evaluate_command import batch_size_option, quiet_option
+from .types import SEED
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -25,7 +26,7 @@ def classify():
                                       "library's MLP settings.")
 @click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True,
               help="Cross-validation folds for the reported macro F1 (at most the rarest label's count).")
-@click.option("--seed", type=int, default=0, show_default=True, help="random_state of the classifier and the folds.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="random_state of the classifier and the folds.")
 @batch_size_option
 @quiet_option
 @model_options

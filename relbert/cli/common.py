@@ -16,6 +16,7 @@ from ..errors import UsageError
 from ..runtime.precision import PRECISIONS
 from ..runtime.interface import RUNTIMES
 from ..templates import AGGREGATIONS
+from .types import OFFSET_WEIGHT
 
 
 def user_errors(command):
@@ -107,7 +108,7 @@ def model_options(func, precision_default: str = "auto"):
         click.option("--runtime", "runtime", type=click.Choice(RUNTIMES), default=None,
                      help="What runs the encoder: torch, or onnx (ONNX Runtime, CPU, fp32/int8; the model is exported "
                           "at load). Default: onnx for --precision int8 on CPU, else torch."),
-        click.option("--offset-weight", type=click.FloatRange(min=0), default=None, metavar="LAMBDA",
+        click.option("--offset-weight", type=OFFSET_WEIGHT, default=None, metavar="LAMBDA",
                      help="Weight of the word offset beside the relation vector (vectors twice as wide; cosine = "
                           "(cos_relation + LAMBDA cos_offset) / (1 + LAMBDA)); 0 = relation only. Default: the "
                           "model's own (the named models ship one chosen on validation)."),

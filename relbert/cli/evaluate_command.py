@@ -8,6 +8,7 @@ import click
 from ..errors import UsageError, UserError
 from ..training.config import SELECTIONS, VALIDATION_SETS  # no torch
 from .common import check_output, data_folder, load_model, model_options, build_validators, user_errors, validation_names
+from .types import NON_NEGATIVE, SEED
 
 
 def _embedder(model, template, aggregation, max_length, device, baseline, precision="fp32", runtime=None,
@@ -132,7 +133,7 @@ def evaluate_analogy_cmd(datasets, split, reverse_pair, bidirectional, model, te
 @evaluate.command("classification")
 @click.option("--dataset", "-d", "datasets", multiple=True, metavar="NAME_OR_FOLDER",
               help="Dataset under DATA/lexical_relation (BLESS, CogALexV, EVALution, K&H+N, ROOT09) or a folder; repeatable (default: all).")
-@click.option("--seed", type=int, default=0, show_default=True, help="random_state of the MLP classifier.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="random_state of the MLP classifier.")
 @with_eval_options
 @user_errors
 def evaluate_classification_cmd(datasets, seed, model, template, aggregation, max_length, device, precision, runtime, offset_weight, baseline,
@@ -233,7 +234,7 @@ ALL_VALIDATION_SETS = ("semeval", "u2", "u4", "google", "bats", "conceptnet", "t
               help="Offset weights to score (default: 0 to 2 in 12 steps).")
 @click.option("--output", "-o", "save_to", default=None, type=click.Path(file_okay=False),
               help="Save the model with the chosen weight into this folder (config.json's relbert_config records it).")
-@click.option("--max-drop", type=click.FloatRange(min=0), default=1.0, show_default=True,
+@click.option("--max-drop", type=NON_NEGATIVE, default=1.0, show_default=True,
               help="A weight is chosen only if no set scores more than this many points below its score at 0.")
 @click.option("--report", default=None, type=click.Path(dir_okay=False), help="Write the grid as JSON here.")
 @data_dir_option

@@ -8,6 +8,7 @@ import click
 from ..errors import UsageError
 from ..plot import METHODS
 from .common import check_output, user_errors
+from .types import SEED
 
 
 def read_labels(path: str, pairs) -> list:
@@ -43,7 +44,7 @@ def read_labels(path: str, pairs) -> list:
                    "Default: colour by HDBSCAN cluster.")
 @click.option("--method", type=click.Choice(METHODS), default="auto", show_default=True,
               help="Projection to 2-D: auto (UMAP where installed, else t-SNE; PCA above 20,000 pairs), tsne, pca, umap.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the projection.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the projection.")
 @click.option("--title", default=None, help="Title (default: the collection's file name and model).")
 @click.option("--quiet", "-q", is_flag=True, help="No summary line on stderr.")
 @user_errors

@@ -17,6 +17,7 @@ import click
 
 from ..errors import UsageError
 from .common import user_errors
+from .types import SEED
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -70,7 +71,7 @@ def make_delta(checkpoint, base, base_name, out, rank, info, quiet):
 @click.option("-o", "--output", required=True, type=click.Path(), help="Pairs file to write (head<TAB>tail lines).")
 @click.option("--recombined", type=int, default=0, show_default=True,
               help="Random recombinations of source words to add.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the recombinations.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the recombinations.")
 @click.option("--data-dir", default=None, help="Data folder (default: the one relbert-eval finds).")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 @user_errors

@@ -11,6 +11,7 @@ from ..templates import AGGREGATIONS
 from ..training.config import (DISTILL_LOSSES, LOSSES, LR_SCHEDULES, MEMORY_BUDGET_GB, RECIPES,  # no torch
                                SELECTIONS, TRAIN_PRECISIONS, VALIDATION_SETS)
 from .common import build_validators, data_folder, earlier_spelling, user_errors, validation_names
+from .types import SEED, POSITIVE, Finite
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -35,24 +36,24 @@ from .common import build_validators, data_folder, earlier_spelling, user_errors
               help="Longest prompt in tokens; longer training pairs are an error.")
 @click.option("--loss", type=click.Choice(LOSSES), default="nce", show_default=True,
               help="Contrastive loss: InfoNCE, InfoLOOB or triplet.")
-@click.option("--temperature", type=float, default=0.05, show_default=True, help="Temperature of InfoNCE/InfoLOOB.")
+@click.option("--temperature", type=Finite(min=1e-4, max=1e4), default=0.05, show_default=True, help="Temperature of InfoNCE/InfoLOOB.")
 @click.option("--num-positive", type=click.IntRange(min=2), default=10, show_default=True,
               help="Positive pairs sampled per relation and step.")
 @click.option("--num-negative", type=click.IntRange(min=1), default=None,
               help="Negative pairs sampled per relation and step.")
-@click.option("--margin", type=float, default=1.0, show_default=True, help="Triplet margin.")
+@click.option("--margin", type=Finite(min=0, max=1e4), default=1.0, show_default=True, help="Triplet margin.")
 @click.option("--batch", type=click.IntRange(min=1), default=64, show_default=True, help="Triplet: relations per step.")
 @click.option("--classification-loss", is_flag=True, help="Add the SBERT-style 3-way classification head.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
               help="Passes over the training relations (recipe: fast 5, paper 10).")
-@click.option("--lr", type=float, default=None, help="AdamW learning rate, no weight decay (recipe: fast 2e-5, paper 5e-6).")
+@click.option("--lr", type=Finite(min=0, min_open=True, max=1.0), default=None, help="AdamW learning rate, no weight decay (recipe: fast 2e-5, paper 5e-6).")
 @click.option("--warmup", type=click.IntRange(min=0), default=10, show_default=True, help="Linear warmup steps.")
 @click.option("--gradient-accumulation", type=click.IntRange(min=1), default=1, show_default=True,
               help="Relations per optimiser step.")
 @click.option("--share-encodings", is_flag=True,
               help="A step of several relations (--gradient-accumulation) encodes the union of their prompts once "
                    "(the same loss, fewer encodings).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random choice (sampling, dropout).")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of every random choice (sampling, dropout).")
 @click.option("--seeds", default=None, metavar="S1,S2,...",
               help="Independent runs, one per seed, each to its stopping rule; OUTPUT/model is the best by validation "
                    "(runs in OUTPUT/seeds/N, curves in OUTPUT/seeds.json and train.log). Replaces --seed.")
@@ -60,7 +61,7 @@ from .common import build_validators, data_folder, earlier_spelling, user_errors
               help="Prompts per forward pass (default: as many as --memory-budget holds); a larger step uses "
                    "gradient caching.")
 @earlier_spelling("--chunk-size", "--prompts-per-pass", "chunk_size", click.IntRange(min=1))
-@click.option("--memory-budget", type=click.FloatRange(min=0, min_open=True), default=MEMORY_BUDGET_GB,
+@click.option("--memory-budget", type=Finite(min=0, min_open=True, max=2**20), default=MEMORY_BUDGET_GB,
               show_default=True, help="GiB of activations one forward pass may keep for the backward pass.")
 @click.option("--freeze-layers", type=click.IntRange(min=0), default=None,
               help="Freeze the embeddings and the lowest N encoder layers; their outputs are computed once per prompt "
@@ -72,7 +73,7 @@ from .common import build_validators, data_folder, earlier_spelling, user_errors
 @click.option("--bf16", is_flag=True, hidden=True, help="Earlier spelling of --precision bf16.")
 @click.option("--lora-rank", type=click.IntRange(min=0), default=0, show_default=True,
               help="Train LoRA adapters of this rank on every linear layer (needs peft) instead of all weights; 0 = full fine-tuning.")
-@click.option("--lora-alpha", type=float, default=None, help="LoRA scale numerator (default: 2 x rank).")
+@click.option("--lora-alpha", type=POSITIVE, default=None, help="LoRA scale numerator (default: 2 x rank).")
 @click.option("--validation", default=None,
               help="Comma-separated validation sets (analogy 'valid' splits; 'semeval' = held-out SemEval pairs) that "
                    "pick the best epoch; '' for none (epochs are then compared by training loss). Default: on SemEval "
@@ -98,7 +99,7 @@ from .common import build_validators, data_folder, earlier_spelling, user_errors
               help="Distillation loss: 1 - cosine, or squared error between unit vectors.")
 @click.option("--distill-batch", type=click.IntRange(min=1), default=128, show_default=True,
               help="Distillation pairs per step.")
-@click.option("--contrastive-weight", type=click.FloatRange(min=0), default=0.0, show_default=True,
+@click.option("--contrastive-weight", type=Finite(min=0, max=1e4), default=0.0, show_default=True,
               help="With distillation: weight of the contrastive SemEval terms mixed into each epoch (0 = none).")
 @click.option("--offset-grid", default=",".join(f"{w:g}" for w in OFFSET_GRID), show_default=True,
               metavar="L1,L2,...",
@@ -254,8 +255,11 @@ def _offset_grid(text: str):
         weights = tuple(float(x) for x in text.split(",") if x.strip())
     except ValueError:
         raise UsageError(f"--offset-grid: expected comma-separated numbers, got {text!r}")
-    if not weights or any(not w >= 0 for w in weights) or 0.0 not in weights:
-        raise UsageError("--offset-grid: give weights >= 0, 0 among them (the relation vector alone is the reference)")
+    from ..offsets import MAX_OFFSET_WEIGHT
+
+    if not weights or any(not 0 <= w <= MAX_OFFSET_WEIGHT for w in weights) or 0.0 not in weights:
+        raise UsageError(f"--offset-grid: give weights from 0 to {MAX_OFFSET_WEIGHT:g}, 0 among them (the relation "
+                         "vector alone is the reference)")
     return weights
 
 

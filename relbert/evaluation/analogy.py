@@ -9,6 +9,7 @@ import torch
 
 from ..runtime import ops
 from ..data.analogy import AnalogyDataset
+from ..errors import OptionError
 
 Pair = Tuple[str, str]
 
@@ -48,7 +49,7 @@ def evaluate_analogy(
         with accuracies in percent.
     """
     if reverse_pair and bidirectional:
-        raise ValueError("choose reverse_pair or bidirectional, not both")
+        raise OptionError("choose reverse_pair or bidirectional, not both")
     questions = dataset.questions
 
     def flip(pair: Pair) -> Pair:

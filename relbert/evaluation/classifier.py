@@ -63,6 +63,11 @@ def cross_validate(x: np.ndarray, y: Sequence[str], *, folds: int = 5, seed: int
             "f1_per_label": {lab: 100.0 * float(f) for lab, f in zip(labels, per_label)}, "counts": counts}
 
 
+#: scikit-learn's hidden-layer activations, as the forward pass computes them.
+HIDDEN_ACTIVATIONS = {"relu": lambda z: np.maximum(z, 0), "tanh": np.tanh, "identity": lambda z: z,
+                      "logistic": lambda z: 1 / (1 + np.exp(-z))}
+
+
 @dataclass
 class SavedClassifier:
     """The network of a fitted ``MLPClassifier`` and what made its features."""
@@ -79,11 +84,29 @@ class SavedClassifier:
         return cls([str(c) for c in clf.classes_], [np.asarray(w, np.float64) for w in clf.coefs_],
                    [np.asarray(b, np.float64) for b in clf.intercepts_], clf.activation, clf.out_activation_, model)
 
+    def problem(self) -> Optional[str]:
+        """What makes this network unusable (read from a damaged folder), or None."""
+        if self.activation not in HIDDEN_ACTIVATIONS:
+            return f"unknown activation {self.activation!r}"
+        if self.out_activation not in ("logistic", "softmax"):
+            return f"unknown out_activation {self.out_activation!r}"
+        shapes = [(w.shape, b.shape) for w, b in zip(self.weights, self.biases)]
+        if any(len(ws) != 2 or bs != (ws[1],) for ws, bs in shapes) or any(
+                a[0][1] != b[0][0] for a, b in zip(shapes, shapes[1:])):
+            return "the layers' shapes do not chain"
+        outputs = self.weights[-1].shape[1]
+        expected = 1 if self.out_activation == "logistic" else len(self.labels)
+        if outputs != expected or len(self.labels) < 2 or len(set(self.labels)) != len(self.labels):
+            return f"{len(self.labels)} distinct labels for {outputs} outputs ({self.out_activation})"
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            if not (np.isfinite(w).all() and np.isfinite(b).all()):
+                return f"non-finite values in layer {i}"
+        return None
+
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """``(N, labels)`` probabilities: scikit-learn's forward pass, in numpy."""
         a = np.asarray(x, np.float64)
-        hidden = {"relu": lambda z: np.maximum(z, 0), "tanh": np.tanh, "identity": lambda z: z,
-                  "logistic": lambda z: 1 / (1 + np.exp(-z))}[self.activation]
+        hidden = HIDDEN_ACTIVATIONS[self.activation]
         for w, b in zip(self.weights[:-1], self.biases[:-1]):
             a = hidden(a @ w + b)
         z = a @ self.weights[-1] + self.biases[-1]
@@ -97,6 +120,10 @@ class SavedClassifier:
     def predict(self, x: np.ndarray) -> Tuple[List[str], np.ndarray]:
         """Labels and their probabilities."""
         probs = self.predict_proba(x)
+        bad = ~np.isfinite(probs).all(axis=1)
+        if bad.any():
+            raise ClassifierError(f"row {int(np.argmax(bad))}: the classifier gives a non-finite probability "
+                                  "(its features hold NaN or inf); nothing was written")
         best = probs.argmax(axis=1)
         return [self.labels[i] for i in best], probs[np.arange(len(best)), best]
 
@@ -131,8 +158,12 @@ class SavedClassifier:
             biases = [tensors[f"bias.{i}"] for i in range(layers)]
             saved = cls(list(record["labels"]), weights, biases, record["activation"], record["out_activation"],
                         dict(record["model"]))
-        except (ValueError, KeyError, TypeError, OSError) as err:
-            raise ClassifierError(f"{folder}: corrupt classifier ({str(err).splitlines()[0][:120]})") from None
+        except (ValueError, KeyError, TypeError, OSError, AttributeError) as err:
+            raise ClassifierError(f"{folder}: corrupt classifier ({str(err).splitlines()[0][:120]}); fit it again "
+                                  "with relbert-classify fit") from None
+        problem = saved.problem()
+        if problem:
+            raise ClassifierError(f"{folder}: corrupt classifier ({problem}); fit it again with relbert-classify fit")
         if record.get("format") != FORMAT:
             raise ClassifierError(f"{folder}: classifier format {record.get('format')}, this relbert reads {FORMAT}")
         from ..io import warn_unknown_keys

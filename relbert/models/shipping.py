@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Dict, Optional
 
 import torch
+from ..errors import ModelFolderError
 
 DEFAULT_DIR = Path(__file__).resolve().parents[1] / "default_model"
 WEIGHTS = "weights.safetensors"
@@ -55,11 +56,11 @@ def split_delta(shipped: Dict[str, torch.Tensor]):
             if name.endswith(first):
                 base = name[: -len(first)]
                 if base + second not in shipped:
-                    raise ValueError(f"shipped delta: {name} without {base + second}")
+                    raise ModelFolderError(f"shipped delta: {name} without {base + second}")
                 found[base] = (shipped[name], shipped[base + second])
         orphans = [n for n in shipped if n.endswith(second) and n[: -len(second)] not in found]
         if orphans:
-            raise ValueError(f"shipped delta: {orphans[0]} without its {first} part")
+            raise ModelFolderError(f"shipped delta: {orphans[0]} without its {first} part")
         parts.append(found)
     return dense, parts[0], parts[1]
 
@@ -72,20 +73,20 @@ def apply_delta(encoder: torch.nn.Module, folder: Path = DEFAULT_DIR) -> None:
     params = encoder.state_dict()
     unknown = sorted((set(dense) | set(sparse) | set(low_rank)) - set(params))
     if unknown:
-        raise ValueError(f"shipped delta in {folder} does not fit the base encoder: unknown tensors {unknown[:3]}")
+        raise ModelFolderError(f"shipped delta in {folder} does not fit the base encoder: unknown tensors {unknown[:3]}")
     with torch.no_grad():
         for name, value in dense.items():
             if params[name].shape != value.shape:
-                raise ValueError(f"shipped delta: {name} has shape {tuple(value.shape)}, base has {tuple(params[name].shape)}")
+                raise ModelFolderError(f"shipped delta: {name} has shape {tuple(value.shape)}, base has {tuple(params[name].shape)}")
             params[name].copy_(value.to(params[name].dtype))
         for name, (rows, values) in sparse.items():
             target = params[name]
             if values.shape != (len(rows),) + tuple(target.shape[1:]) or (len(rows) and int(rows.max()) >= len(target)):
-                raise ValueError(f"shipped delta: rows of {name} do not fit the base shape {tuple(target.shape)}")
+                raise ModelFolderError(f"shipped delta: rows of {name} do not fit the base shape {tuple(target.shape)}")
             target[rows] = values.to(target.dtype)
         for name, (up, down) in low_rank.items():
             target = params[name]
             if target.dim() != 2 or up.shape[0] != target.shape[0] or down.shape[1] != target.shape[1] \
                     or up.shape[1] != down.shape[0]:
-                raise ValueError(f"shipped delta: factors of {name} do not fit the base shape {tuple(target.shape)}")
+                raise ModelFolderError(f"shipped delta: factors of {name} do not fit the base shape {tuple(target.shape)}")
             target += (up.float() @ down.float()).to(target.dtype)

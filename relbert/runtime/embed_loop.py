@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from .torch_runtime import host_tensors, pools_one_position
+from ..errors import OptionError
 
 #: Padded tokens per batch on CUDA when no batch size is given: large enough to fill the GPU
 #: with a 6-layer 384-wide encoder, small enough for a 24-layer 1024-wide one (activations of
@@ -55,10 +56,10 @@ def plan_batches(lengths: np.ndarray, batch_size: Optional[int] = None, token_bu
     n = len(lengths)
     if batch_size is not None:
         if batch_size < 1:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
+            raise OptionError(f"batch_size must be positive, got {batch_size}")
         return [(s, min(n, s + batch_size)) for s in range(0, n, batch_size)]
     if token_budget is None or token_budget < 1:
-        raise ValueError("give a positive batch_size or token_budget")
+        raise OptionError("give a positive batch_size or token_budget")
     widths = -(-np.asarray(lengths, dtype=np.int64) // width_multiple) * width_multiple
     ranges, start = [], 0
     while start < n:
@@ -101,9 +102,9 @@ class EmbedLoop:
                  forward: Callable[..., torch.Tensor], device: torch.device, depth: int = 4,
                  gather_rows: int = 65536, overlap: Optional[bool] = None, workers: int = 1):
         if depth < 1:
-            raise ValueError(f"depth must be positive, got {depth}")
+            raise OptionError(f"depth must be positive, got {depth}")
         if workers < 1:
-            raise ValueError(f"workers must be positive, got {workers}")
+            raise OptionError(f"workers must be positive, got {workers}")
         self.prepare, self.forward, self.device = prepare, forward, torch.device(device)
         self.depth, self.gather_rows = depth, gather_rows
         self.cuda = self.device.type == "cuda"

@@ -38,6 +38,7 @@ from torch import nn
 from .mask_shortcut import MaskShortcut
 from .precision import ONNX_PRECISIONS
 from .torch_runtime import Pooling, TorchEncoder, pools_one_position, shortcut_holds
+from ..errors import OptionError
 
 
 _LOG = logging.getLogger("relbert")
@@ -135,7 +136,7 @@ class OnnxEncoder:
                  shortcut: Optional[MaskShortcut] = None, workers: Optional[int] = None):
         _import_onnxruntime()
         if precision not in ONNX_PRECISIONS:
-            raise ValueError(f"runtime='onnx' runs fp32 or int8, not {precision!r}")
+            raise OptionError(f"runtime='onnx' runs fp32 or int8, not {precision!r}")
         self.precision = precision
         self.workers = max(1, int(workers or torch.get_num_threads()))
         start = time.perf_counter()

@@ -11,13 +11,14 @@ from __future__ import annotations
 from typing import Optional, Tuple
 
 import torch
+from ..errors import OptionError
 
 KERNELS = ("auto", "triton", "torch")
 
 
 def _use_triton(kernel: str, *tensors: torch.Tensor) -> bool:
     if kernel not in KERNELS:
-        raise ValueError(f"unknown kernel {kernel!r}: choose one of {', '.join(KERNELS)}")
+        raise OptionError(f"unknown kernel {kernel!r}: choose one of {', '.join(KERNELS)}")
     if kernel == "auto":
         return all(t.is_cuda for t in tensors) and _triton_available()
     return kernel == "triton"
@@ -75,7 +76,7 @@ def pool(hidden: torch.Tensor, pool_mask: torch.Tensor, normalize: bool = True, 
     (``average_no_mask``). Rows whose mask is empty give a zero vector.
     """
     if hidden.dim() != 3 or pool_mask.shape != hidden.shape[:2]:
-        raise ValueError(f"pool: hidden must be (B, L, H) and pool_mask (B, L); got {tuple(hidden.shape)} and {tuple(pool_mask.shape)}")
+        raise OptionError(f"pool: hidden must be (B, L, H) and pool_mask (B, L); got {tuple(hidden.shape)} and {tuple(pool_mask.shape)}")
     if _use_triton(kernel, hidden, pool_mask):
         return _kernels().pool_normalize(hidden, pool_mask, normalize)
     return pool_torch(hidden, pool_mask, normalize)
@@ -134,11 +135,11 @@ def analogy_scores(
         of the best candidate within each question (first on ties; -1 for no candidates).
     """
     if queries.dim() != 2 or candidates.dim() != 2 or queries.shape[1] != candidates.shape[1]:
-        raise ValueError(f"analogy_scores: queries (Q, H) and candidates (C, H) expected; got {tuple(queries.shape)}, {tuple(candidates.shape)}")
+        raise OptionError(f"analogy_scores: queries (Q, H) and candidates (C, H) expected; got {tuple(queries.shape)}, {tuple(candidates.shape)}")
     if offsets.shape != (queries.shape[0] + 1,):
-        raise ValueError(f"analogy_scores: offsets must have Q + 1 = {queries.shape[0] + 1} entries, got {tuple(offsets.shape)}")
+        raise OptionError(f"analogy_scores: offsets must have Q + 1 = {queries.shape[0] + 1} entries, got {tuple(offsets.shape)}")
     if (reversed_queries is None) != (reversed_candidates is None):
-        raise ValueError("analogy_scores: give both reversed_queries and reversed_candidates, or neither")
+        raise OptionError("analogy_scores: give both reversed_queries and reversed_candidates, or neither")
     if _use_triton(kernel, queries, candidates):
         return _kernels().analogy_scores(queries, candidates, offsets, reversed_queries, reversed_candidates)
     return analogy_scores_torch(queries, candidates, offsets, reversed_queries, reversed_candidates)
@@ -187,11 +188,11 @@ def topk_cosine(
         ``(scores, indices)``: (Q, min(k, N)) float32 cosines, descending, and int64 key indices.
     """
     if queries.dim() != 2 or keys.dim() != 2 or queries.shape[1] != keys.shape[1]:
-        raise ValueError(f"topk_cosine: queries (Q, H) and keys (N, H) expected; got {tuple(queries.shape)}, {tuple(keys.shape)}")
+        raise OptionError(f"topk_cosine: queries (Q, H) and keys (N, H) expected; got {tuple(queries.shape)}, {tuple(keys.shape)}")
     if k < 1:
-        raise ValueError(f"topk_cosine: k must be positive, got {k}")
+        raise OptionError(f"topk_cosine: k must be positive, got {k}")
     if kernel not in KERNELS:
-        raise ValueError(f"unknown kernel {kernel!r}: choose one of {', '.join(KERNELS)}")
+        raise OptionError(f"unknown kernel {kernel!r}: choose one of {', '.join(KERNELS)}")
     tile_fn = _kernels().cosine_tile if kernel == "triton" else _cosine_tile_torch
     k = min(k, keys.shape[0])
     device = queries.device

@@ -99,7 +99,7 @@ class TorchEncoder(nn.Module):
                  device: Optional[torch.device] = None):
         super().__init__()
         if mode not in ("auto", "shortcut", "full"):
-            raise ValueError(f"unknown mode {mode!r}")
+            raise OptionError(f"unknown mode {mode!r}")
         self.encoder = encoder
         self.shortcut = shortcut if mode != "full" else None
         self.mode = mode

@@ -219,7 +219,7 @@ def load_vectors(path: Union[str, Path]) -> Tuple[np.ndarray, Optional[List[Pair
         if path.suffix == ".npz":
             data = np.load(path, allow_pickle=False)
             if "vectors" not in data.files:
-                raise ValueError("no 'vectors' array in it")
+                raise CollectionError("no 'vectors' array in it")
             matrix = data["vectors"]
             stored = [tuple(p) for p in data["pairs"].tolist()] if "pairs" in data.files else None
         else:
@@ -229,4 +229,18 @@ def load_vectors(path: Union[str, Path]) -> Tuple[np.ndarray, Optional[List[Pair
         raise CollectionError(f"{path}: not a readable relbert-embed output ({str(err).splitlines()[0]})") from None
     if matrix.ndim != 2:
         raise CollectionError(f"{path}: expected a (rows, dimension) matrix, found shape {matrix.shape}")
+    bad = first_non_finite_row(matrix)
+    if bad is not None:  # NaN ranks first or vanishes in every search; never searched, indexed or plotted
+        raise CollectionError(f"{path}: row {bad} (line {bad + 1} of its pairs) holds a non-finite value (NaN or "
+                              "inf): embed that pair again, or remove it from the collection")
     return matrix, stored
+
+
+def first_non_finite_row(matrix: np.ndarray, block: int = 65536) -> Optional[int]:
+    """The first row of ``matrix`` with a NaN or infinity, or None (read in blocks: a memory map
+    is scanned once without loading it whole)."""
+    for start in range(0, len(matrix), block):
+        finite = np.isfinite(np.asarray(matrix[start:start + block])).all(axis=1)
+        if not finite.all():
+            return start + int(np.argmin(finite))
+    return None

@@ -17,6 +17,7 @@ from typing import Callable, List, Optional, Tuple
 import numpy as np
 import torch
 import torch.nn.functional as F
+from ..errors import UsageError
 
 Pair = Tuple[str, str]
 
@@ -56,7 +57,7 @@ class Distillation:
     def __init__(self, pairs: List[Pair], vectors: np.ndarray, student_dim: int, device: torch.device,
                  kind: str = "cosine"):
         if len(pairs) != len(vectors):
-            raise ValueError(f"{len(pairs)} distillation pairs but {len(vectors)} teacher vectors")
+            raise UsageError(f"{len(pairs)} distillation pairs but {len(vectors)} teacher vectors")
         self.pairs, self.vectors, self.kind, self.device = pairs, vectors, kind, device
         self.row = {pair: i for i, pair in enumerate(pairs)}
         teacher_dim = vectors.shape[1]

@@ -30,6 +30,8 @@ def parse_seeds(text: str) -> List[int]:
         raise OptionError("--seeds names no seed")
     if len(set(seeds)) != len(seeds):
         raise OptionError(f"--seeds {text!r}: a seed appears twice")
+    if any(not 0 <= s < 2**32 for s in seeds):
+        raise OptionError(f"--seeds {text!r}: seeds are integers from 0 to {2**32 - 1}")
     return seeds
 
 

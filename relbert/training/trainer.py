@@ -17,6 +17,7 @@ on GPU); rank 0 validates, logs and saves.
 """
 from __future__ import annotations
 
+import math
 import random
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
@@ -25,7 +26,7 @@ import numpy as np
 import torch
 
 from ..data.relsim import Relation
-from ..errors import InputError
+from ..errors import InputError, NonFiniteError
 from ..runtime import distributed
 from . import losses
 from .config import TrainConfig, lr_factor
@@ -194,6 +195,11 @@ class Trainer:
                 for index, (pairs, n) in mine:
                     total += self.encoding.backward(pairs, self.objective.item_loss(pairs, n), self._seed(epoch, index))
                     count += 1
+            if not math.isfinite(total):  # NaN never reaches the weights: the last saved state stays good
+                raise NonFiniteError(
+                    f"epoch {epoch + 1}, step {steps + 1}: the loss is {total} (not finite); nothing of this step was "
+                    f"applied and the last saved state is kept: lower --lr (now {self.config.lr:g}) or raise "
+                    f"--temperature (now {self.config.temperature:g})")
             self._step()
             steps += 1
             done = start + len(step)
