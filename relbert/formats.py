@@ -16,6 +16,28 @@ import numpy as np
 from .io import atomic_output
 
 FORMATS = ("npy", "npz", "word2vec")
+#: The format each output name's extension means (word2vec's text format: .txt or .vec).
+EXTENSIONS = {".npy": "npy", ".npz": "npz", ".txt": "word2vec", ".vec": "word2vec"}
+
+
+def format_for(output: str, fmt=None) -> str:
+    """The format of ``output``: ``fmt`` where given, else the one its extension names; a
+    contradiction, or a name that says nothing without ``fmt``, is a one-line UsageError (a
+    ``.npz`` holding ``.npy`` bytes fails only when someone loads it)."""
+    from .errors import UsageError
+
+    suffix = Path(output).suffix.lower()
+    named = EXTENSIONS.get(suffix)
+    names = ", ".join(f"{ext} ({f})" for ext, f in EXTENSIONS.items())
+    if fmt is None:
+        if named is None:
+            raise UsageError(f"{output}: the name does not say the format: end it in {names}, or give --format")
+        return named
+    if named is not None and named != fmt:
+        wanted = " or ".join(f"*{ext}" for ext, f in EXTENSIONS.items() if f == fmt)
+        raise UsageError(f"{output}: a {suffix} name holds {named}, but --format {fmt} was given: name the output "
+                         f"{wanted}, or drop --format")
+    return fmt
 
 
 def word2vec_key(head: str, tail: str) -> str:

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .models.loading import (DEFAULT_AGGREGATION, DEFAULT_TEMPLATE, ModelSpec, load_parts, read_relbert_config,
-                             resolve_model, resolve_settings, stored_offset_weight)
+                             resolve_model, resolve_settings, settle_precision, stored_offset_weight)
 from .offsets import WordSpans, check_offset_weight, combine
 from .runtime.embed_loop import embed_rows
 from .runtime.interface import build_encoder
@@ -82,9 +82,8 @@ class RelBERT:
                 ``<obj>`` and ``<mask>``. aggregation: ``"mask"``, ``"average"`` or ``"average_no_mask"``.
             max_length: longest prompt in tokens; longer prompts are an error, never truncated.
             device: torch device; default CUDA when available, else CPU.
-            precision: ``"auto"`` (bf16 where the hardware computes it natively and the model's bf16
-                validation is within 1 point of fp32, else fp32; :attr:`precision_reason` says
-                why), ``"fp32"``, ``"bf16"``, ``"fp16"`` (GPU) or ``"int8"`` (CPU).
+            precision: ``"auto"`` (of the precisions the model is validated in, the one measured fastest on this
+                CPU, cached; on a GPU bf16 where native), ``"fp32"``, ``"bf16"``, ``"fp16"`` (GPU) or ``"int8"`` (CPU).
             compile: run the encoder through ``torch.compile`` (opt-in; full forward).
             runtime: ``"torch"`` or ``"onnx"`` (ONNX Runtime, CPU, fp32 or int8); default ONNX
                 Runtime for int8 on CPU, torch otherwise.
@@ -115,9 +114,8 @@ class RelBERT:
         stored = read_relbert_config(encoder.config)
         settings = resolve_settings(source, device, precision, runtime, compile, name=name)
         model = cls.__new__(cls)
-        model.name_or_path = name
         # a shipped delta keeps its relbert_config (and the default its display name) beside the encoder
-        model.display_name = source.display_name if source is not None else name
+        model.name_or_path, model.display_name = name, source.display_name if source is not None else name
         model.is_trained = source.is_trained if source is not None else stored["template"] is not None
         model._source = source
         model.template = resolve_template(template or stored["template"] or DEFAULT_TEMPLATE)
@@ -129,16 +127,10 @@ class RelBERT:
         model.hf_tokenizer = check_pair_tokenizer(tokenizer, name)
         model.tokenizer = PairTokenizer(model.hf_tokenizer, model.template, model.aggregation, model.max_length)
         encoder.to(settings.device).eval()
-        if settings.measure:  # auto on a CPU: the precision measured fastest here (cached after the first run)
-            from .runtime.interface import resolve_runtime
-            from .runtime.measured_precision import choose_on_cpu
-
-            choice = choose_on_cpu(encoder, model.tokenizer, name, candidates=settings.measure)
-            settings.precision, settings.reason = choice.precision, choice.reason()
-            settings.runtime = resolve_runtime(runtime, settings.precision, settings.device, compile)
-        model.precision_reason = settings.reason
+        settle_precision(settings, encoder, model.tokenizer, name, runtime, compile)  # auto on a CPU: measured
         model._fp32_encoder = copy.deepcopy(encoder) if settings.precision != "fp32" and source is None else None
-        model.device, model.precision, model.runtime = settings.device, settings.precision, settings.runtime
+        model.device, model.precision, model.runtime, model.precision_reason = (
+            settings.device, settings.precision, settings.runtime, settings.reason)
         probe = model.tokenizer.encode([("paris", "france"), ("a washing machine", "laundry")])
         #: What runs (:class:`relbert.runtime.interface.Runtime`): the torch or the ONNX Runtime
         #: runtime, both giving pooled vectors; :attr:`encoder` is the Hugging Face module.

@@ -31,6 +31,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from .errors import InputError, NonFiniteError, ResumeError
+from .embedding.unknown_words import UnknownWords
 from .io import pair_lines, replace_file
 
 Pair = Tuple[str, str]
@@ -105,8 +106,8 @@ class WorkFiles:
 
 
 # --- 1. plan ------------------------------------------------------------------------------------
-def plan_input(path: Path, tokenizer, files: WorkFiles, cache_size: int, source_name: Optional[str] = None
-               ) -> Tuple[int, str]:
+def plan_input(path: Path, tokenizer, files: WorkFiles, cache_size: int, source_name: Optional[str] = None,
+               unknown=None) -> Tuple[int, str]:
     """Validate, count, fingerprint, dedupe and tokenize ``path`` in one read; returns (rows, sha256).
 
     Writes, block by block: the plan (int64 source row per row), the token ids of first
@@ -118,6 +119,9 @@ def plan_input(path: Path, tokenizer, files: WorkFiles, cache_size: int, source_
     Raises:
         InputError: ``FILE:LINE: why`` for a malformed line or a prompt over ``max_length``
             (``source_name`` replaces the path in messages, e.g. ``-`` for standard input).
+
+    ``unknown`` (a :class:`relbert.unknown_words.UnknownWords`) collects the pairs with a word the
+    model cannot read (or, strict, stops at the first).
     """
     from .errors import PromptTooLongError
 
@@ -148,6 +152,9 @@ def plan_input(path: Path, tokenizer, files: WorkFiles, cache_size: int, source_
             offsets_out.write((id_count + np.cumsum(span)).tobytes())
             id_count += len(ids)
             words, word_offsets, pooled = tokenizer.encode_words([w for _, p in pending for w in p])
+            if unknown is not None:
+                unknown.check_block([r for r, _ in pending], [p for _, p in pending], words, word_offsets, pooled,
+                                    tokenizer.hf_tokenizer.unk_token_id)
             word_span = np.zeros((len(sources), 2), np.int64)
             word_span[firsts] = np.diff(word_offsets).reshape(-1, 2)
             words_out.write(words.astype(np.int32).tobytes())
@@ -232,13 +239,16 @@ class EmbedRun:
     """
 
     def __init__(self, pairs_path: Path, output: Path, options: StreamOptions = StreamOptions(), shard: Shard = Shard(),
-                 *, resume: bool = False, source_name: Optional[str] = None, show_progress: bool = False):
+                 *, resume: bool = False, source_name: Optional[str] = None, show_progress: bool = False,
+                 strict: bool = False):
         self.pairs_path = Path(pairs_path)
         self.output = Path(output)
         self.options = options
         self.shard = shard
         self.resume = resume
         self.source_name = source_name or str(pairs_path)
+        #: The pairs with a word the model cannot read, found while planning (strict: the first stops the run).
+        self.unknown = UnknownWords(self.source_name, strict)
         self.show_progress = show_progress and shard.rank == 0
         target = self.output if options.fmt == "npy" else self.output.with_name(f".{self.output.name}.vectors.npy")
         self.files = WorkFiles(target)
@@ -254,7 +264,7 @@ class EmbedRun:
             self.resume = False  # killed before its first record: nothing to continue, start afresh
         if self.shard.rank == 0:
             if self.resume:
-                state = json.loads(files.state.read_text())
+                state = read_state(files.state)
                 if state.get("stream") != STREAM_VERSION:
                     raise ResumeError("--resume: the interrupted run was made by another version of relbert; "
                                       "start again without --resume")
@@ -266,7 +276,7 @@ class EmbedRun:
                 files.remove()
                 try:
                     rows, digest = plan_input(self.pairs_path, tokenizer, files, self.options.cache_size,
-                                              self.source_name)
+                                              self.source_name, self.unknown)
                 except BaseException:
                     files.remove()  # a bad line (or an interrupt) while planning leaves nothing behind
                     raise
@@ -432,6 +442,18 @@ class EmbedRun:
 
 
 # --- positioned I/O on the .npy -----------------------------------------------------------------
+def read_state(path: Path) -> dict:
+    """An interrupted run's progress record, or a one-line ResumeError naming it when it is damaged."""
+    try:
+        state = json.loads(path.read_text())
+        if isinstance(state, dict) and isinstance(state.get("rows"), int) and "input_sha256" in state:
+            return state
+        problem = "not a progress record"
+    except (OSError, ValueError) as err:
+        problem = str(err).splitlines()[0]
+    raise ResumeError(f"--resume: {path} is damaged ({problem}); start again without --resume")
+
+
 def _create_npy(path: Path, rows: int, hidden: int) -> None:
     """An ``.npy`` of ``rows x hidden`` float32 zeros (sparse on disk): header, then the size set."""
     with open(path, "wb") as handle:

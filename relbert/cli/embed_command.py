@@ -7,21 +7,24 @@ from pathlib import Path
 import click
 
 from ..errors import Interrupted, UsageError, UserError
-from ..formats import FORMATS
+from ..formats import FORMATS, format_for
+from ..io import OutputLock
 from .common import check_output, earlier_spelling, load_model, model_options, user_errors
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("pairs", metavar="PAIRS", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False, writable=True),
-              help="Output file: float32 (N, hidden), row i = line i of PAIRS.")
+              help="Output file, row i = line i of PAIRS: float32 (N, D), D the model's width (twice it with an "
+                   "offset weight, as the default has).")
 @model_options
 @click.option("--batch-size", "-b", type=click.IntRange(min=1), default=None,
               help="Prompts per encoder call (default: 64 on torch on CPU, 32 on ONNX Runtime; on CUDA as many as "
                    "fit 65,536 padded tokens).")
 @click.option("--no-normalize", is_flag=True, help="Write raw masked sums (the official package's vectors) instead of unit vectors.")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="npy", show_default=True,
-              help="npy: vectors; npz: vectors + pairs; word2vec: text format with keys head__tail.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
+              help="npy: vectors; npz: vectors + pairs; word2vec: text format with keys head__tail. Default: the "
+                   "output's extension (.npy, .npz, .txt or .vec); a contradiction is refused before any work.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run (same input, model and options).")
 @click.option("--rows-per-chunk", "chunk_size", type=click.IntRange(min=1), default=16384, show_default=True,
               help="Rows per chunk: the unit of progress, resume and sharding.")
@@ -30,10 +33,13 @@ from .common import check_output, earlier_spelling, load_model, model_options, u
               help="Distinct pairs remembered to reuse the rows of duplicates (bounds memory).")
 @click.option("--compile", "compile_", is_flag=True,
               help="torch.compile the encoder (first batches pay 10-60 s of compilation; on CPU it helped only bf16 with average pooling).")
+@click.option("--strict", is_flag=True,
+              help="Stop (FILE:LINE, exit status 2) at a word the model cannot read (only unknown tokens, a control "
+                   "character) instead of counting such pairs in a closing note.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @user_errors
 def embed(pairs, output, model, template, aggregation, max_length, device, precision, runtime, offset_weight, batch_size,
-          no_normalize, fmt, resume, chunk_size, cache_size, compile_, quiet):
+          no_normalize, fmt, resume, chunk_size, cache_size, compile_, strict, quiet):
     """Embed the word pairs of PAIRS (head<TAB>tail per line; - for stdin) into OUTPUT.
 
     Every line is a pair (no header, no comments); blank lines, wrong field counts, empty
@@ -51,6 +57,7 @@ def embed(pairs, output, model, template, aggregation, max_length, device, preci
     from ..io import precheck_pairs
 
     out = check_output(output)
+    fmt = format_for(output, fmt)
     if pairs != "-":  # checked before torch and transformers load (seconds): mistakes show at once
         if not Path(pairs).is_file():
             raise UsageError(f"{pairs}: no such file")
@@ -76,7 +83,15 @@ def embed(pairs, output, model, template, aggregation, max_length, device, preci
     options = StreamOptions(batch_size=batch_size, normalize=not no_normalize, chunk_size=chunk_size,
                             cache_size=cache_size, fmt=fmt)
     run = EmbedRun(source, out, options, Shard(rank, world), resume=resume, source_name="-" if spooled else str(pairs),
-                   show_progress=not quiet)
+                   show_progress=not quiet, strict=strict)
+    lock = OutputLock(out)
+    if rank == 0:  # a second run writing the same output refuses here, before any work (and touches nothing)
+        try:
+            lock.acquire()
+        except UserError:
+            if spooled:
+                os.unlink(spooled)
+            raise
     try:
         # the input is planned (validated, deduplicated, tokenized) with the tokenizer alone,
         # so a malformed file is reported before the model loads
@@ -115,9 +130,13 @@ def embed(pairs, output, model, template, aggregation, max_length, device, preci
         run.abandon()
         raise
     finally:
+        lock.release()
         if spooled:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(spooled)
+    note = run.unknown.summary() if rank == 0 else None
+    if note:  # said even with -q: the vectors of those pairs say nothing of the word
+        click.echo(note, err=True)
     if not quiet and rank == 0:
         repeated = getattr(run, "repeated_keys", 0)
         note = f"; {repeated} repeated key{'' if repeated == 1 else 's'} written once" if repeated else ""

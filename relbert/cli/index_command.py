@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from ..errors import UsageError
+from ..errors import Interrupted, UsageError
 from ..search.index import KINDS
 from .common import check_output, earlier_spelling, user_errors
 
@@ -18,7 +18,7 @@ from .common import check_output, earlier_spelling, user_errors
 @click.option("--m", "m", type=click.IntRange(min=1), default=None,
               help="ivfpq: sub-quantizers, bytes per vector (must divide the dimension; default: dimension / 8).")
 @click.option("--nbits", type=click.IntRange(min=1, max=16), default=8, show_default=True, help="ivfpq: bits per code.")
-@click.option("--hnsw-m", type=click.IntRange(min=2), default=32, show_default=True, help="hnsw: links per node.")
+@click.option("--hnsw-m", type=click.IntRange(min=2, max=256), default=32, show_default=True, help="hnsw: links per node.")
 @click.option("--train-size", type=click.IntRange(min=1), default=None,
               help="ivfpq: rows sampled to train the quantizers (default: 40 a list, at least 65536, within the memory budget).")
 @click.option("--rows-per-read", "chunk_size", type=click.IntRange(min=1), default=65536, show_default=True,
@@ -59,6 +59,14 @@ def index(vectors, output, kind, nlist, m, nbits, hnsw_m, train_size, chunk_size
         ann.save_index(built, record, out)
     except ImportError as err:  # FAISS
         raise UsageError(str(err))
+    except MemoryError:
+        raise UsageError(f"{output}: the index does not fit in memory with these parameters ({params or kind}); "
+                         "lower them (--hnsw-m, --m) or use --kind ivfpq") from None
+    except OSError as err:  # a full or read-only disk: save_index wrote nothing in place of the output
+        raise UsageError(f"{output}: {err.strerror or err}; no index was written") from None
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted while building the index: nothing was written to {output}; run the same "
+                          "command again") from None
     if not quiet:
         size = out.stat().st_size
         made = f", embedded with {record.provenance['model']}" if record.provenance else ""

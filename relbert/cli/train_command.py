@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import UsageError
+from ..errors import Interrupted, UsageError
 from ..offsets import OFFSET_GRID  # numpy only
 from ..templates import AGGREGATIONS
 from ..training.config import (DISTILL_LOSSES, LOSSES, LR_SCHEDULES, MEMORY_BUDGET_GB, RECIPES,  # no torch
@@ -194,6 +194,8 @@ def train(output, recipe, data, model, template, aggregation, max_length, loss, 
         progress = trainer.train(resume=resume, checkpoint_every=checkpoint_every)
     except FileNotFoundError as err:  # a data or validation file that is not there
         raise UsageError(str(err).splitlines()[0])
+    except KeyboardInterrupt:
+        raise Interrupted(_interrupted_line(Path(output))) from None
     if trainer.rank == 0:
         click.echo(f"{_best_line(progress, bool(validators))}; model in {output}/model", err=True)
         _choose_offset(Path(output) / "model", validators, offset_weights, device, say)
@@ -288,6 +290,22 @@ def _choose_offset(model_dir: Path, validators, weights, device, say) -> None:
 #: What a training run writes in its output folder (--overwrite removes these, and only these).
 
 
+def _interrupted_line(output: Path) -> str:
+    """What Ctrl-C kept of a run and how to continue it."""
+    import json
+
+    try:
+        progress = json.loads((output / "state" / "state.json").read_text())["progress"]
+        epoch, partial = progress["epoch"], progress.get("partial")
+    except (OSError, ValueError, KeyError, TypeError):
+        return (f"interrupted before the run saved any state in {output}/state: the same command with --resume "
+                "starts it from the start (or use --overwrite)")
+    where = (f"in epoch {epoch + 1} after {partial['items_done']} relations" if partial
+             else f"after epoch {epoch}")
+    return (f"interrupted: {output}/state holds the state saved {where} (the best model so far is in "
+            f"{output}/model); continue with the same command plus --resume")
+
+
 def _check_run_folder(output: Path, resume: bool, overwrite: bool) -> None:
     """A second run into the same folder is refused (one line) unless it resumes or overwrites."""
     import shutil
@@ -300,6 +318,9 @@ def _check_run_folder(output: Path, resume: bool, overwrite: bool) -> None:
     if not found or resume:
         return
     if not overwrite:
+        if not (output / "state" / "state.json").is_file():
+            raise UsageError(f"{output} holds a training run that saved no state yet ({', '.join(found)}): start it "
+                             "again from the start with --resume, or replace it with --overwrite")
         raise UsageError(f"{output} holds a training run already ({', '.join(found)}): continue it with --resume, "
                          "or replace it with --overwrite")
     for name in found:

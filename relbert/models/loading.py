@@ -430,6 +430,21 @@ def resolve_settings(spec: Optional[ModelSpec], device: Optional[str], precision
     return Settings(resolved, precision, reason, runtime, measure)
 
 
+def settle_precision(settings: Settings, encoder, tokenizer, name: str, runtime: Optional[str], compile: bool) -> None:
+    """Where ``auto`` left candidates to time (a CPU): the one measured fastest for ``encoder`` on this
+    machine (the cache after the first run; :mod:`relbert.runtime.measured_precision`) goes into
+    ``settings``, with its reason and runtime."""
+    if not settings.measure:
+        return
+    from ..runtime.interface import resolve_runtime
+    from ..runtime.measured_precision import choose_on_cpu
+
+    choice = choose_on_cpu(encoder, tokenizer, name, candidates=settings.measure)
+    settings.precision, settings.reason = choice.precision, choice.reason()
+    settings.runtime = resolve_runtime(runtime, settings.precision, settings.device, compile)
+    settings.measure = ()
+
+
 def load_fp32_encoder(spec: ModelSpec):
     """``spec``'s encoder in fp32, with its shipped delta applied (the fine-tuned tensors in the package)."""
     from .shipping import apply_delta

@@ -198,6 +198,10 @@ def build_index(vectors: np.ndarray, kind: str = "ivfpq", params: Optional[Dict[
                                  faiss.METRIC_INNER_PRODUCT)
         code_bytes = params["m"] * params["nbits"] // 8
         size = min(rows, train_size or default_train_size(params["nlist"], dimension, rows, code_bytes))
+        least = max(params["nlist"], 2 ** params["nbits"])  # a centroid per list, and the quantizer's 2^nbits
+        if size < least:
+            raise IndexError_(f"--train-size {size}: IVF-PQ trains on at least {least} rows here (--nlist "
+                              f"{params['nlist']} lists and 2^{params['nbits']} codes); give {least} or more")
         # FAISS warns (on stderr) below 39 rows a centroid; fewer still cluster well for an IVF
         index.cp.min_points_per_centroid = max(1, min(39, size // params["nlist"]))
         index.pq.cp.min_points_per_centroid = max(1, min(39, size // 2 ** params["nbits"]))

@@ -91,16 +91,32 @@ class TrainingRun:
         t = self.t
         progress = {"epoch": 0, "best_epoch": None, "best_score": None, "history": []}
         extended = False
+        if resume and not (self.state_dir / "state.json").is_file():
+            # killed before its first saved state: nothing to continue, so the run starts from the start
+            t.log.info("--resume: no saved state in %s: the run starts from the start", self.state_dir)
+            if t.report is not None and t.rank == 0:
+                t.report(f"--resume: no saved state in {self.state_dir} yet: starting from the start")
+            resume = False
         if resume:
-            if not (self.state_dir / "state.json").is_file():
-                raise ResumeError(f"--resume: no saved state in {self.state_dir}")
             # options added since the interrupted run was started take their defaults; removed ones are ignored
             defaults = asdict(TrainConfig())
-            stored = json.loads((self.output_dir / "training_config.json").read_text())
+            try:
+                stored = json.loads((self.output_dir / "training_config.json").read_text())
+                if not isinstance(stored, dict):
+                    raise ValueError("not a JSON object")
+            except (OSError, ValueError) as err:
+                raise ResumeError(f"--resume: {self.output_dir / 'training_config.json'} is damaged "
+                                  f"({str(err).splitlines()[0]}); start the run again with --overwrite") from None
             warn_unknown_keys(stored, [*defaults, *REMOVED_OPTIONS], str(self.output_dir / "training_config.json"))
             saved = {**defaults, **{k: v for k, v in stored.items() if k in defaults}}
             extended = check_resume(saved, asdict(t.config))
-            progress = load_state(self.state_dir, t.encoder, t.heads_or_none(), t.optimizer, t.scheduler, t.rng)
+            try:
+                progress = load_state(self.state_dir, t.encoder, t.heads_or_none(), t.optimizer, t.scheduler, t.rng)
+                progress["epoch"]  # noqa: B018 - a record without it is not a saved state
+            except Exception as err:  # noqa: BLE001 - json, safetensors and torch each raise their own
+                problem = " ".join(str(err).split())[:160] or type(err).__name__
+                raise ResumeError(f"--resume: the saved state in {self.state_dir} is damaged ({type(err).__name__}: "
+                                  f"{problem}); start the run again with --overwrite") from None
             if extended:
                 t.log.info("extending the run from %d to %d epochs", saved["epochs"], t.config.epochs)
             if progress.get("partial"):

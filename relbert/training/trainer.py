@@ -40,6 +40,16 @@ from .state import rng_from_json, rng_to_json
 Pair = Tuple[str, str]
 
 
+def check_finite_loss(total: float, epoch: int, steps: int, config: TrainConfig) -> None:
+    """NaN never reaches the weights: a non-finite loss stops the run before its step is applied,
+    so the last saved state stays good (one line naming the step and the options that set the scale)."""
+    if not math.isfinite(total):
+        raise NonFiniteError(
+            f"epoch {epoch + 1}, step {steps + 1}: the loss is {total} (not finite); nothing of this step was applied "
+            f"and the last saved state is kept: lower --lr (now {config.lr:g}) or raise --temperature (now "
+            f"{config.temperature:g})")
+
+
 def _summed(total: float, count: int) -> Tuple[float, int]:
     """The loss sum and count over every rank (as they are under a single process)."""
     dist = distributed.active()
@@ -195,11 +205,7 @@ class Trainer:
                 for index, (pairs, n) in mine:
                     total += self.encoding.backward(pairs, self.objective.item_loss(pairs, n), self._seed(epoch, index))
                     count += 1
-            if not math.isfinite(total):  # NaN never reaches the weights: the last saved state stays good
-                raise NonFiniteError(
-                    f"epoch {epoch + 1}, step {steps + 1}: the loss is {total} (not finite); nothing of this step was "
-                    f"applied and the last saved state is kept: lower --lr (now {self.config.lr:g}) or raise "
-                    f"--temperature (now {self.config.temperature:g})")
+            check_finite_loss(total, epoch, steps, self.config)
             self._step()
             steps += 1
             done = start + len(step)
