@@ -99,6 +99,8 @@ def project(vectors: np.ndarray, method: str = "auto", seed: int = 0) -> Tuple[n
     n = len(vectors)
     if method == "auto":
         method = "umap" if _has_umap() else ("tsne" if n <= TSNE_LIMIT else "pca")
+    if n == 1:  # one pair: the map's centre (a projection of one point is undefined)
+        return np.zeros((1, 2), np.float32), "pca"
     if n < 3 or method == "pca":
         return _pca(vectors, 2), "pca"
     if method == "umap":

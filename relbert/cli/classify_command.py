@@ -56,6 +56,12 @@ def fit_cmd(labelled, output, validation_file, folds, seed, batch_size, quiet, m
     labels = sorted(set(data.labels))
     if len(labels) < 2:
         raise UsageError(f"{labelled}: one label only ({labels[0]}): a classifier needs two or more")
+    if val is not None:  # the grid would be chosen on pairs no setting can get right
+        unseen = sorted(set(val.labels) - set(labels))
+        if unseen:
+            raise UsageError(f"{validation_file}: label{'s' if len(unseen) > 1 else ''} {', '.join(unseen)} "
+                             f"never appear{'' if len(unseen) > 1 else 's'} in {labelled}: the classifier cannot "
+                             "predict them; add training pairs for them or remove them from the validation file")
     relbert = load_model(model, template, aggregation, max_length, device, precision, runtime=runtime,
                          offset_weight=offset_weight)
     x = {"train": features(relbert, data, batch_size, not quiet)}

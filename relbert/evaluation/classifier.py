@@ -158,7 +158,7 @@ class SavedClassifier:
             biases = [tensors[f"bias.{i}"] for i in range(layers)]
             saved = cls(list(record["labels"]), weights, biases, record["activation"], record["out_activation"],
                         dict(record["model"]))
-        except (ValueError, KeyError, TypeError, OSError, AttributeError) as err:
+        except Exception as err:  # noqa: BLE001 - json, numpy and safetensors each raise their own
             raise ClassifierError(f"{folder}: corrupt classifier ({str(err).splitlines()[0][:120]}); fit it again "
                                   "with relbert-classify fit") from None
         problem = saved.problem()

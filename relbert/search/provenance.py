@@ -43,18 +43,24 @@ def write(output: Union[str, Path], model_name: Optional[str], model, normalize:
 
 
 def read(vectors: Union[str, Path]) -> Optional[dict]:
-    """The provenance of a collection, or None (made before provenance was written, or by hand)."""
+    """The provenance of a collection, or None (made before provenance was written, or by hand); a
+    damaged record is a one-line :class:`~relbert.errors.CollectionError`."""
     path = path_for(vectors)
     if not path.is_file():
         return None
+    from ..errors import CollectionError
+
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError:
-        return None
-    if isinstance(record, dict):
-        from ..io import warn_unknown_keys
+    except (ValueError, OSError) as err:  # damaged: said, never taken for "made before provenance existed"
+        raise CollectionError(f"{path}: the collection's provenance record is damaged ({str(err).splitlines()[0]}); "
+                              "embed the collection again, or delete that file to use it without one") from None
+    if not isinstance(record, dict):
+        raise CollectionError(f"{path}: the collection's provenance record is not a JSON object; embed the collection "
+                              "again, or delete that file to use it without one")
+    from ..io import warn_unknown_keys
 
-        warn_unknown_keys(record, KEYS, f"{path.name}")
+    warn_unknown_keys(record, KEYS, f"{path.name}")
     return record
 
 
