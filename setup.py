@@ -112,6 +112,7 @@ setup(
             "relbert-plot=relbert.cli.plot_command:plot",
             "relbert-download=relbert.cli.download_command:download",
             "relbert-classify=relbert.cli.classify_command:classify",
+            "relbert-info=relbert.cli.info_command:info",
         ]
     },
 )

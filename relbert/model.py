@@ -173,7 +173,8 @@ class RelBERT:
     def describe(self) -> Dict[str, Optional[str]]:
         """Metadata for evaluation reports."""
         return {"model": self.display_name, "baseline": None, "template": self.template, "aggregation": self.aggregation,
-                "offset_weight": self.offset_weight, "precision": self.precision, "runtime": self.runtime}
+                "offset_weight": self.offset_weight, "precision": self.precision, "runtime": self.runtime,
+                "precision_reason": self.precision_reason}
 
     def relbert_config(self) -> Dict[str, object]:
         """The official ``relbert_config`` block (``offset_weight`` beside it where λ > 0, which the

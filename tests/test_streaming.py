@@ -33,7 +33,7 @@ def test_streaming_matches_embed_and_duplicates_are_identical(tiny_model_path, t
     pairs = make_pairs(tmp_path / "pairs.tsv", 3000)
     out = tmp_path / "out.npy"
     result = CliRunner().invoke(embed, [str(tmp_path / "pairs.tsv"), "-o", str(out), "--model", tiny_model_path,
-                                        "--chunk-size", "700", "--cache-size", "50", "-q"])
+                                        "--rows-per-chunk", "700", "--cache-size", "50", "-q"])
     assert result.exit_code == 0, result.output
     vectors = np.load(out)
     model = RelBERT.from_pretrained(tiny_model_path)
@@ -49,7 +49,7 @@ def test_streaming_matches_embed_and_duplicates_are_identical(tiny_model_path, t
 
 def test_sigkill_and_resume_is_byte_identical(tiny_model_path, tmp_path):
     make_pairs(tmp_path / "pairs.tsv", 60000, seed=1)
-    common = ["--model", tiny_model_path, "--chunk-size", "2000", "--cache-size", "1000", "-q"]
+    common = ["--model", tiny_model_path, "--rows-per-chunk", "2000", "--cache-size", "1000", "-q"]
     run_cli(tmp_path / "pairs.tsv", "-o", tmp_path / "full.npy", *common)
     target = tmp_path / "resumed.npy"
     rng = random.Random(7)
@@ -78,7 +78,7 @@ def test_sigkill_and_resume_is_byte_identical(tiny_model_path, tmp_path):
 def test_resume_refuses_changed_input_or_model(tiny_model_path, tmp_path, minilm_path):
     make_pairs(tmp_path / "pairs.tsv", 5000, seed=2)
     out = tmp_path / "out.npy"
-    args = [str(tmp_path / "pairs.tsv"), "-o", str(out), "--model", tiny_model_path, "--chunk-size", "1000", "-q"]
+    args = [str(tmp_path / "pairs.tsv"), "-o", str(out), "--model", tiny_model_path, "--rows-per-chunk", "1000", "-q"]
     from relbert import streaming
 
     calls = {"n": 0}
@@ -97,7 +97,7 @@ def test_resume_refuses_changed_input_or_model(tiny_model_path, tmp_path, minilm
     finally:
         streaming.EmbedRun._record_done = original
     assert not out.exists()
-    changed_model = CliRunner().invoke(embed, args[:3] + ["--model", minilm_path, "--chunk-size", "1000", "-q", "--resume"])
+    changed_model = CliRunner().invoke(embed, args[:3] + ["--model", minilm_path, "--rows-per-chunk", "1000", "-q", "--resume"])
     assert changed_model.exit_code == 2 and "model or its options changed" in changed_model.output
     changed_options = CliRunner().invoke(embed, args + ["--resume", "--batch-size", "7"])
     assert changed_options.exit_code == 2 and "changed" in changed_options.output
@@ -109,7 +109,7 @@ def test_resume_refuses_changed_input_or_model(tiny_model_path, tmp_path, minilm
 
 def test_torchrun_two_processes_same_file(tiny_model_path, tmp_path):
     make_pairs(tmp_path / "pairs.tsv", 6000, seed=3)
-    common = ["--model", tiny_model_path, "--chunk-size", "900", "--cache-size", "500", "-q"]
+    common = ["--model", tiny_model_path, "--rows-per-chunk", "900", "--cache-size", "500", "-q"]
     run_cli(tmp_path / "pairs.tsv", "-o", tmp_path / "one.npy", *common)
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29541",
                            "-m", "relbert.cli.embed_command", str(tmp_path / "pairs.tsv"), "-o", str(tmp_path / "two.npy"), *common],

@@ -17,7 +17,7 @@ import importlib
 
 #: Each command and the module it lives in (imported on first use: a console script loads its own only).
 _HOMES = {"classify": "classify_command", "download": "download_command", "embed": "embed_command",
-          "evaluate": "evaluate_command", "index": "index_command", "plot": "plot_command",
+          "evaluate": "evaluate_command", "index": "index_command", "info": "info_command", "plot": "plot_command",
           "search": "search_command", "tools": "tools_command", "train": "train_command"}
 __all__ = sorted(_HOMES)
 

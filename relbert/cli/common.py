@@ -66,33 +66,12 @@ def check_output(output) -> Path:
     return out
 
 
-def earlier_spelling(old: str, new: str, dest: str, type=None):
-    """A hidden option ``old`` that sets ``dest`` as ``new`` does, with a FutureWarning naming the
-    release that removes it (one concept, one name: the old spelling keeps working for now)."""
-    def decorator(func):
-        @functools.wraps(func)
-        def wrapper(*args, **kwargs):
-            value = kwargs.pop("earlier_" + dest)
-            if value is not None:
-                import warnings
-
-                warnings.warn(f"{old} is deprecated and will be removed in relbert 0.3: use {new}", FutureWarning,
-                              stacklevel=2)
-                kwargs[dest] = value
-            return func(*args, **kwargs)
-
-        return click.option(old, "earlier_" + dest, type=type, default=None, hidden=True,
-                            help=f"Earlier name of {new}.")(wrapper)
-
-    return decorator
-
-
 def model_options(func, precision_default: str = "auto"):
     """Options shared by every command that loads a model (``--precision`` defaults to auto for
     embedding and search; evaluation passes fp32, so that reports are the fp32 model's)."""
-    precision_help = ("Inference precision: auto (bf16 where the CPU or GPU computes it natively and the model's bf16 "
-                      "validation is within 1 point of fp32, else fp32), fp32, bf16, fp16 (GPU), int8 (CPU, dynamic "
-                      "quantization).")
+    precision_help = ("Inference precision: auto (of the precisions the model is validated in, fp32 and bf16, the one "
+                      "measured fastest on this CPU, cached; on a GPU bf16 where native), fp32, bf16, fp16 (GPU), int8 "
+                      "(CPU, dynamic quantization).")
     options = [
         click.option("--model", "-m", default=None, metavar="NAME_OR_PATH",
                      help="Hugging Face model name or folder (default: the embedded default model)."),
@@ -113,7 +92,6 @@ def model_options(func, precision_default: str = "auto"):
                           "(cos_relation + LAMBDA cos_offset) / (1 + LAMBDA)); 0 = relation only. Default: the "
                           "model's own (the named models ship one chosen on validation)."),
     ]
-    func = earlier_spelling("--backend", "--runtime", "runtime", click.Choice(RUNTIMES))(func)
     for option in reversed(options):
         func = option(func)
     return func

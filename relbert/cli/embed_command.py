@@ -9,7 +9,7 @@ import click
 from ..errors import Interrupted, UsageError, UserError
 from ..formats import FORMATS, format_for
 from ..io import OutputLock
-from .common import check_output, earlier_spelling, load_model, model_options, user_errors
+from .common import check_output, load_model, model_options, user_errors
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -28,7 +28,6 @@ from .common import check_output, earlier_spelling, load_model, model_options, u
 @click.option("--resume", is_flag=True, help="Continue an interrupted run (same input, model and options).")
 @click.option("--rows-per-chunk", "chunk_size", type=click.IntRange(min=1), default=16384, show_default=True,
               help="Rows per chunk: the unit of progress, resume and sharding.")
-@earlier_spelling("--chunk-size", "--rows-per-chunk", "chunk_size", click.IntRange(min=1))
 @click.option("--cache-size", type=click.IntRange(min=0), default=100_000, show_default=True,
               help="Distinct pairs remembered to reuse the rows of duplicates (bounds memory).")
 @click.option("--compile", "compile_", is_flag=True,
@@ -37,9 +36,11 @@ from .common import check_output, earlier_spelling, load_model, model_options, u
               help="Stop (FILE:LINE, exit status 2) at a word the model cannot read (only unknown tokens, a control "
                    "character) instead of counting such pairs in a closing note.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--verbose", "-v", is_flag=True,
+              help="Say which precision, runtime and threads run, and why (auto: the rates measured on this CPU).")
 @user_errors
 def embed(pairs, output, model, template, aggregation, max_length, device, precision, runtime, offset_weight, batch_size,
-          no_normalize, fmt, resume, chunk_size, cache_size, compile_, strict, quiet):
+          no_normalize, fmt, resume, chunk_size, cache_size, compile_, strict, quiet, verbose):
     """Embed the word pairs of PAIRS (head<TAB>tail per line; - for stdin) into OUTPUT.
 
     Every line is a pair (no header, no comments); blank lines, wrong field counts, empty
@@ -103,6 +104,11 @@ def embed(pairs, output, model, template, aggregation, max_length, device, preci
         if device is None and distributed.local_device() is not None:
             device = str(distributed.local_device())
         relbert = load_model(model, template, aggregation, max_length, device, precision, compile_, runtime, offset_weight)
+        if verbose and rank == 0:
+            import torch
+
+            click.echo(f"model {relbert.display_name}: precision {relbert.precision} ({relbert.precision_reason}); "
+                       f"runtime {relbert.runtime} on {relbert.device}, {torch.get_num_threads()} threads", err=True)
         rows = run.embed(relbert)
         if rank == 0:
             from ..search import provenance

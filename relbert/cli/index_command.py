@@ -5,7 +5,7 @@ import click
 
 from ..errors import Interrupted, UsageError
 from ..search.index import KINDS
-from .common import check_output, earlier_spelling, user_errors
+from .common import check_output, user_errors
 
 
 @click.command("relbert-index", context_settings={"help_option_names": ["-h", "--help"]})
@@ -23,7 +23,6 @@ from .common import check_output, earlier_spelling, user_errors
               help="ivfpq: rows sampled to train the quantizers (default: 40 a list, at least 65536, within the memory budget).")
 @click.option("--rows-per-read", "chunk_size", type=click.IntRange(min=1), default=65536, show_default=True,
               help="Rows read and added at a time (memory: the index plus one chunk).")
-@earlier_spelling("--chunk-size", "--rows-per-read", "chunk_size", click.IntRange(min=1))
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @user_errors
 def index(vectors, output, kind, nlist, m, nbits, hnsw_m, train_size, chunk_size, quiet):

@@ -10,7 +10,7 @@ from ..offsets import OFFSET_GRID  # numpy only
 from ..templates import AGGREGATIONS
 from ..training.config import (DISTILL_LOSSES, LOSSES, LR_SCHEDULES, MEMORY_BUDGET_GB, RECIPES,  # no torch
                                SELECTIONS, TRAIN_PRECISIONS, VALIDATION_SETS)
-from .common import build_validators, data_folder, earlier_spelling, user_errors, validation_names
+from .common import build_validators, data_folder, user_errors, validation_names
 from .types import SEED, POSITIVE, Finite
 
 
@@ -60,7 +60,6 @@ from .types import SEED, POSITIVE, Finite
 @click.option("--prompts-per-pass", "chunk_size", type=click.IntRange(min=1), default=None,
               help="Prompts per forward pass (default: as many as --memory-budget holds); a larger step uses "
                    "gradient caching.")
-@earlier_spelling("--chunk-size", "--prompts-per-pass", "chunk_size", click.IntRange(min=1))
 @click.option("--memory-budget", type=Finite(min=0, min_open=True, max=2**20), default=MEMORY_BUDGET_GB,
               show_default=True, help="GiB of activations one forward pass may keep for the backward pass.")
 @click.option("--freeze-layers", type=click.IntRange(min=0), default=None,
@@ -70,7 +69,6 @@ from .types import SEED, POSITIVE, Finite
 @click.option("--precision", type=click.Choice(TRAIN_PRECISIONS), default=None,
               help="Training precision: auto (bf16 autocast where the GPU or CPU computes bf16 natively, else fp32; the "
                    "fast recipe's), fp32 (the paper's), or bf16 (autocast; fp32 weights and optimiser).")
-@click.option("--bf16", is_flag=True, hidden=True, help="Earlier spelling of --precision bf16.")
 @click.option("--lora-rank", type=click.IntRange(min=0), default=0, show_default=True,
               help="Train LoRA adapters of this rank on every linear layer (needs peft) instead of all weights; 0 = full fine-tuning.")
 @click.option("--lora-alpha", type=POSITIVE, default=None, help="LoRA scale numerator (default: 2 x rank).")
@@ -115,7 +113,7 @@ from .types import SEED, POSITIVE, Finite
 @user_errors
 def train(output, recipe, data, model, template, aggregation, max_length, loss, temperature, num_positive, num_negative, margin,
           batch, classification_loss, epochs, lr, warmup, gradient_accumulation, share_encodings, seed, seeds, chunk_size,
-          memory_budget, freeze_layers, freeze_embeddings, bf16, precision, lora_rank, lora_alpha, validation, selection,
+          memory_budget, freeze_layers, freeze_embeddings, precision, lora_rank, lora_alpha, validation, selection,
           lr_schedule, patience, min_epochs, keep_epochs, distill_from, distill_pairs, distill_loss, distill_batch,
           contrastive_weight, offset_grid, data_dir, resume, overwrite, checkpoint_every, device, quiet):
     """Fine-tune a RelBERT model with contrastive losses (launch under torchrun for several processes)."""
@@ -133,12 +131,6 @@ def train(output, recipe, data, model, template, aggregation, max_length, loss, 
     if template is not None:
         resolve_template(template)
     seed_list = parse_seeds(seeds) if seeds is not None else None
-    if bf16:
-        import warnings
-
-        warnings.warn("--bf16 is deprecated and will be removed in relbert 0.3: use --precision bf16", FutureWarning,
-                      stacklevel=1)
-        precision = "bf16"
     offset_weights = _offset_grid(offset_grid)
     _check_run_folder(Path(output), resume, overwrite)
     if data != "semeval" and not Path(data).is_file():

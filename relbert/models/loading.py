@@ -402,6 +402,10 @@ def resolve_settings(spec: Optional[ModelSpec], device: Optional[str], precision
     from ..runtime.measured_precision import CPU_CANDIDATES
 
     resolved = resolve_device(device)
+    if resolved.type == "cpu":
+        from ..runtime.measured_precision import match_threads
+
+        match_threads()
     from_env = precision == "auto" and os.environ.get("RELBERT_PRECISION", "").strip()
     if from_env:
         precision = from_env

@@ -74,6 +74,16 @@ def usable_cores() -> int:
     return cores
 
 
+def match_threads() -> int:
+    """torch's intra-op threads capped at the cores this process may use (a container's CPU quota or
+    affinity can be below the machine's cores, which torch counts: more threads than cores only
+    contend). Returns the thread count."""
+    cores = usable_cores()
+    if torch.get_num_threads() > cores:
+        torch.set_num_threads(cores)
+    return torch.get_num_threads()
+
+
 def machine_key() -> Dict[str, object]:
     """What a measurement holds for: the CPU, its flags, the cores and the torch build."""
     from .precision import cpu_flags

@@ -72,22 +72,21 @@ def test_inference_precision_defaults(name, default):
 
 @pytest.mark.parametrize("name, new", [("relbert-embed", "--rows-per-chunk"), ("relbert-train", "--prompts-per-pass"),
                                        ("relbert-index", "--rows-per-read")])
-def test_chunk_size_has_one_name_per_meaning_and_the_old_spelling_warns(name, new, tmp_path):
-    """--chunk-size meant three things; each command names what it counts, and the old spelling
-    still works with a FutureWarning naming the release that removes it."""
-    command = COMMANDS[name]
-    visible = {opt for p in command.params if isinstance(p, click.Option) and not p.hidden for opt in p.opts}
-    hidden = {opt for p in command.params if isinstance(p, click.Option) and p.hidden for opt in p.opts}
-    assert new in visible and "--chunk-size" in hidden and "--chunk-size" not in visible
-    if name == "relbert-embed":
-        from click.testing import CliRunner
+def test_the_earlier_spellings_are_gone(name, new, tmp_path):
+    """--chunk-size meant three things; each command names what it counts. The earlier spellings
+    (--chunk-size, --backend, --bf16) went in 0.3 as promised, so click never offers them: a
+    misspelt option is matched against the visible ones only."""
+    from click.testing import CliRunner
 
-        pairs = tmp_path / "p.tsv"
-        pairs.write_text("paris\tfrance\n")
-        with pytest.warns(FutureWarning, match="--chunk-size is deprecated and will be removed in relbert 0.3"):
-            result = CliRunner().invoke(command, [str(pairs), "-o", str(tmp_path / "x.npy"), "--chunk-size", "8", "-q",
-                                                  "--precision", "fp32"])
-        assert result.exit_code == 0, result.output
+    command = COMMANDS[name]
+    every = {opt for p in command.params if isinstance(p, click.Option) for opt in p.opts}
+    assert new in every and not every & {"--chunk-size", "--backend", "--bf16"}
+    assert not [p for p in command.params if isinstance(p, click.Option) and p.hidden]
+    result = CliRunner().invoke(command, ["--chunk-siz", "8"])
+    assert result.exit_code == 2 and "--chunk-size" not in result.output.replace("--chunk-siz ", "")
+    if name == "relbert-embed":
+        result = CliRunner().invoke(command, ["p.tsv", "-o", "x.npy", "--batchsize", "8"])
+        assert result.exit_code == 2 and "--batch-size" in result.output and "--chunk-size" not in result.output
 
 
 def test_every_choice_list_is_its_modules():

@@ -129,3 +129,46 @@ def test_from_pretrained_auto_uses_the_measurement_and_env_overrides(tmp_path, m
 
     with pytest.raises(OptionError, match="RELBERT_PRECISION 'fp64'"):
         RelBERT.from_pretrained(device="cpu")
+
+
+def test_relbert_info_reports_the_machine_and_the_cached_choices(tmp_path, monkeypatch):
+    import platform
+
+    import torch
+    from click.testing import CliRunner
+
+    from relbert.cli import info
+
+    monkeypatch.setenv("RELBERT_HOME", str(tmp_path))
+    key = mp.cache_key(mp.machine_key(), "my-model|bert/384/6")
+    mp.store(mp.cache_file(), key, mp.Choice("fp32", {"fp32": 353.0, "bf16": 252.0}, "2026-12-06"))
+    result = CliRunner().invoke(info, [])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert f"cpu: {mp.cpu_model_name()} ({platform.machine()})" in out
+    assert f"torch threads {torch.get_num_threads()}" in out and f"torch {torch.__version__}" in out
+    assert "my-model|bert/384/6: fp32 (fp32 353 pairs/s, bf16 252 pairs/s; 2026-12-06)" in out
+
+
+def test_threads_never_exceed_the_usable_cores(monkeypatch):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setattr(mp, "usable_cores", lambda: 1)
+        torch.set_num_threads(2)
+        assert mp.match_threads() == 1 and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_embed_verbose_says_why(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from relbert.cli import embed
+
+    pairs = tmp_path / "p.tsv"
+    pairs.write_text("paris\tfrance\n")
+    result = CliRunner().invoke(embed, [str(pairs), "-o", str(tmp_path / "o.npy"), "-q", "-v", "--precision", "fp32"])
+    assert result.exit_code == 0, result.output
+    assert "precision fp32 (as requested); runtime torch on cpu" in result.output

@@ -161,12 +161,12 @@ def test_cli_backend_option(encoders, tmp_path):
     outputs = {}
     for backend in ("torch", "onnx"):
         out = tmp_path / f"{backend}.npy"
-        result = runner.invoke(embed_cli, [str(pairs), "-o", str(out), "-m", encoders["tiny-bert"], "--backend", backend,
+        result = runner.invoke(embed_cli, [str(pairs), "-o", str(out), "-m", encoders["tiny-bert"], "--runtime", backend,
                                            "-q"])
         assert result.exit_code == 0, result.output
         outputs[backend] = np.load(out)
     np.testing.assert_allclose(outputs["onnx"], outputs["torch"], atol=2e-5)
     bad = runner.invoke(embed_cli, [str(pairs), "-o", str(tmp_path / "bad.npy"), "-m", encoders["tiny-bert"],
-                                    "--backend", "onnx", "--precision", "bf16", "-q"])
+                                    "--runtime", "onnx", "--precision", "bf16", "-q"])
     assert bad.exit_code == 2 and "fp32 or int8" in bad.output
     assert not (tmp_path / "bad.npy").exists()
