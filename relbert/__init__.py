@@ -1,12 +1,13 @@
 """RelBERT: relation embeddings from language models.
 
-Public API: :class:`RelBERT` (load, embed, save) and :class:`PairTokenizer` (fused
-template tokenization). Heavy modules (torch, transformers) are imported on first use.
+Public API: :class:`RelBERT` (load, embed, save), :class:`PairTokenizer` (fused
+template tokenization), :func:`cos_sim` and :func:`semantic_search` (sentence-transformers' util
+over relation vectors). Heavy modules (torch, transformers) are imported on first use.
 """
 from __future__ import annotations
 
 __version__ = "0.2.0"
-__all__ = ["RelBERT", "PairTokenizer", "TEMPLATES", "__version__"]
+__all__ = ["RelBERT", "PairTokenizer", "TEMPLATES", "cos_sim", "semantic_search", "__version__"]
 
 from .templates import TEMPLATES
 
@@ -20,4 +21,8 @@ def __getattr__(name):
         from .tokenization import PairTokenizer
 
         return PairTokenizer
+    if name in ("cos_sim", "semantic_search"):  # sentence-transformers' util, over relation vectors
+        from .search import similarity
+
+        return getattr(similarity, name)
     raise AttributeError(f"module 'relbert' has no attribute {name!r}")

@@ -259,12 +259,11 @@ class RelBERT:
         return words.means(_loop(self, words.ids, words.offsets, pad, batch_size, False, None, pooled_encoder))
 
     def encode(self, pairs, batch_size: Optional[int] = None, normalize_embeddings: bool = True,
-               show_progress_bar: bool = False, convert_to_numpy: bool = True) -> np.ndarray:
-        """:meth:`embed` under sentence-transformers' names (``model.encode(pairs)``): unit
-        vectors by default; numpy only (``convert_to_numpy=False`` is refused)."""
-        if not convert_to_numpy:
-            raise OptionError("encode returns numpy arrays (torch.from_numpy(model.encode(...)) for a tensor)")
-        return self.embed(pairs, batch_size=batch_size, normalize=normalize_embeddings, show_progress=show_progress_bar)
+               show_progress_bar: bool = False, convert_to_numpy: bool = True, convert_to_tensor: bool = False,
+               device: Optional[str] = None, precision: str = "float32"):
+        """:meth:`embed` under sentence-transformers' names (:func:`encoded`: tensors, devices, precisions)."""
+        return encoded(self.embed(pairs, batch_size=batch_size, normalize=normalize_embeddings,
+                                  show_progress=show_progress_bar), convert_to_numpy, convert_to_tensor, device, precision)
 
     def get_embedding(self, x, batch_size: Optional[int] = None) -> np.ndarray:
         """The official package's ``get_embedding``: raw (unnormalized) vectors, ``(dimension,)`` for one pair."""
@@ -273,6 +272,28 @@ class RelBERT:
     def __repr__(self) -> str:
         name = template_name(self.template) or repr(self.template)
         return f"RelBERT({self.name_or_path!r}, template={name}, aggregation={self.aggregation!r}, device={str(self.device)!r})"
+
+
+#: ``encode``'s output precisions (sentence-transformers' names; its int8/binary quantizations are
+#: calibrated on sentence vectors and not offered here).
+ENCODE_PRECISIONS = ("float32", "float16")
+
+
+def encoded(vectors: np.ndarray, convert_to_numpy: bool = True, convert_to_tensor: bool = False,
+            device: Optional[str] = None, precision: str = "float32"):
+    """``encode``'s output from :meth:`RelBERT.embed`'s vectors, as sentence-transformers gives it:
+    numpy by default; a torch tensor with ``convert_to_tensor=True`` (or ``convert_to_numpy=False``),
+    on ``device`` when given; ``precision`` ``"float32"`` or ``"float16"`` (half the memory)."""
+    if precision not in ENCODE_PRECISIONS:
+        raise OptionError(f"encode: precision {precision!r}: choose one of {', '.join(ENCODE_PRECISIONS)} (the "
+                          "model's own compute precision is from_pretrained(precision=...))")
+    vectors = vectors.astype(np.float16) if precision == "float16" else vectors
+    if not (convert_to_tensor or not convert_to_numpy):
+        if device is not None:
+            raise OptionError("encode: device= places a tensor: give convert_to_tensor=True with it")
+        return vectors
+    tensor = torch.from_numpy(np.ascontiguousarray(vectors))
+    return tensor.to(device) if device is not None else tensor
 
 
 def _is_one_pair(x) -> bool:
