@@ -277,6 +277,9 @@ def _choose_offset(model_dir: Path, validators, weights, device, say) -> None:
     config = json.loads(path.read_text()) if path.is_file() else {}
     config["offset_choice"] = record
     write_json_atomic(path, config, indent=2)
+    from ..models.card import refresh_card
+
+    refresh_card(model_dir)  # the card's offset weight and width follow the choice
 
 
 #: What a training run writes in its output folder (--overwrite removes these, and only these).

@@ -2,8 +2,8 @@
 
 The folder is what :mod:`relbert.models.loading` reads back, and what the official ``relbert``
 package loads with the same template and aggregation: ``config.json`` with the
-``relbert_config`` block, the tokenizer files and safetensors weights (always: loading a
-``pytorch_model.bin`` and saving converts it).
+``relbert_config`` block, the tokenizer files, safetensors weights (always: loading a
+``pytorch_model.bin`` and saving converts it) and a model card, ``README.md`` (:mod:`relbert.models.card`).
 """
 from __future__ import annotations
 
@@ -35,3 +35,6 @@ def save_model(model, save_directory: Union[str, Path], state_dict: Optional[Dic
     model.hf_tokenizer.save_pretrained(save_directory)
     for written in save_directory.glob("model*.safetensors*"):  # transformers writes them 0600
         give_default_mode(written)
+    from .card import facts_of, write_card
+
+    write_card(save_directory, facts_of(model))  # README.md: what the model is and how to load it

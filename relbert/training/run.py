@@ -209,3 +209,6 @@ class TrainingRun:
             t.relbert.save_pretrained(tmp, state_dict=merged_lora_state(t.encoder) if t.config.lora_rank else None)
             config = {**asdict(t.config), "selected_epoch": record["epoch"], "validation": record.get("validation")}
             write_json_atomic(tmp / "training_config.json", config, indent=2)
+            from ..models.card import facts_of, write_card
+
+            write_card(tmp, facts_of(t.relbert), config)  # the card says how it was trained

@@ -132,3 +132,29 @@ def test_newer_keys_warn_once_and_are_ignored(tmp_path, monkeypatch):
         assert result.exit_code == 0, result.output
     finally:
         shutil.rmtree(place, ignore_errors=True)
+
+
+# --- the model card ---------------------------------------------------------------------
+def test_saved_and_trained_folders_carry_a_model_card_that_loading_ignores(tmp_path):
+    from relbert.cli import train
+
+    model = RelBERT.from_pretrained(str(FIXTURES / "0.2" / "model"), device="cpu", precision="fp32")
+    model.save_pretrained(tmp_path / "saved")
+    card = (tmp_path / "saved" / "README.md").read_text()
+    assert f"| aggregation | `{model.aggregation}` |" in card and f"| vector width | {model.dimension} |" in card
+    assert "| offset weight λ | 0.3 " in card and "RelBERT.from_pretrained" in card
+    again = RelBERT.from_pretrained(str(tmp_path / "saved"), device="cpu", precision="fp32")
+    np.testing.assert_array_equal(again.embed([("a", "b")]), model.embed([("a", "b")]))
+
+    shutil.copytree(FIXTURES / "0.2", tmp_path / "gen")
+    out = tmp_path / "gen" / "run2"
+    result = CliRunner().invoke(train, ["-o", str(out), "--data", str(tmp_path / "gen" / "own_relations.jsonl"),
+                                        "--model", str(tmp_path / "gen" / "base"), "--epochs", "1", "--num-negative",
+                                        "4", "--num-positive", "4", "--precision", "fp32", "-q"])
+    assert result.exit_code == 0, result.output
+    card = (out / "model" / "README.md").read_text()
+    stored = json.loads((out / "model" / "training_config.json").read_text())
+    assert "| loss | `nce` |" in card and f"| base encoder | `{tmp_path / 'gen' / 'base'}` |" in card
+    chosen = stored.get("offset_choice", {}).get("offset_weight", 0.0)
+    assert f"| offset weight λ | {chosen:g} " in card
+    assert all(f"| {name} | {score:.2f} |" in card for name, score in stored["validation"].items())
