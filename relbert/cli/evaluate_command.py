@@ -102,10 +102,14 @@ def evaluate():
               help="Which split to score (choose models on valid; report test).")
 @click.option("--reverse-pair", is_flag=True, help="Score the reversed pairs (tail, head).")
 @click.option("--bidirectional", is_flag=True, help="Score = forward cosine x reversed-pair cosine.")
+@click.option("--per-relation/--no-per-relation", default=None,
+              help="A table of accuracy per relation (the questions' prefix) after the totals (default: on for "
+                   "your own file, off for the benchmarks).")
 @with_eval_options
 @user_errors
-def evaluate_analogy_cmd(datasets, split, reverse_pair, bidirectional, model, template, aggregation, max_length, device,
-                         precision, runtime, offset_weight, baseline, data_dir, batch_size, output, quiet):
+def evaluate_analogy_cmd(datasets, split, reverse_pair, bidirectional, per_relation, model, template, aggregation,
+                         max_length, device, precision, runtime, offset_weight, baseline, data_dir, batch_size, output,
+                         quiet):
     """Analogy accuracy: the candidate pair most cosine-similar to the stem pair."""
     from ..data.analogy import available_analogy, resolve_analogy
     from ..evaluation.analogy import evaluate_analogy
@@ -117,7 +121,8 @@ def evaluate_analogy_cmd(datasets, split, reverse_pair, bidirectional, model, te
     loaded = _load_datasets(datasets, data_dir, available_analogy, lambda d, root: resolve_analogy(d, split, root))
     embedder = _embedder(model, template, aggregation, max_length, device, baseline, precision, runtime,
                          offset_weight)
-    report = {"task": "analogy", **embedder.describe(), "split": split,
+    own = {d.name for d in loaded if _is_file(d.path, datasets)}  # a user's files: no split, their own names
+    report = {"task": "analogy", **embedder.describe(), "split": split if len(own) < len(loaded) else None,
               "options": {"reverse_pair": reverse_pair, "bidirectional": bidirectional}, "datasets": {}}
     for dataset in loaded:
         try:
@@ -126,8 +131,22 @@ def evaluate_analogy_cmd(datasets, split, reverse_pair, bidirectional, model, te
         except UserError as err:  # a prompt too long for the model, say: named with its file
             raise UsageError(f"{dataset.path}: {err}")
         scores.pop("predictions")
+        if dataset.name in own:
+            scores["file"] = str(dataset.path)
         report["datasets"][dataset.name] = scores
     _finish(report, output, quiet)
+    if per_relation if per_relation is not None else bool(own):  # on by default for a user's file
+        from ..evaluation.report import per_relation_table
+
+        relations = per_relation_table(report)
+        if relations:
+            click.echo(relations)
+
+
+def _is_file(path, given) -> bool:
+    """Whether the user named this dataset by its file (not a benchmark name)."""
+    return any(Path(g).suffix == ".jsonl" or Path(g).is_file() for g in given
+               if Path(g).resolve() == Path(path).resolve())
 
 
 @evaluate.command("classification")

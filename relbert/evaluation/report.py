@@ -8,9 +8,10 @@ from ..templates import template_name
 
 
 def label(report: dict) -> str:
-    """Short column name for a report: the model's last path part, template and baseline."""
+    """Short column name for a report: the model's last two path parts (``run/model``, a hub
+    name's ``org/name``), template and baseline."""
     model = str(report.get("model", "?"))
-    name = model if " " in model else (Path(model).name or model)
+    name = model if " " in model else ("/".join(Path(model).parts[-2:]).lstrip("/") or model)
     if report.get("baseline"):
         return f"{name} ({report['baseline']})"
     template = report.get("template")
@@ -63,7 +64,8 @@ def table(report: dict) -> str:
     split = f" ({report['split']})" if report.get("split", "test") else ""  # mapping has no split
     lines = [f"{task}{split} — {label(report)}",
              f"{'dataset':<24}{'size':>8}{metric:>12}"]
-    for name, scores in report["datasets"].items():
+    for key, scores in report["datasets"].items():
+        name = Path(scores["file"]).name if scores.get("file") else key  # a user's file by its name
         size = scores.get("n_questions") or scores.get("n_problems") or scores.get("sizes", {}).get("test")
         extra = ""
         if task == "classification":
@@ -72,9 +74,23 @@ def table(report: dict) -> str:
             extra = f"   exact match {scores['exact_match']}/{scores['n_problems']}"
             for problem, result in scores["per_problem"].items():
                 lines.append(f"  {problem:<22}{len(result['prediction']):>8}{result['accuracy']:>12.1f}")
-        lines.append(f"{name:<24}{size:>8}{headline(report, name):>12.1f}{extra}")
+        lines.append(f"{name:<24}{size:>8}{headline(report, key):>12.1f}{extra}")
     if report.get("average") is not None:
         lines.append(f"{'average':<24}{'':>8}{report['average']:>12.1f}")
+    return "\n".join(lines)
+
+
+def per_relation_table(report: dict) -> str:
+    """Accuracy per relation (the questions' ``prefix``) of each dataset that labels them."""
+    lines = []
+    for key, scores in report["datasets"].items():
+        groups = scores.get("per_prefix") or {}
+        if not groups:
+            continue
+        name = Path(scores["file"]).name if scores.get("file") else key
+        width = max(24, *(len(g) + 2 for g in groups))
+        lines += [f"{name}: per relation", f"{'relation':<{width}}{'questions':>10}{'accuracy':>10}"]
+        lines += [f"{g:<{width}}{r['n_questions']:>10}{r['accuracy']:>10.1f}" for g, r in groups.items()]
     return "\n".join(lines)
 
 

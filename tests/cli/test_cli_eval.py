@@ -156,3 +156,32 @@ def test_compare_tells_two_trained_runs_apart(tmp_path):
     assert len(set(columns)) == 4, columns
     assert columns[0].startswith("run1/model") and columns[1].startswith("run2/model")
     assert "offset_weight=0.0" in columns[2] and "offset_weight=0.3" in columns[3]
+
+
+def test_a_users_file_is_named_and_scored_per_relation(tmp_path, default_model):
+    """relbert-eval analogy on a user's file: no benchmark split in the header, the file's own
+    name on its row, the model column naming the folder (run/model), and a per-relation table
+    (on by default for a user's file; --no-per-relation turns it off) whose counts add up."""
+    import shutil
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from relbert.cli import evaluate
+
+    questions = Path(__file__).resolve().parents[1] / "fixtures" / "analogy.jsonl"
+    own = tmp_path / "own.jsonl"
+    shutil.copy(questions, own)
+    default_model.save_pretrained(tmp_path / "run" / "model")
+    result = CliRunner().invoke(evaluate, ["analogy", "--dataset", str(own), "--model", str(tmp_path / "run" / "model"),
+                                           "-q"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("analogy — run/model [") and "(test)" not in lines[0]
+    assert lines[2].split()[0] == "own.jsonl"
+    start = lines.index("own.jsonl: per relation")
+    rows = [line.split() for line in lines[start + 2:]]
+    prefixes = [json.loads(line)["prefix"] for line in questions.read_text().splitlines()]
+    assert {r[0]: int(r[1]) for r in rows} == {p: prefixes.count(p) for p in set(prefixes)}
+    quiet = CliRunner().invoke(evaluate, ["analogy", "--dataset", str(own), "--no-per-relation", "-q"])
+    assert quiet.exit_code == 0 and "per relation" not in quiet.output
