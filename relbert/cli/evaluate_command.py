@@ -265,7 +265,7 @@ def choose_offset_cmd(validation, grid, save_to, max_drop, report, data_dir, bat
                       max_length, device, precision, runtime, offset_weight):
     """Choose a model's offset weight on validation: score a grid of weights (one encoder pass),
     print the table, and save the model with the best mean over the sets into -o FOLDER."""
-    from ..evaluation.offset_choice import best_offset_weight, grid_table, score_offset_grid
+    from ..evaluation.offset_choice import best_offset_weight, grid_table, keep_unless_clear, public, score_offset_grid
     from ..offsets import OFFSET_GRID
 
     if offset_weight is not None:
@@ -291,15 +291,20 @@ def choose_offset_cmd(validation, grid, save_to, max_drop, report, data_dir, bat
                              batch_size=batch_size, show_progress=not quiet)
     from ..models.loading import resolve_model
 
-    chosen = best_offset_weight(rows, max_drop, prefer=resolve_model(model, template, aggregation).offset_weight)
+    present = resolve_model(model, template, aggregation).offset_weight
+    best = best_offset_weight(rows, max_drop, prefer=present)
+    chosen, kept = keep_unless_clear(rows, best, present)
     click.echo(grid_table(rows, chosen))
     click.echo(f"chosen offset weight: {chosen:g} (best mean over {len(rows[0]['datasets'])} validation sets among "
                f"the weights costing no set more than {max_drop:g} points; a tie keeps the model's own)")
+    if kept:
+        click.echo(f"kept the model's own {chosen:g}: {kept['best']:g} gains {kept['gain']:+.2f} points, within one "
+                   f"standard error ({kept['se']:.2f}) of the paired difference")
     if report:
         from ..io import write_json_atomic
 
         write_json_atomic(Path(report), {"task": "choose-offset", **relbert.describe(), "offset_weight": chosen,
-                                         "grid": rows}, indent=1)
+                                         "best": best, "kept": kept, "grid": public(rows)}, indent=1)
     if save_to:
         relbert.offset_weight = chosen
         relbert.save_pretrained(save_to)

@@ -270,9 +270,13 @@ def _choose_offset(model_dir: Path, validators, weights, device, say) -> None:
     record = choose_for_saved_model(model_dir, {name: v.dataset for name, v in validators.items()}, weights,
                                     device=device)
     rows = {r["offset_weight"]: r for r in record["grid"]}
-    chosen = record["offset_weight"]
-    say(f"offset weight {chosen:g} chosen on validation (mean {rows[chosen]['mean']:.2f} against "
-        f"{rows[0.0]['mean']:.2f} for the relation vector alone); written into {model_dir}/config.json")
+    chosen, kept = record["offset_weight"], record.get("kept")
+    if kept:  # a gain within the noise changes nothing
+        say(f"offset weight {chosen:g} kept (the model's own): {kept['best']:g} scores {kept['gain']:+.2f} points on "
+            f"validation, within one standard error ({kept['se']:.2f}) of the paired difference")
+    else:
+        say(f"offset weight {chosen:g} chosen on validation (mean {rows[chosen]['mean']:.2f} against "
+            f"{rows[0.0]['mean']:.2f} for the relation vector alone); written into {model_dir}/config.json")
     path = model_dir / "training_config.json"
     config = json.loads(path.read_text()) if path.is_file() else {}
     config["offset_choice"] = record

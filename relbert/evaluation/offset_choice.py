@@ -55,11 +55,35 @@ def score_offset_grid(model, datasets: Dict[str, object], grid: Sequence[float] 
     rows = []
     for weight in grid:
         embedder = _Precomputed(index, relation, offset, float(weight))
-        scores = {name: evaluate_analogy(embedder, d)["accuracy"] for name, d in datasets.items()}
+        results = {name: evaluate_analogy(embedder, d) for name, d in datasets.items()}
+        scores = {name: r["accuracy"] for name, r in results.items()}
+        correct = {name: np.asarray([p == q.answer for p, q in zip(r["predictions"], datasets[name].questions)])
+                   for name, r in results.items()}
         rows.append({"offset_weight": float(weight), "datasets": scores,
                      "mean": float(np.mean(list(scores.values()))),
-                     "weighted": float(sum(scores[n] * sizes[n] for n in scores) / sum(sizes.values()))})
+                     "weighted": float(sum(scores[n] * sizes[n] for n in scores) / sum(sizes.values())),
+                     CORRECT: correct})
     return rows
+
+
+#: Where a grid row keeps each question's outcome (for the paired standard error; not recorded).
+CORRECT = "_correct"
+
+
+def paired_difference(a: dict, b: dict) -> Tuple[float, float]:
+    """``(mean of a - mean of b, its standard error)`` in points, paired per question: the signal
+    is the mean over the sets (each set counts once), so the difference's variance is the sum of
+    each set's per-question variance over its size, divided by the number of sets squared."""
+    names = list(a[CORRECT])
+    diffs = [a[CORRECT][n].astype(float) - b[CORRECT][n].astype(float) for n in names]
+    mean = 100.0 * float(np.mean([d.mean() for d in diffs]))
+    var = sum(float(d.var(ddof=1)) / len(d) if len(d) > 1 else 0.0 for d in diffs)
+    return mean, 100.0 * float(np.sqrt(var)) / len(names)
+
+
+def public(rows: List[dict]) -> List[dict]:
+    """The rows as recorded (without the per-question outcomes)."""
+    return [{k: v for k, v in r.items() if k != CORRECT} for r in rows]
 
 
 def best_offset_weight(rows: List[dict], max_drop: Optional[float] = 1.0, prefer: Optional[float] = None) -> float:
@@ -113,8 +137,10 @@ def choose_for_saved_model(folder, datasets: Dict[str, object], grid: Sequence[f
 
     folder = Path(folder)
     model = RelBERT.from_pretrained(str(folder), device=device, precision="fp32", offset_weight=0)
+    present = stored_offset_weight(model.encoder.config)
     rows = score_offset_grid(model, datasets, grid, batch_size=batch_size)
-    chosen = best_offset_weight(rows, max_drop, prefer=stored_offset_weight(model.encoder.config))
+    best = best_offset_weight(rows, max_drop, prefer=present)
+    chosen, kept = keep_unless_clear(rows, best, present)
     config_path = folder / "config.json"
     config = json.loads(config_path.read_text(encoding="utf-8"))
     block = dict(config.get("relbert_config") or model.relbert_config())
@@ -123,4 +149,17 @@ def choose_for_saved_model(folder, datasets: Dict[str, object], grid: Sequence[f
         block["offset_weight"] = chosen
     config["relbert_config"] = block
     write_json_atomic(config_path, config, indent=2)
-    return {"offset_weight": chosen, "max_drop": max_drop, "grid": rows}
+    return {"offset_weight": chosen, "max_drop": max_drop, "grid": public(rows), "best": best, "kept": kept}
+
+
+def keep_unless_clear(rows: List[dict], best: float, present: float) -> Tuple[float, Optional[dict]]:
+    """``(λ to use, why the present one was kept or None)``: the best λ replaces the model's present
+    λ only when it gains more than one standard error of the paired difference on these questions
+    (a gain within the noise is no evidence: the model keeps what it had)."""
+    by_weight = {r["offset_weight"]: r for r in rows}
+    if best == present or present not in by_weight:
+        return best, None
+    gain, se = paired_difference(by_weight[best], by_weight[present])
+    if gain > se:
+        return best, None
+    return present, {"best": best, "gain": gain, "se": se}
