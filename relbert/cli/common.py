@@ -146,6 +146,11 @@ class Validator:
         self.questions = len(dataset.questions)
 
     def __call__(self, model):
+        import numpy as np
+
         from ..evaluation.analogy import evaluate_analogy
 
-        return evaluate_analogy(model, self.dataset, batch_size=self.batch_size)["accuracy"]
+        result = evaluate_analogy(model, self.dataset, batch_size=self.batch_size)
+        #: Each question's outcome in the last call (the paired comparison of two epochs).
+        self.last_correct = np.asarray([p == q.answer for p, q in zip(result["predictions"], self.dataset.questions)])
+        return result["accuracy"]

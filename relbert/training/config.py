@@ -114,6 +114,20 @@ def selection_se(scores: Dict[str, float], sizes: Dict[str, int], selection: str
     return 100.0 * math.sqrt(variance)
 
 
+def paired_se(a: Dict[str, object], b: Dict[str, object], selection: str) -> float:
+    """Standard error (points) of the difference of two models' :func:`selection_score` on the same
+    questions, paired per question (``a``, ``b``: each set's per-question outcomes): a gain smaller
+    than this is no evidence that one is better."""
+    names = list(a)
+    total = sum(len(a[n]) for n in names)
+    variance = 0.0
+    for n in names:
+        d = a[n].astype(float) - b[n].astype(float)
+        weight = len(d) / total if selection == "weighted" else 1.0 / len(names)
+        variance += weight ** 2 * (float(d.var(ddof=1)) / len(d) if len(d) > 1 else 0.0)
+    return 100.0 * math.sqrt(variance)
+
+
 def should_stop(history: List[float], best_index: int, patience: int, min_epochs: int) -> bool:
     """Early stopping on the per-epoch selection scores: after ``patience`` epochs without a
     gain over the best, once ``min_epochs`` have run or validation fell twice in a row."""

@@ -22,7 +22,7 @@ import torch
 from ..errors import ResumeError
 from ..io import atomic_folder, warn_unknown_keys, write_json_atomic
 from ..runtime import distributed
-from .config import TrainConfig, check_resume, selection_score, selection_se, should_stop
+from .config import TrainConfig, check_resume, paired_se, selection_score, selection_se, should_stop
 from .state import link_folder, load_state, save_state
 
 #: What a run folder may hold (``relbert-train`` refuses a folder holding any without
@@ -55,6 +55,9 @@ class TrainingRun:
         self.t = trainer
         self.output_dir = trainer.output_dir
         self.state_dir = self.output_dir / "state"
+        #: The per-question validation outcomes of the model to beat (in memory: after --resume the
+        #: first new epoch compares by score alone).
+        self._best_outcomes = None
 
     def run(self, resume: bool = False, on_epoch_end: Optional[Callable[[int], None]] = None,
             checkpoint_every: int = 0, on_checkpoint: Optional[Callable[[dict], None]] = None) -> dict:
@@ -154,7 +157,16 @@ class TrainingRun:
         if t.config.keep_epochs:
             kept = self.output_dir / "epochs" / str(record["epoch"])
             self.save_model(kept, record)
-        if progress["best_score"] is None or record["score"] > progress["best_score"]:
+        outcomes = self._outcomes() if scores else None
+        better = progress["best_score"] is None or record["score"] > progress["best_score"]
+        if better and outcomes is not None and self._best_outcomes is not None:  # no choice on noise
+            gain, se = record["score"] - progress["best_score"], paired_se(outcomes, self._best_outcomes,
+                                                                           t.config.selection)
+            if gain <= se:
+                better = False
+                record["within_noise"] = {"of_epoch": progress["best_epoch"], "gain": gain, "se": se}
+        if better:
+            self._best_outcomes = outcomes
             progress["best_score"], progress["best_epoch"] = record["score"], record["epoch"]
             if kept is not None:  # the kept epoch's files, linked: not a second copy
                 link_folder(kept, self.output_dir / "model")
@@ -165,8 +177,12 @@ class TrainingRun:
         t.log.info("epoch %s", json.dumps(record))
         if t.report is not None:  # the signal and its noise, every epoch
             said = (f"validation {record['score']:.2f} +/- {record['se']:.2f} ({t.config.selection})" if scores
-                    else f"training loss {record['loss']:.2f}")
-            t.report(f"epoch {record['epoch']}: {said}, {record['seconds']:.0f} s")
+                    else "")
+            noise = record.get("within_noise")
+            kept = (f"; {noise['gain']:+.2f} over epoch {noise['of_epoch']} is within one standard error of the "
+                    f"paired difference ({noise['se']:.2f}): epoch {noise['of_epoch']} stays") if noise else ""
+            t.report(f"epoch {record['epoch']}: {said}{', ' if said else ''}mean loss {record['loss']:.3f}, "
+                     f"{record['seconds']:.0f} s{kept}")
 
     def _score_start(self, progress: dict) -> None:
         """A trained starting model, scored on the validation sets before epoch 1 and saved as
@@ -175,11 +191,21 @@ class TrainingRun:
         t = self.t
         if t.rank == 0:
             record = self._scored({"epoch": 0}, t.validate())
+            self._best_outcomes = self._outcomes()
             self.save_model(self.output_dir / "model", record)
             progress["start"] = record
             progress["best_score"], progress["best_epoch"] = record["score"], 0
             t.log.info("starting model %s", json.dumps(record))
+            if t.report is not None:  # the score to beat, before epoch 1
+                t.report(f"starting model: validation {record['score']:.2f} +/- {record['se']:.2f} "
+                         f"({t.config.selection}): an epoch replaces it only by more than the noise")
         distributed.barrier()
+
+    def _outcomes(self):
+        """Each validation set's per-question outcomes of the last validation, or None where a
+        validator does not keep them (then epochs compare by score alone)."""
+        found = {name: getattr(fn, "last_correct", None) for name, fn in self.t.validators.items()}
+        return None if any(v is None for v in found.values()) else found
 
     def _save_state(self, progress: dict) -> None:
         t = self.t

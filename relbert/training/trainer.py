@@ -215,7 +215,7 @@ class Trainer:
                             "rng": drawn_from})
             if progress is not None:
                 progress.update(len(step))
-                progress.set_postfix(loss=f"{total / max(1, count):.3f}")
+                progress.set_postfix(mean_loss=f"{total / max(1, count):.3f}")  # the epoch line's figure
         if progress is not None:
             progress.close()
         total, count = _summed(total, count)

@@ -45,3 +45,57 @@ def test_a_clear_gain_changes_the_weight():
     chosen, kept = keep_unless_clear(rows, best=0.7, present=0.3)
     assert chosen == 0.7 and kept is None
     assert CORRECT not in public(rows)[0]
+
+
+def test_the_training_selections_paired_se_by_hand():
+    from relbert.training.config import paired_se
+
+    a = {"s1": np.asarray([1, 1, 0, 1], bool), "s2": np.asarray([1, 0], bool)}
+    b = {"s1": np.asarray([1, 0, 0, 1], bool), "s2": np.asarray([0, 0], bool)}
+    assert paired_se(a, b, "balanced") == pytest.approx(100 * math.sqrt(0.25 / 4 + 0.5 / 2) / 2)
+    # weighted: each set by its share of the 6 questions
+    assert paired_se(a, b, "weighted") == pytest.approx(100 * math.sqrt((4 / 6) ** 2 * 0.25 / 4 + (2 / 6) ** 2 * 0.5 / 2))
+
+
+def test_a_run_that_beats_nothing_by_more_than_the_noise_keeps_the_starting_models_vectors(tmp_path):
+    """relbert-train on own relations from the shipped default: no epoch and no offset weight beats
+    the start by more than one standard error, so the saved model embeds exactly as the start."""
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from relbert import RelBERT
+    from relbert.cli import train
+
+    data = Path(__file__).resolve().parents[2] / "examples" / "own_relations.jsonl"
+    result = CliRunner().invoke(train, ["-o", str(tmp_path / "run"), "--data", str(data), "--epochs", "1",
+                                        "--num-negative", "4", "--num-positive", "4", "--precision", "fp32"])
+    assert result.exit_code == 0, result.output
+    assert "starting model: validation" in result.output
+    pairs = [("paris", "france"), ("dog", "bark"), ("kitten", "cat")]
+    start = RelBERT.from_pretrained(device="cpu", precision="fp32")
+    kept = RelBERT.from_pretrained(str(tmp_path / "run" / "model"), device="cpu", precision="fp32")
+    assert "the starting model is kept" in result.output
+    assert kept.offset_weight == start.offset_weight
+    np.testing.assert_allclose(kept.embed(pairs), start.embed(pairs), atol=1e-6)
+
+
+def test_a_run_from_an_untrained_base_changes_the_model(tmp_path, tiny_model_path):
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from relbert import RelBERT
+    from relbert.cli import train
+
+    data = Path(__file__).resolve().parents[2] / "examples" / "own_relations.jsonl"
+    result = CliRunner().invoke(train, ["-o", str(tmp_path / "run"), "--data", str(data), "--model", tiny_model_path,
+                                        "--epochs", "1", "--num-negative", "4", "--num-positive", "4",
+                                        "--precision", "fp32", "--lr", "1e-3"])
+    assert result.exit_code == 0, result.output
+    pairs = [("paris", "france"), ("dog", "bark")]
+    before = RelBERT.from_pretrained(tiny_model_path, device="cpu", precision="fp32", template="d",
+                                     aggregation="mask").embed(pairs)
+    after = RelBERT.from_pretrained(str(tmp_path / "run" / "model"), device="cpu", precision="fp32",
+                                    offset_weight=0).embed(pairs)
+    assert np.abs(after - before).max() > 1e-4
