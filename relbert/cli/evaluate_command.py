@@ -7,7 +7,9 @@ import click
 
 from ..errors import UsageError, UserError
 from ..training.config import SELECTIONS, VALIDATION_SETS  # no torch
-from .common import check_output, data_folder, load_model, model_options, build_validators, user_errors, validation_names
+from ..data.paths import data_folder
+from ..training.validation import build_validators, validation_names
+from .common import check_output, load_model, model_options, user_errors
 from .types import NON_NEGATIVE, SEED
 
 

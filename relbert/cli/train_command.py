@@ -10,7 +10,8 @@ from ..offsets import OFFSET_GRID  # numpy only
 from ..templates import AGGREGATIONS
 from ..training.config import (DISTILL_LOSSES, LOSSES, LR_SCHEDULES, MEMORY_BUDGET_GB, RECIPES,  # no torch
                                SELECTIONS, TRAIN_PRECISIONS, VALIDATION_SETS)
-from .common import build_validators, data_folder, user_errors, validation_names
+from ..training.validation import validation_names
+from .common import user_errors
 from .types import SEED, POSITIVE, Finite
 
 
@@ -116,215 +117,53 @@ def train(output, recipe, data, model, template, aggregation, max_length, loss, 
           memory_budget, freeze_layers, freeze_embeddings, precision, lora_rank, lora_alpha, validation, selection,
           lr_schedule, patience, min_epochs, keep_epochs, distill_from, distill_pairs, distill_loss, distill_batch,
           contrastive_weight, offset_grid, data_dir, resume, overwrite, checkpoint_every, device, quiet):
-    """Fine-tune a RelBERT model with contrastive losses (launch under torchrun for several processes)."""
+    """Fine-tune a RelBERT model with contrastive losses (launch under torchrun for several processes).
+
+    The options become a TrainConfig (relbert.training.config_from_recipe) and the run is
+    relbert.training.fit: the same call from Python (docs/python.md, Training from Python)."""
     from transformers.utils import logging as hf_logging
 
-    from ..data.relsim import read_relsim_file
-    from ..data.semeval import load_semeval
     from ..templates import resolve_template
-    from ..training.config import TrainConfig
-    from ..training.seeds import parse_seeds, train_seeds
-    from ..training.trainer import Trainer
-    from ..training.config import resolve_recipe
+    from ..training.api import fit
+    from ..training.config import config_from_recipe
+    from ..training.run import interrupted_line
+    from ..training.seeds import parse_seeds
 
     hf_logging.disable_progress_bar()
     if template is not None:
         resolve_template(template)
     seed_list = parse_seeds(seeds) if seeds is not None else None
     offset_weights = _offset_grid(offset_grid)
-    _check_run_folder(Path(output), resume, overwrite)
-    if data != "semeval" and not Path(data).is_file():
-        raise UsageError(f"--data {data}: no such file (give 'semeval' or a RelBERT-format JSONL file)")
-    start, start_name = _starting_model(model, data)
-    settings = resolve_recipe(recipe, {"template": template, "aggregation": aggregation, "num_negative": num_negative,
-                                       "lr": lr, "lr_schedule": lr_schedule, "epochs": epochs, "patience": patience,
-                                       "freeze_layers": freeze_layers, "precision": precision},
-                              *_trained_pooling(start))
-    own_validation = validation is None and data != "semeval"
-    names = ["own"] if own_validation else validation_names(",".join(VALIDATION_SETS) if validation is None
-                                                            else validation)
-    config = TrainConfig(model=start, start=start_name, recipe=recipe, max_length=max_length, loss=loss,
-                         temperature=temperature, num_positive=num_positive, margin=margin,
-                         batch=batch, classification_loss=classification_loss, warmup=warmup,
-                         gradient_accumulation=gradient_accumulation, share_encodings=share_encodings, seed=seed,
-                         chunk_size=chunk_size, memory_budget_gb=memory_budget,
-                         freeze_embeddings=freeze_embeddings, lora_rank=lora_rank, lora_alpha=lora_alpha,
-                         data=data, validation=names, selection=selection, min_epochs=min_epochs,
-                         keep_epochs=keep_epochs, distill_from=distill_from, distill_pairs=distill_pairs,
-                         distill_loss=distill_loss, distill_batch=distill_batch, contrastive_weight=contrastive_weight,
-                         **settings).check()  # option mistakes (distillation needs both files, ...): one line, now
+    config = config_from_recipe(
+        recipe, data=data, model=model, validation=None if validation is None else validation_names(validation),
+        template=template, aggregation=aggregation, num_negative=num_negative, lr=lr, lr_schedule=lr_schedule,
+        epochs=epochs, patience=patience, freeze_layers=freeze_layers, precision=precision, max_length=max_length,
+        loss=loss, temperature=temperature, num_positive=num_positive, margin=margin, batch=batch,
+        classification_loss=classification_loss, warmup=warmup, gradient_accumulation=gradient_accumulation,
+        share_encodings=share_encodings, seed=seed, chunk_size=chunk_size, memory_budget_gb=memory_budget,
+        freeze_embeddings=freeze_embeddings, lora_rank=lora_rank, lora_alpha=lora_alpha, selection=selection,
+        min_epochs=min_epochs, keep_epochs=keep_epochs, distill_from=distill_from, distill_pairs=distill_pairs,
+        distill_loss=distill_loss, distill_batch=distill_batch, contrastive_weight=contrastive_weight)
     say = (lambda line: None) if quiet else (lambda line: click.echo(line, err=True))
     try:
-        if data == "semeval":
-            root = data_folder(data_dir)
-            if root is None:
-                raise UsageError("training on SemEval-2012 (the default, --data semeval) needs the data folder: "
-                                 "run relbert-download data (or pass --data-dir), or train on your own relations "
-                                 "with --data FILE.jsonl (--validation '' for no validation)")
-            relations = load_semeval(root / "semeval2012_task2")[0]
-        else:
-            relations = read_relsim_file(data)
-        if own_validation:
-            relations, validators = _own_validation(relations, seed, say)
-        else:
-            validators = build_validators(config.validation, data_dir, 128)
-        say(f"relbert-train, recipe {recipe}: starting from {start_name}; "
-            + (f"epochs chosen on {', '.join(validators)}" if validators else "no validation: epochs compared by "
-               "training loss"))
-        if seed_list is not None:
-            summary = train_seeds(config, seed_list, relations, output, validators, device=device,
-                                  show_progress=not quiet, resume=resume, checkpoint_every=checkpoint_every, report=say)
-            from ..runtime import distributed
-
-            if distributed.init()[0] == 0:
-                best = summary["seeds"][str(summary["winner"])]
-                click.echo(f"best seed {summary['winner']}: {_best_line(best, bool(validators))}; model in "
-                           f"{output}/model", err=True)
-                _choose_offset(Path(output) / "model", validators, offset_weights, device, say)
-            return
-        trainer = Trainer(config, relations, output, validators, device=device, show_progress=not quiet, report=say)
-        progress = trainer.train(resume=resume, checkpoint_every=checkpoint_every)
-    except FileNotFoundError as err:  # a data or validation file that is not there
-        raise UsageError(str(err).splitlines()[0])
+        result = fit(config, output, data_dir=data_dir, seeds=seed_list, offset_grid=offset_weights, device=device,
+                     resume=resume, overwrite=overwrite, checkpoint_every=checkpoint_every, show_progress=not quiet,
+                     report=say)
     except KeyboardInterrupt:
-        raise Interrupted(_interrupted_line(Path(output))) from None
-    if trainer.rank == 0:
-        click.echo(f"{_best_line(progress, bool(validators))}; model in {output}/model", err=True)
-        _choose_offset(Path(output) / "model", validators, offset_weights, device, say)
-
-
-def _starting_model(model, data):
-    """``(what to load, its name for the log and training_config.json)``: --model; else the shipped
-    default for a user's own data (fine-tuning starts from a trained model) and the packaged base
-    on SemEval (the paper's setting)."""
-    from ..models.loading import DEFAULT_NAME, default_model_path
-
-    if model is not None:
-        return model, model
-    if data != "semeval":
-        return DEFAULT_NAME, f"{DEFAULT_NAME} (the shipped default)"
-    return default_model_path(), "all-MiniLM-L6-v2 (the packaged base, not fine-tuned)"
-
-
-def _trained_pooling(model):
-    """A trained starting model's own template and aggregation (fine-tuning keeps how it reads
-    pairs), or ``(None, None)``; a model that cannot be found is one line."""
-    from ..models.loading import resolve_model
-
-    if model is None:  # the packaged base: not trained
-        return None, None
-    spec = resolve_model(model)
-    return (spec.template, spec.aggregation) if spec.is_trained else (None, None)
-
-
-def _own_validation(relations, seed, say):
-    """The user's relations split by seed into training and held-out analogy questions."""
-    from ..data.relsim import held_out_questions, split_held_out
-    from .common import Validator
-
-    train_part, held = split_held_out(relations, seed)
-    dataset = held_out_questions(held, seed)
-    if not dataset.questions:
-        say("note: too few positives per relation to hold any out (4 a relation at least): no validation, epochs "
-            "compared by training loss")
-        return relations, {}
-    say(f"validation: {sum(len(r.positives) for r in held)} of your pairs held out ({len(dataset.questions)} analogy "
-        f"questions over {len(held)} relations); training on the rest")
-    return train_part, {"own/valid": Validator(dataset, 128)}
-
-
-def _best_line(progress: dict, validated: bool) -> str:
-    """The closing line's first half: the best epoch and what chose it."""
-    if not validated:
-        return f"best epoch {progress['best_epoch']} (training loss {-progress['best_score']:.2f})"
-    if progress["best_epoch"] == 0:
-        return (f"no epoch beat the starting model on validation ({progress['best_score']:.2f}): the starting model "
-                "is kept")
-    return f"best epoch {progress['best_epoch']} (validation {progress['best_score']:.2f})"
+        raise Interrupted(interrupted_line(Path(output))) from None
+    if quiet and result.get("summary"):  # the closing line is said even with -q
+        click.echo(result["summary"], err=True)
 
 
 def _offset_grid(text: str):
     """--offset-grid's weights (checked before any training: a typo must not cost a run)."""
+    from ..training.api import check_offset_grid
+
     try:
         weights = tuple(float(x) for x in text.split(",") if x.strip())
     except ValueError:
         raise UsageError(f"--offset-grid: expected comma-separated numbers, got {text!r}")
-    from ..offsets import MAX_OFFSET_WEIGHT
-
-    if not weights or any(not 0 <= w <= MAX_OFFSET_WEIGHT for w in weights) or 0.0 not in weights:
-        raise UsageError(f"--offset-grid: give weights from 0 to {MAX_OFFSET_WEIGHT:g}, 0 among them (the relation "
-                         "vector alone is the reference)")
-    return weights
-
-
-def _choose_offset(model_dir: Path, validators, weights, device, say) -> None:
-    """The saved model's offset weight, chosen on the run's validation sets (relbert-eval
-    choose-offset's rule) and recorded in its config.json and training_config.json."""
-    import json
-
-    from ..evaluation.offset_choice import choose_for_saved_model
-    from ..io import write_json_atomic
-
-    if not validators or weights == (0.0,) or not model_dir.is_dir():
-        return
-    record = choose_for_saved_model(model_dir, {name: v.dataset for name, v in validators.items()}, weights,
-                                    device=device)
-    rows = {r["offset_weight"]: r for r in record["grid"]}
-    chosen, kept = record["offset_weight"], record.get("kept")
-    if kept:  # a gain within the noise changes nothing
-        say(f"offset weight {chosen:g} kept (the model's own): {kept['best']:g} scores {kept['gain']:+.2f} points on "
-            f"validation, within one standard error ({kept['se']:.2f}) of the paired difference")
-    else:
-        say(f"offset weight {chosen:g} chosen on validation (mean {rows[chosen]['mean']:.2f} against "
-            f"{rows[0.0]['mean']:.2f} for the relation vector alone); written into {model_dir}/config.json")
-    path = model_dir / "training_config.json"
-    config = json.loads(path.read_text()) if path.is_file() else {}
-    config["offset_choice"] = record
-    write_json_atomic(path, config, indent=2)
-    from ..models.card import refresh_card
-
-    refresh_card(model_dir)  # the card's offset weight and width follow the choice
-
-
-#: What a training run writes in its output folder (--overwrite removes these, and only these).
-
-
-def _interrupted_line(output: Path) -> str:
-    """What Ctrl-C kept of a run and how to continue it."""
-    import json
-
-    try:
-        progress = json.loads((output / "state" / "state.json").read_text())["progress"]
-        epoch, partial = progress["epoch"], progress.get("partial")
-    except (OSError, ValueError, KeyError, TypeError):
-        return (f"interrupted before the run saved any state in {output}/state: the same command with --resume "
-                "starts it from the start (or use --overwrite)")
-    where = (f"in epoch {epoch + 1} after {partial['items_done']} relations" if partial
-             else f"after epoch {epoch}")
-    return (f"interrupted: {output}/state holds the state saved {where} (the best model so far is in "
-            f"{output}/model); continue with the same command plus --resume")
-
-
-def _check_run_folder(output: Path, resume: bool, overwrite: bool) -> None:
-    """A second run into the same folder is refused (one line) unless it resumes or overwrites."""
-    import shutil
-
-    if resume and overwrite:
-        raise UsageError("--resume continues the run in OUTPUT and --overwrite replaces it: choose one")
-    from ..training.run import RUN_FILES
-
-    found = [name for name in RUN_FILES if (output / name).exists()]
-    if not found or resume:
-        return
-    if not overwrite:
-        if not (output / "state" / "state.json").is_file():
-            raise UsageError(f"{output} holds a training run that saved no state yet ({', '.join(found)}): start it "
-                             "again from the start with --resume, or replace it with --overwrite")
-        raise UsageError(f"{output} holds a training run already ({', '.join(found)}): continue it with --resume, "
-                         "or replace it with --overwrite")
-    for name in found:
-        path = output / name
-        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    return check_offset_grid(weights)
 
 
 if __name__ == "__main__":  # python -m relbert.cli.train_command (torchrun -m)

@@ -51,3 +51,16 @@ def folder_any_case(root: Path, name: str) -> Path:
     if exact.is_dir() or not root.is_dir():
         return exact
     return next((p for p in sorted(root.iterdir()) if p.is_dir() and p.name.casefold() == name.casefold()), exact)
+
+
+def data_folder(data_dir):
+    """The data folder (:func:`data_root`), or None when none is found and none was asked for; a
+    folder asked for that is not there is a one-line UsageError."""
+    from ..errors import UsageError
+
+    try:
+        return data_root(data_dir)
+    except FileNotFoundError as err:
+        if data_dir:
+            raise UsageError(str(err))
+        return None

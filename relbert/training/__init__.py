@@ -4,6 +4,8 @@
   minimised (:mod:`.objective`: an epoch's items and an item's loss; :mod:`.losses`);
 - prompts to vectors with gradients (:mod:`.encoding`: one pass, gradient caching, shared
   encodings; :mod:`.frozen` lower layers; :mod:`.lora`); distillation (:mod:`.distill`);
+- training from Python in one call (:mod:`.api`: :func:`fit`, :func:`config_from_recipe`; the CLI
+  calls them), the validation sets (:mod:`.validation`);
 - the step and epoch loop (:mod:`.trainer`), the run's life on disk (:mod:`.run`: folder, resume,
   checkpoints, choosing the epoch; :mod:`.state`), several seeds (:mod:`.seeds`), checkpoint
   averaging (:mod:`.averaging`); torchrun is :mod:`relbert.runtime.distributed`.
@@ -22,6 +24,7 @@ _LAZY = {
     "triplet_items": "sampling",
     "link_folder": "state", "load_state": "state", "save_state": "state",
     "train_seeds": "seeds", "parse_seeds": "seeds",
+    "fit": "api", "config_from_recipe": "config", "Validator": "validation", "build_validators": "validation",
 }
 
 __all__ = ["LOSSES", "LR_SCHEDULES", "MEMORY_BUDGET_GB", "SELECTIONS", "TRAIN_PRECISIONS", "VALIDATION_SETS",

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..errors import OptionError, ResumeError
 
@@ -184,6 +185,12 @@ class TrainConfig:
     distill_batch: int = 128  # distillation pairs per step
     contrastive_weight: float = 0.0  # with distillation: weight of the contrastive SemEval terms mixed in (0 = none)
 
+    @classmethod
+    def from_recipe(cls, recipe: str = "fast", **options) -> "TrainConfig":
+        """A run's options as ``relbert-train`` makes them: ``recipe``'s values, the starting model's
+        own pooling, then ``options`` (:func:`config_from_recipe`)."""
+        return config_from_recipe(recipe, **options)
+
     def check(self) -> "TrainConfig":
         if self.loss not in LOSSES:
             raise OptionError(f"unknown loss {self.loss!r}: choose one of {', '.join(LOSSES)}")
@@ -218,3 +225,51 @@ class TrainConfig:
         if self.patience < 0 or self.min_epochs < 0:
             raise OptionError("patience and min_epochs must be 0 or positive")
         return self
+
+
+def starting_model(model: Optional[str], data: str) -> Tuple[str, str]:
+    """``(what to load, its name for the log and training_config.json)``: ``model``; else the
+    shipped default for a user's own data (fine-tuning starts from a trained model) and the
+    packaged base on SemEval (the paper's setting)."""
+    from ..models.loading import DEFAULT_NAME, default_model_path
+
+    if model is not None:
+        return model, model
+    if data != "semeval":
+        return DEFAULT_NAME, f"{DEFAULT_NAME} (the shipped default)"
+    return default_model_path(), "all-MiniLM-L6-v2 (the packaged base, not fine-tuned)"
+
+
+def trained_pooling(model: Optional[str]) -> Tuple[Optional[str], Optional[str]]:
+    """A trained starting model's own template and aggregation (fine-tuning keeps how it reads
+    pairs), or ``(None, None)``; a model that cannot be found is one line."""
+    from ..models.loading import resolve_model
+
+    if model is None:
+        return None, None
+    spec = resolve_model(model)
+    return (spec.template, spec.aggregation) if spec.is_trained else (None, None)
+
+
+def config_from_recipe(recipe: str = "fast", *, data: str = "semeval", model: Optional[str] = None,
+                       validation: Optional[Sequence[str]] = None, **options) -> TrainConfig:
+    """The options of a run: ``recipe``'s values (docs/training.md), the starting model's own
+    template and aggregation where it is trained, then ``options`` (any :class:`TrainConfig`
+    field; None means "the recipe's"). ``validation``: set names (None: the benchmarks on SemEval,
+    a held-out part of your own data otherwise; ``[]``: none)."""
+    from ..errors import UsageError
+
+    if data != "semeval" and not Path(data).is_file():
+        raise UsageError(f"--data {data}: no such file (give 'semeval' or a RelBERT-format JSONL file)")
+    start, start_name = starting_model(model, data)
+    recipe_keys = ("template", "aggregation", "num_negative", "lr", "lr_schedule", "epochs", "patience",
+                   "freeze_layers", "precision")
+    settings = resolve_recipe(recipe, {k: options.pop(k, None) for k in recipe_keys}, *trained_pooling(start))
+    names = (["own"] if data != "semeval" else list(VALIDATION_SETS)) if validation is None else list(validation)
+    fields = {k: v for k, v in options.items() if v is not None}
+    try:
+        config = TrainConfig(model=start, start=start_name, recipe=recipe, data=data, validation=names,
+                             **{**fields, **settings})
+    except TypeError as err:  # an option that is no TrainConfig field
+        raise OptionError(f"TrainConfig: {err}") from None
+    return config.check()  # option mistakes (distillation needs both files, ...): one line, now

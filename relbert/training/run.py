@@ -238,3 +238,41 @@ class TrainingRun:
             from ..models.card import facts_of, write_card
 
             write_card(tmp, facts_of(t.relbert), config)  # the card says how it was trained
+
+
+def interrupted_line(output: Path) -> str:
+    """What Ctrl-C kept of a run and how to continue it."""
+    import json
+
+    try:
+        progress = json.loads((output / "state" / "state.json").read_text())["progress"]
+        epoch, partial = progress["epoch"], progress.get("partial")
+    except (OSError, ValueError, KeyError, TypeError):
+        return (f"interrupted before the run saved any state in {output}/state: the same command with --resume "
+                "starts it from the start (or use --overwrite)")
+    where = (f"in epoch {epoch + 1} after {partial['items_done']} relations" if partial
+             else f"after epoch {epoch}")
+    return (f"interrupted: {output}/state holds the state saved {where} (the best model so far is in "
+            f"{output}/model); continue with the same command plus --resume")
+
+
+def check_run_folder(output: Path, resume: bool, overwrite: bool) -> None:
+    """A second run into the same folder is refused (one line) unless it resumes or overwrites."""
+    import shutil
+
+    from ..errors import UsageError
+
+    if resume and overwrite:
+        raise UsageError("--resume continues the run in OUTPUT and --overwrite replaces it: choose one")
+    found = [name for name in RUN_FILES if (output / name).exists()]
+    if not found or resume:
+        return
+    if not overwrite:
+        if not (output / "state" / "state.json").is_file():
+            raise UsageError(f"{output} holds a training run that saved no state yet ({', '.join(found)}): start it "
+                             "again from the start with --resume, or replace it with --overwrite")
+        raise UsageError(f"{output} holds a training run already ({', '.join(found)}): continue it with --resume, "
+                         "or replace it with --overwrite")
+    for name in found:
+        path = output / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink()

@@ -36,7 +36,7 @@ def test_a_run_ends_by_choosing_the_offset_weight_on_validation(tmp_path, tiny_m
     from relbert import RelBERT
     from relbert.cli import train
     from relbert.data.analogy import read_analogy_file
-    from relbert.evaluation.offset_choice import best_offset_weight, score_offset_grid
+    from relbert.evaluation.offset_choice import best_offset_weight, keep_unless_clear, score_offset_grid
 
     data = tmp_path / "rel.jsonl"
     data.write_text("".join(json.dumps({"relation_type": f"r/{k}", "positives": [[f"a{k}", f"b{k}"], [f"c{k}", f"d{k}"]]})
@@ -57,8 +57,9 @@ def test_a_run_ends_by_choosing_the_offset_weight_on_validation(tmp_path, tiny_m
     model = RelBERT.from_pretrained(str(saved), device="cpu", precision="fp32", offset_weight=0)
     rows = score_offset_grid(model, {"toy/valid": read_analogy_file(valid)}, (0.0, 0.5, 3.0))
     assert [r["mean"] for r in record["grid"]] == pytest.approx([r["mean"] for r in rows])
-    chosen = best_offset_weight(rows)
-    assert record["offset_weight"] == chosen and f"offset weight {chosen:g} chosen on validation" in result.output
+    chosen, kept = keep_unless_clear(rows, best_offset_weight(rows, prefer=0.0), 0.0)  # no change on noise
+    said = f"offset weight {chosen:g} kept (the model's own)" if kept else f"offset weight {chosen:g} chosen on validation"
+    assert record["offset_weight"] == chosen and said in result.output
     assert RelBERT.from_pretrained(str(saved), device="cpu").offset_weight == chosen
     bad = one_error_line(CliRunner().invoke(train, ["-o", str(tmp_path / "r2"), "--offset-grid", "0.5,x"]))
     assert "--offset-grid" in bad
@@ -143,6 +144,6 @@ def test_recipes_fill_the_options_not_given():
 def test_no_data_folder_names_the_download_and_your_own_data(tmp_path, monkeypatch):
     from relbert.cli import train, train_command
 
-    monkeypatch.setattr(train_command, "data_folder", lambda data_dir: None)  # a machine without any data folder
+    monkeypatch.setattr("relbert.data.paths.data_folder", lambda data_dir: None)  # a machine without any data folder
     line = one_error_line(CliRunner().invoke(train, ["-o", str(tmp_path / "run"), "--epochs", "1"]))
     assert "relbert-download data" in line and "--data FILE.jsonl" in line and "--validation ''" in line
