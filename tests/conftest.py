@@ -13,6 +13,9 @@ import torch
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
+#: Shared fixtures, registered once for every test folder (no test module imports a fixture).
+pytest_plugins = ["helpers.ann_collection", "helpers.download_index"]
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("RELBERT_DATA", REPO.parent / "shared" / "data"))
 

@@ -73,3 +73,19 @@ def test_the_central_classes_stay_small():
     objective and the run's life in their own modules) <= 250."""
     assert _class_lines(PACKAGE / "model.py", "RelBERT") <= 220
     assert _class_lines(PACKAGE / "training" / "trainer.py", "Trainer") <= 250
+
+
+def test_lint_is_clean():
+    """ruff (pyflakes and pycodestyle's error rules, pyproject.toml) finds nothing in relbert/,
+    tests/, bench/ or tools/: unused imports, names redefined, fixtures imported across modules."""
+    import shutil
+    import subprocess
+
+    import pytest
+
+    ruff = shutil.which("ruff")
+    if ruff is None:
+        pytest.skip("ruff is not installed (it is in the test extra)")
+    proc = subprocess.run([ruff, "check", "relbert", "tests", "bench", "tools"], cwd=REPO, capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:]

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from relbert.cli import embed, search
+from relbert.cli import embed
 
 from helpers.pair_files import make_pairs
 

@@ -38,7 +38,7 @@ def main(argv=None):
     names = args.dataset or sorted(p.name for p in root.iterdir() if (p / f"{args.split}.jsonl").is_file())
     report = json.loads(Path(args.report).read_text())["datasets"] if args.report else {}
     differences = 0
-    print(f"| dataset | questions | accuracy (numpy) | relbert-eval |\n|---|---:|---:|---:|")
+    print("| dataset | questions | accuracy (numpy) | relbert-eval |\n|---|---:|---:|---:|")
     for name in names:
         records = questions(root / name / f"{args.split}.jsonl")
         pairs = sorted({tuple(p) for r in records for p in [r["stem"], *r["choice"]]})

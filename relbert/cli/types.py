@@ -8,10 +8,11 @@ from typing import Optional
 
 import click
 
+from ..offsets import MAX_OFFSET_WEIGHT
+
 #: Seeds: what numpy's and scikit-learn's random states take.
 SEED = click.IntRange(0, 2**32 - 1)
 
-from ..offsets import MAX_OFFSET_WEIGHT
 
 
 class Finite(click.FloatRange):

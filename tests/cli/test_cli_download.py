@@ -1,16 +1,10 @@
 """relbert-download as a user types it: options, failures as one line with their exit status."""
 from __future__ import annotations
 
-import numpy as np
-import pytest
-import torch
 from click.testing import CliRunner
 
-from helpers.cli_checks import no_model_load, one_error_line
-from relbert.cli import embed
 from relbert.cli import download as download_cmd
 from relbert.errors import DownloadError
-from helpers.download_index import fake, make_parts  # noqa: F401  (the fake package index)
 
 
 def test_download_takes_q_and_train_takes_precision():

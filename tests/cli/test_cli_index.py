@@ -3,16 +3,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
 
-from helpers.cli_checks import no_model_load, one_error_line
-from relbert.cli import embed
+from helpers.cli_checks import one_error_line
 from relbert.search import index as ann
 
 faiss = pytest.importorskip("faiss", reason="faiss-cpu is not installed (pip install faiss-cpu)")
 
-from helpers.ann_collection import built, clustered, collection  # noqa: E402,F401
+from helpers.ann_collection import clustered  # noqa: E402 - after the faiss check
 
 
 def test_errors_are_one_line_and_write_nothing(collection, built, tmp_path):

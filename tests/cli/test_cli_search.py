@@ -5,11 +5,9 @@ import importlib.util
 
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
 
-from helpers.ann_collection import built, clustered, collection  # noqa: F401  (the index tests' collection)
-from helpers.cli_checks import no_model_load, one_error_line
+from helpers.cli_checks import one_error_line
 from relbert.cli import embed
 from relbert.search.exact import RelationIndex
 
@@ -33,7 +31,6 @@ def test_search_lists_a_repeated_pair_once(tiny_collection, tiny_model_path):
 
 
 def test_search_of_a_collection_from_another_model_is_one_line(tiny_collection, tmp_path, tiny_model_path, monkeypatch):
-    import numpy as np
 
     from relbert.cli import search
 

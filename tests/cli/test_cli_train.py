@@ -1,13 +1,10 @@
 """relbert-train as a user types it: options, run folders, one-line mistakes."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
 
-from helpers.cli_checks import no_model_load, one_error_line
-from relbert.cli import embed
+from helpers.cli_checks import one_error_line
 
 
 def test_a_second_training_run_into_the_same_folder_is_refused(tmp_path, tiny_model_path):
@@ -142,7 +139,7 @@ def test_recipes_fill_the_options_not_given():
 
 
 def test_no_data_folder_names_the_download_and_your_own_data(tmp_path, monkeypatch):
-    from relbert.cli import train, train_command
+    from relbert.cli import train
 
     monkeypatch.setattr("relbert.data.paths.data_folder", lambda data_dir: None)  # a machine without any data folder
     line = one_error_line(CliRunner().invoke(train, ["-o", str(tmp_path / "run"), "--epochs", "1"]))

@@ -1,7 +1,6 @@
 """relbert-eval: analogy and classification on fixtures with answers known by construction."""
 from __future__ import annotations
 
-import json
 import warnings
 
 import numpy as np
@@ -98,7 +97,7 @@ def test_classification_small(minilm, eval_data):
     clf = MLPClassifier(random_state=0, **config).fit(feats(small["train"]), small["train"].labels)
     pred = clf.predict(feats(small["test"]))
     assert report["f1_micro"] == pytest.approx(100 * f1_score(small["test"].labels, pred, average="micro"), abs=1e-6)
-    assert set(report["f1_per_label"]) == set(l for s in small.values() for l in s.labels)
+    assert set(report["f1_per_label"]) == {label for s in small.values() for label in s.labels}
 
 
 def test_cogalex_reader(eval_data):

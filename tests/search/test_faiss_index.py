@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 faiss = pytest.importorskip("faiss", reason="faiss-cpu is not installed (pip install faiss-cpu)")
 
-from helpers.cli_checks import no_model_load, one_error_line  # noqa: F401
-from helpers.ann_collection import built, clustered, collection  # noqa: E402,F401
 from relbert.search import index as ann  # noqa: E402
 from relbert.search.exact import RelationIndex  # noqa: E402
 

@@ -2,7 +2,6 @@
 resume of a distillation run, and the CLI's checks."""
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pytest
