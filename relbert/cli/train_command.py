@@ -9,10 +9,10 @@ from ..errors import Interrupted, UsageError
 from ..offsets import OFFSET_GRID  # numpy only
 from ..templates import AGGREGATIONS
 from ..training.config import (DISTILL_LOSSES, LOSSES, LR_SCHEDULES, MEMORY_BUDGET_GB, RECIPES,  # no torch
-                               SELECTIONS, TRAIN_PRECISIONS, VALIDATION_SETS)
+                               OFFSET_GRADIENTS, SELECTIONS, TRAIN_PRECISIONS, VALIDATION_SETS)
 from ..training.validation import validation_names
 from .common import user_errors
-from .types import SEED, POSITIVE, Finite
+from .types import OFFSET_WEIGHT, SEED, POSITIVE, Finite
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -100,6 +100,13 @@ from .types import SEED, POSITIVE, Finite
               help="Distillation pairs per step.")
 @click.option("--contrastive-weight", type=Finite(min=0, max=1e4), default=0.0, show_default=True,
               help="With distillation: weight of the contrastive SemEval terms mixed into each epoch (0 = none).")
+@click.option("--offset-weight", "train_offset_weight", type=OFFSET_WEIGHT, default=0.0, show_default=True,
+              metavar="LAMBDA",
+              help="Train on the relation + offset vector at this weight (the word offsets computed by the same "
+                   "encoder in the step; the loss and the distillation see the combined vector); 0: the relation "
+                   "vector alone.")
+@click.option("--offset-gradient", type=click.Choice(OFFSET_GRADIENTS), default="both", show_default=True,
+              help="With --offset-weight: the gradient flows through both halves, or the relation half only.")
 @click.option("--offset-grid", default=",".join(f"{w:g}" for w in OFFSET_GRID), show_default=True,
               metavar="L1,L2,...",
               help="At the end, the saved model's offset weight is chosen on the validation sets among these "
@@ -116,7 +123,8 @@ def train(output, recipe, data, model, template, aggregation, max_length, loss, 
           batch, classification_loss, epochs, lr, warmup, gradient_accumulation, share_encodings, seed, seeds, chunk_size,
           memory_budget, freeze_layers, freeze_embeddings, precision, lora_rank, lora_alpha, validation, selection,
           lr_schedule, patience, min_epochs, keep_epochs, distill_from, distill_pairs, distill_loss, distill_batch,
-          contrastive_weight, offset_grid, data_dir, resume, overwrite, checkpoint_every, device, quiet):
+          contrastive_weight, train_offset_weight, offset_gradient, offset_grid, data_dir, resume, overwrite,
+          checkpoint_every, device, quiet):
     """Fine-tune a RelBERT model with contrastive losses (launch under torchrun for several processes).
 
     The options become a TrainConfig (relbert.training.config_from_recipe) and the run is
@@ -143,7 +151,8 @@ def train(output, recipe, data, model, template, aggregation, max_length, loss, 
         share_encodings=share_encodings, seed=seed, chunk_size=chunk_size, memory_budget_gb=memory_budget,
         freeze_embeddings=freeze_embeddings, lora_rank=lora_rank, lora_alpha=lora_alpha, selection=selection,
         min_epochs=min_epochs, keep_epochs=keep_epochs, distill_from=distill_from, distill_pairs=distill_pairs,
-        distill_loss=distill_loss, distill_batch=distill_batch, contrastive_weight=contrastive_weight)
+        distill_loss=distill_loss, distill_batch=distill_batch, contrastive_weight=contrastive_weight,
+        offset_weight=train_offset_weight, offset_gradient=offset_gradient)
     say = (lambda line: None) if quiet else (lambda line: click.echo(line, err=True))
     try:
         result = fit(config, output, data_dir=data_dir, seeds=seed_list, offset_grid=offset_weights, device=device,

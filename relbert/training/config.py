@@ -23,6 +23,8 @@ TRAIN_PRECISIONS = ("auto", "fp32", "bf16")
 DISTILL_LOSSES = ("cosine", "mse")
 #: Default validation sets of relbert-train and relbert-eval validation.
 VALIDATION_SETS = ("semeval", "u2", "u4", "google", "bats")
+#: Where the combined vector's gradient flows: both halves, or the relation half only.
+OFFSET_GRADIENTS = ("both", "relation")
 #: Default memory for one pass's activations (GiB): a step whose prompts fit is encoded in one
 #: pass; a larger one is cut into chunks with gradient caching.
 MEMORY_BUDGET_GB = 6.0
@@ -184,6 +186,10 @@ class TrainConfig:
     distill_loss: str = "cosine"  # "cosine" (1 - cos) or "mse" (between unit vectors)
     distill_batch: int = 128  # distillation pairs per step
     contrastive_weight: float = 0.0  # with distillation: weight of the contrastive SemEval terms mixed in (0 = none)
+    # > 0: the losses see the relation + offset vector at this λ (relbert.offsets), the word offsets
+    # computed by the same encoder in the same step; 0: the relation vector alone (as before)
+    offset_weight: float = 0.0
+    offset_gradient: str = "both"  # through both halves, or "relation": the offsets as constants
 
     @classmethod
     def from_recipe(cls, recipe: str = "fast", **options) -> "TrainConfig":
@@ -212,6 +218,15 @@ class TrainConfig:
             raise OptionError(f"unknown distill_loss {self.distill_loss!r}: choose one of {', '.join(DISTILL_LOSSES)}")
         if self.distill_batch < 1 or self.contrastive_weight < 0:
             raise OptionError("distill_batch must be positive and contrastive_weight 0 or positive")
+        from ..offsets import check_offset_weight
+
+        check_offset_weight(self.offset_weight)
+        if self.offset_gradient not in OFFSET_GRADIENTS:
+            raise OptionError(f"unknown offset_gradient {self.offset_gradient!r}: choose one of "
+                              f"{', '.join(OFFSET_GRADIENTS)}")
+        if self.offset_weight and self.freeze_layers:
+            raise OptionError("offset_weight > 0 and freeze_layers do not combine yet: the word offsets run the full "
+                              "encoder")
         if self.precision not in TRAIN_PRECISIONS:
             raise OptionError(f"unknown precision {self.precision!r}: choose one of {', '.join(TRAIN_PRECISIONS)}")
         if self.lora_rank < 0:

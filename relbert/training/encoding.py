@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 
 from ..runtime.torch_runtime import TorchEncoder
@@ -100,8 +101,45 @@ class GradientCachedEncoding:
         per_prompt = self._bytes_per_token(longest) * longest
         return max(1, int(self.config.memory_budget_gb * 2 ** 30 // per_prompt))
 
+    def word_offsets(self, pairs: Sequence[Pair], seed: int) -> torch.Tensor:
+        """``(N, h)`` word offsets ``w_tail - w_head`` of ``pairs`` from the trained encoder, each word
+        alone with its special tokens, the mean of its own tokens (:mod:`relbert.offsets`' definition);
+        with graph when grad is enabled. Each distinct word is encoded once."""
+        from ..offsets import WordSpans
+
+        torch.manual_seed(seed)
+        words = WordSpans.of_pairs(pairs, self.relbert.tokenizer)
+        rows = np.arange(words.count)
+        batch = self.relbert.tokenizer.pad_word_rows(words.ids, words.offsets, words.pooled, rows)
+        with self.autocast():
+            summed = self.pooled(*self.pooled.tensors(batch)).float()
+        counts = torch.as_tensor(batch["pool_mask"], device=summed.device).sum(dim=1, keepdim=True).clamp(min=1)
+        vectors = summed / counts
+        head = torch.as_tensor(words.head, device=summed.device)
+        tail = torch.as_tensor(words.tail, device=summed.device)
+        return vectors[tail] - vectors[head]
+
+    def combined(self, pairs: List[Pair], loss_fn: Callable[[torch.Tensor], torch.Tensor], seed: int
+                 ) -> Callable[[torch.Tensor], torch.Tensor]:
+        """``loss_fn`` made to see the relation + offset vectors of ``pairs`` at the config's λ (the
+        offsets computed now; with ``offset_gradient="relation"`` as constants), or ``loss_fn`` itself
+        at λ = 0."""
+        from .losses import combined_vectors
+
+        weight = float(getattr(self.config, "offset_weight", 0.0) or 0.0)
+        if weight == 0:
+            return loss_fn
+        if self.config.offset_gradient == "relation":
+            with torch.no_grad():
+                offset = self.word_offsets(pairs, seed + 7919)
+        else:
+            offset = self.word_offsets(pairs, seed + 7919)
+        return lambda vectors: loss_fn(combined_vectors(vectors, offset, weight))
+
     def backward(self, pairs: List[Pair], loss_fn: Callable[[torch.Tensor], torch.Tensor], seed: int) -> float:
-        """loss_fn(vectors of pairs).backward(), chunked with gradient caching when large; the loss."""
+        """loss_fn(vectors of pairs).backward(), chunked with gradient caching when large; the loss.
+        With an offset weight the loss sees the relation + offset vectors (:meth:`combined`)."""
+        loss_fn = self.combined(pairs, loss_fn, seed)
         ids = self.ids_of(pairs)
         size = self.chunk_size(pairs)
         if len(pairs) <= size:

@@ -5,6 +5,7 @@ return a scalar summed (not averaged) over terms, as the official code does.
 """
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import torch
@@ -125,3 +126,17 @@ def triplet(
         if classifier is not None:
             loss = loss + _bce_head(classifier, anchor, positive_parent, negative_parent)
     return loss
+
+
+def combined_vectors(relation: torch.Tensor, offset: torch.Tensor, weight: float) -> torch.Tensor:
+    """The relation + offset vectors of :func:`relbert.offsets.combine` in torch (differentiable):
+    ``[unit(r) ; sqrt(λ) unit(o)] / sqrt(1 + λ)``, a zero offset (one word twice) leaving
+    ``[unit(r) ; 0]``. ``weight`` 0 returns ``relation`` itself (the relation-only losses, exactly)."""
+    if weight == 0:
+        return relation
+    unit_r = F.normalize(relation, dim=-1)
+    norm = offset.norm(dim=-1, keepdim=True)
+    present = norm > 0
+    unit_o = offset / torch.where(present, norm, torch.ones_like(norm))
+    both = torch.cat([unit_r, math.sqrt(weight) * unit_o], dim=-1)
+    return both * torch.where(present, torch.full_like(norm, 1 / math.sqrt(1 + weight)), torch.ones_like(norm))

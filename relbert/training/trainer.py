@@ -90,7 +90,8 @@ class Trainer:
         # "relbert-minilm", to continue it on purpose)
         source = config.model if config.model is not None else default_model_path()
         self.relbert = RelBERT.from_pretrained(source, template=config.template, aggregation=config.aggregation,
-                                               max_length=config.max_length, device=device, precision="fp32")
+                                               max_length=config.max_length, device=device, precision="fp32",
+                                               offset_weight=config.offset_weight or None)  # validation sees λ
         self.device = self.relbert.device
         self.precision, self.precision_reason = choose_precision(config.precision, self.device.type)
         if config.lora_rank:
@@ -154,7 +155,8 @@ class Trainer:
         if vectors is None:
             vectors = np.load(self.teacher_file, mmap_mode="r")
         torch.manual_seed(self.config.seed)  # the map's initialisation is part of the seeded run
-        return Distillation(pairs, vectors, self.relbert.hidden_size, self.device, self.config.distill_loss)
+        width = self.relbert.hidden_size * (2 if self.config.offset_weight else 1)  # the combined vector's width
+        return Distillation(pairs, vectors, width, self.device, self.config.distill_loss)
 
     def _step(self) -> None:
         dist = distributed.active()
