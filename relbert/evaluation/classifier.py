@@ -13,11 +13,10 @@ import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ..data.lexical import LabeledPairs
 from ..errors import ClassifierError, UserError
 
 FORMAT = 1
@@ -187,17 +186,3 @@ def check_same_model(saved: SavedClassifier, model, name: Optional[str], folder)
         if saved.model.get(key) != ours[key]:
             raise ClassifierError(f"{folder} was fitted on vectors of {key} {saved.model.get(key)!r}, not "
                                   f"{ours[key]!r}: drop --model (and its options) to use the classifier's own")
-
-
-def read_labelled(path) -> LabeledPairs:
-    """``head<TAB>tail<TAB>label`` lines (a trailing blank line is ignored); errors name FILE:LINE."""
-    from ..data.lexical import read_labeled_pairs
-
-    return read_labeled_pairs(path)
-
-
-def label_counts(labels: Sequence[str]) -> Dict[str, int]:
-    out: Dict[str, int] = {}
-    for label in labels:
-        out[label] = out.get(label, 0) + 1
-    return dict(sorted(out.items()))

@@ -181,11 +181,6 @@ class OnnxEncoder:
         return session.run(None, _feed(batch))[0]
 
     @property
-    def has_shortcut(self) -> bool:
-        """Whether rows with one pooled position run the shortcut graph."""
-        return self.short is not None
-
-    @property
     def shortcut(self) -> Optional[MaskShortcut]:
         """The mask shortcut the shortcut graph was exported from, or None (full graph only)."""
         return self._shortcut

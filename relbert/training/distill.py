@@ -86,11 +86,3 @@ class Distillation:
         """The teacher's unit vectors of ``pairs``."""
         rows = np.asarray(self.vectors[[self.row[p] for p in pairs]], dtype=np.float32)
         return torch.from_numpy(rows).to(self.device)
-
-    def distance(self, student: np.ndarray, pairs: List[Pair]) -> float:
-        """Mean ``1 - cos`` between the (mapped) student vectors of ``pairs`` and the teacher's."""
-        with torch.no_grad():
-            mapped = torch.from_numpy(np.asarray(student, dtype=np.float32)).to(self.device)
-            if self.projection is not None:
-                mapped = self.projection(mapped)
-            return float(distill_loss(mapped, self.targets(pairs), "cosine")) / len(pairs)
