@@ -95,3 +95,9 @@ def model_options(func, precision_default: str = "auto"):
     for option in reversed(options):
         func = option(func)
     return func
+
+
+#: --data-dir, as every command that reads the benchmark data takes it.
+data_dir_option = click.option(
+    "--data-dir", default=None, type=click.Path(file_okay=False),
+    help="Data folder (default: $RELBERT_DATA, else $RELBERT_HOME/data from relbert-download data, else ../shared/data).")

@@ -9,7 +9,7 @@ from ..errors import UsageError, UserError
 from ..training.config import SELECTIONS, VALIDATION_SETS  # no torch
 from ..data.paths import data_folder
 from ..training.validation import build_validators, validation_names
-from .common import check_output, load_model, model_options, user_errors
+from .common import check_output, data_dir_option, load_model, model_options, user_errors
 from .types import NON_NEGATIVE, SEED
 
 
@@ -69,9 +69,6 @@ def _finish(report, output, quiet):
             click.echo(f"wrote {output}", err=True)
 
 
-data_dir_option = click.option(
-    "--data-dir", default=None, type=click.Path(file_okay=False),
-    help="Data folder (default: $RELBERT_DATA, else $RELBERT_HOME/data from relbert-download data, else ../shared/data).")
 batch_size_option = click.option("--batch-size", "-b", type=click.IntRange(min=1), default=128, show_default=True,
                                  help="Prompts per encoder call.")
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bars.")

@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from ..errors import UsageError
-from .common import user_errors
+from .common import data_dir_option, user_errors
 from .types import SEED
 
 
@@ -72,7 +72,7 @@ def make_delta(checkpoint, base, base_name, out, rank, info, quiet):
 @click.option("--recombined", type=int, default=0, show_default=True,
               help="Random recombinations of source words to add.")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the recombinations.")
-@click.option("--data-dir", default=None, help="Data folder (default: the one relbert-eval finds).")
+@data_dir_option
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 @user_errors
 def distill_pairs(output, recombined, seed, data_dir, quiet):

@@ -11,7 +11,7 @@ from ..templates import AGGREGATIONS
 from ..training.config import (DISTILL_LOSSES, LOSSES, LR_SCHEDULES, MEMORY_BUDGET_GB, RECIPES,  # no torch
                                OFFSET_GRADIENTS, SELECTIONS, TRAIN_PRECISIONS, VALIDATION_SETS)
 from ..training.validation import validation_names
-from .common import user_errors
+from .common import data_dir_option, user_errors
 from .types import OFFSET_WEIGHT, SEED, POSITIVE, Finite
 
 
@@ -111,7 +111,7 @@ from .types import OFFSET_WEIGHT, SEED, POSITIVE, Finite
               metavar="L1,L2,...",
               help="At the end, the saved model's offset weight is chosen on the validation sets among these "
                    "(relbert-eval choose-offset's rule); 0 alone keeps relation-only vectors.")
-@click.option("--data-dir", default=None, type=click.Path(file_okay=False), help="Data folder (default: $RELBERT_DATA, else $RELBERT_HOME/data from relbert-download data, else ../shared/data).")
+@data_dir_option
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in the same output folder, or extend a finished one with a larger --epochs (constant learning rate).")
 @click.option("--overwrite", is_flag=True, help="Replace the training run already in OUTPUT (without it, that is an error).")
 @click.option("--checkpoint-every", type=click.IntRange(min=0), default=0, show_default=True,
