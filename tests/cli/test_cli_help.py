@@ -96,9 +96,12 @@ def test_every_choice_list_is_its_modules():
     from relbert.runtime import interface as runtime, precision
     from relbert.search import index as ann
 
+    from relbert.training.config import OFFSET_GRADIENTS
+
     expected = {"aggregation": list(templates.AGGREGATIONS), "runtime": list(runtime.RUNTIMES),
-                "earlier_runtime": list(runtime.RUNTIMES), "fmt": list(formats.FORMATS), "kind": list(ann.KINDS),
-                "name": [*sorted(named_models.NAMED_MODELS), "data"], "method": list(plot.METHODS)}
+                "fmt": list(formats.FORMATS), "kind": list(ann.KINDS),
+                "name": [*sorted(named_models.NAMED_MODELS), "data"], "method": list(plot.METHODS),
+                "offset_gradient": list(OFFSET_GRADIENTS)}
     seen = set()
     for name, command in COMMANDS.items():
         for param in command.params:
