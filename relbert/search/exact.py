@@ -44,6 +44,8 @@ class RelationIndex:
         self.refine = REFINE
         #: Where the vectors came from (named in errors).
         self.source = "the collection"
+        #: Whether every row is known finite (an index's candidates are checked as they are read).
+        self.finite_checked = True
 
     @classmethod
     def load(cls, vectors: Union[str, Path], pairs: Optional[Union[str, Path]] = None, *,
@@ -58,7 +60,7 @@ class RelationIndex:
             refine: candidates per result taken from the index.
             nprobe, ef_search: search breadth of an IVF / HNSW index (default: the index's own).
         """
-        opened = cls._open(vectors, pairs)
+        opened = cls._open(vectors, pairs, check_finite=index is None)
         if index is not None:
             from . import index as ann
 
@@ -75,12 +77,12 @@ class RelationIndex:
         return opened
 
     @classmethod
-    def _open(cls, vectors, pairs) -> "RelationIndex":
-        matrix, stored = load_vectors(vectors)
+    def _open(cls, vectors, pairs, check_finite: bool = True) -> "RelationIndex":
+        matrix, stored = load_vectors(vectors, check_finite)
         if pairs is None and stored is None:
             raise CollectionError(f"{vectors}: an .npy collection needs its pairs file (--pairs)")
         opened = cls(matrix, read_pairs(pairs) if pairs else stored)
-        opened.source = str(vectors)
+        opened.source, opened.finite_checked = str(vectors), check_finite
         return opened
 
     @property
@@ -123,6 +125,12 @@ class RelationIndex:
 
         from ..runtime import ops
 
+        if not self.finite_checked:  # opened beside an index, scanned whole here (--exact): checked now, once
+            bad = first_non_finite_row(self.vectors)
+            if bad is not None:
+                raise non_finite(self.source, bad)
+            self.finite_checked = True
+
         with warnings.catch_warnings():  # a read-only memory map is only ever read here
             warnings.simplefilter("ignore", UserWarning)
             keys = torch.from_numpy(np.asarray(self.vectors))
@@ -150,6 +158,9 @@ class RelationIndex:
                 all_index.extend([] for _ in found)
                 continue
             exact = np.asarray(self.vectors[rows], dtype=np.float32)
+            finite = np.isfinite(exact).all(axis=1)
+            if not finite.all():  # the candidates read are checked (the whole collection is not read)
+                raise non_finite(self.source, int(rows[np.argmin(finite)]))
             key_norms = np.sqrt(np.einsum("ij,ij->i", exact, exact))
             key_norms[key_norms == 0] = 1.0
             where = np.searchsorted(rows, np.where(valid, found, rows[0]))
@@ -208,9 +219,11 @@ class RelationIndex:
         return [[hit for hit in hits if hit[0] != pair][:k] for pair, hits in zip(pairs, found)]
 
 
-def load_vectors(path: Union[str, Path]) -> Tuple[np.ndarray, Optional[List[Pair]]]:
+def load_vectors(path: Union[str, Path], check_finite: bool = True) -> Tuple[np.ndarray, Optional[List[Pair]]]:
     """``(vectors, stored pairs or None)`` of a ``relbert-embed`` output: ``.npy`` (memory-mapped)
-    or ``.npz`` (which carries its pairs); anything else is a one-line :class:`~relbert.errors.CollectionError` (a ValueError)."""
+    or ``.npz`` (which carries its pairs); anything else is a one-line :class:`~relbert.errors.CollectionError` (a ValueError).
+    ``check_finite``: scan every row for NaN or infinity (a search through an index reads only its
+    candidates, and checks those instead of reading the whole collection)."""
     path = Path(path)
     if path.suffix not in (".npy", ".npz"):
         raise CollectionError(f"{path}: expected the .npy or .npz file written by relbert-embed, not a "
@@ -229,11 +242,16 @@ def load_vectors(path: Union[str, Path]) -> Tuple[np.ndarray, Optional[List[Pair
         raise CollectionError(f"{path}: not a readable relbert-embed output ({str(err).splitlines()[0]})") from None
     if matrix.ndim != 2:
         raise CollectionError(f"{path}: expected a (rows, dimension) matrix, found shape {matrix.shape}")
-    bad = first_non_finite_row(matrix)
+    bad = first_non_finite_row(matrix) if check_finite else None
     if bad is not None:  # NaN ranks first or vanishes in every search; never searched, indexed or plotted
-        raise CollectionError(f"{path}: row {bad} (line {bad + 1} of its pairs) holds a non-finite value (NaN or "
-                              "inf): embed that pair again, or remove it from the collection")
+        raise non_finite(path, bad)
     return matrix, stored
+
+
+def non_finite(path, row: int) -> CollectionError:
+    """The one line for a collection row holding NaN or infinity."""
+    return CollectionError(f"{path}: row {row} (line {row + 1} of its pairs) holds a non-finite value (NaN or inf): "
+                           "embed that pair again, or remove it from the collection")
 
 
 def first_non_finite_row(matrix: np.ndarray, block: int = 65536) -> Optional[int]:

@@ -337,3 +337,29 @@ def test_nan_vectors_never_reach_the_file(material, tmp_path, monkeypatch):
     assert "non-finite" in line and "pairs.tsv:" in line
     assert not (tmp_path / "o.npy").exists()
     assert os.listdir(tmp_path) == []
+
+
+def test_a_nan_row_among_an_indexs_candidates_is_refused(tmp_path):
+    """Search through an index reads only its candidates (not the whole collection): a non-finite
+    candidate row is refused naming it, in the re-ranking and in --exact alike."""
+    pytest.importorskip("faiss")
+    from relbert.errors import CollectionError
+    from relbert.search import index as ann
+    from relbert.search.exact import RelationIndex
+
+    rng = np.random.default_rng(0)
+    rows = rng.standard_normal((3000, 16)).astype(np.float32)
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    np.save(tmp_path / "c.npy", rows)
+    (tmp_path / "p.tsv").write_text("".join(f"h{i}\tt{i}\n" for i in range(3000)))
+    built, record = ann.build_index(rows, "flat", {}, None, 65536, source="c.npy")
+    ann.save_index(built, record, tmp_path / "c.index")
+    sampled = set(ann.sample_rows(len(rows), ann.CHECKSUM_ROWS).tolist())
+    row = next(r for r in range(1200, 3000) if r not in sampled)  # a row the index's checksum does not read
+    poisoned = rows.copy()
+    poisoned[row, 0] = np.nan
+    np.save(tmp_path / "c.npy", poisoned)
+    for exact in (False, True):
+        opened = RelationIndex.load(tmp_path / "c.npy", tmp_path / "p.tsv", index=tmp_path / "c.index")
+        with pytest.raises(CollectionError, match=f"row {row} .*non-finite"):
+            opened.search(rows[row:row + 1], 5, exact=exact)
