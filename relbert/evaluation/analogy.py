@@ -82,3 +82,9 @@ def evaluate_analogy(
         "per_prefix": {k: {"accuracy": 100.0 * float(np.mean(v)), "n_questions": len(v)} for k, v in sorted(groups.items())},
         "predictions": predictions,
     }
+
+
+def question_outcomes(result: dict, dataset) -> np.ndarray:
+    """Each question's outcome (bool) in :func:`evaluate_analogy`'s ``result`` on ``dataset``: what a
+    paired comparison of two models on the same questions needs."""
+    return np.asarray([p == q.answer for p, q in zip(result["predictions"], dataset.questions)], dtype=bool)

@@ -46,7 +46,7 @@ def score_offset_grid(model, datasets: Dict[str, object], grid: Sequence[float] 
         datasets: name -> analogy dataset (``.questions``), e.g. the validation sets.
         grid: the weights to score.
     """
-    from .analogy import evaluate_analogy
+    from .analogy import evaluate_analogy, question_outcomes
 
     pairs = list(dict.fromkeys(p for d in datasets.values() for p in _pairs_of(d)))
     relation, offset = model.embed_parts(pairs, batch_size=batch_size, show_progress=show_progress)
@@ -57,8 +57,7 @@ def score_offset_grid(model, datasets: Dict[str, object], grid: Sequence[float] 
         embedder = _Precomputed(index, relation, offset, float(weight))
         results = {name: evaluate_analogy(embedder, d) for name, d in datasets.items()}
         scores = {name: r["accuracy"] for name, r in results.items()}
-        correct = {name: np.asarray([p == q.answer for p, q in zip(r["predictions"], datasets[name].questions)])
-                   for name, r in results.items()}
+        correct = {name: question_outcomes(r, datasets[name]) for name, r in results.items()}
         rows.append({"offset_weight": float(weight), "datasets": scores,
                      "mean": float(np.mean(list(scores.values()))),
                      "weighted": float(sum(scores[n] * sizes[n] for n in scores) / sum(sizes.values())),
@@ -71,14 +70,12 @@ CORRECT = "_correct"
 
 
 def paired_difference(a: dict, b: dict) -> Tuple[float, float]:
-    """``(mean of a - mean of b, its standard error)`` in points, paired per question: the signal
-    is the mean over the sets (each set counts once), so the difference's variance is the sum of
-    each set's per-question variance over its size, divided by the number of sets squared."""
-    names = list(a[CORRECT])
-    diffs = [a[CORRECT][n].astype(float) - b[CORRECT][n].astype(float) for n in names]
-    mean = 100.0 * float(np.mean([d.mean() for d in diffs]))
-    var = sum(float(d.var(ddof=1)) / len(d) if len(d) > 1 else 0.0 for d in diffs)
-    return mean, 100.0 * float(np.sqrt(var)) / len(names)
+    """``(mean of a - mean of b, its standard error)`` in points, paired per question, on the signal
+    this choice uses: the mean over the sets, each counting once (the standard error is the
+    training selection's, :func:`relbert.training.config.paired_se`)."""
+    from ..training.config import paired_se
+
+    return a["mean"] - b["mean"], paired_se(a[CORRECT], b[CORRECT], "balanced")
 
 
 def public(rows: List[dict]) -> List[dict]:

@@ -44,11 +44,9 @@ class Validator:
         self.questions = len(dataset.questions)
 
     def __call__(self, model):
-        import numpy as np
-
-        from ..evaluation.analogy import evaluate_analogy
+        from ..evaluation.analogy import evaluate_analogy, question_outcomes
 
         result = evaluate_analogy(model, self.dataset, batch_size=self.batch_size)
         #: Each question's outcome in the last call (the paired comparison of two epochs).
-        self.last_correct = np.asarray([p == q.answer for p, q in zip(result["predictions"], self.dataset.questions)])
+        self.last_correct = question_outcomes(result, self.dataset)
         return result["accuracy"]
