@@ -14,7 +14,6 @@ from ..offsets import MAX_OFFSET_WEIGHT
 SEED = click.IntRange(0, 2**32 - 1)
 
 
-
 class Finite(click.FloatRange):
     """A finite float, optionally within ``[min, max]`` (open ends as ``click.FloatRange``)."""
 

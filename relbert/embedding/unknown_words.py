@@ -39,7 +39,7 @@ class UnknownWords:
     source: str
     strict: bool = False
     count: int = 0
-    examples: List[Tuple[int, Pair, str, str]] = field(default_factory=list)  # line, pair, word, why
+    examples: List[Tuple[int, str, str]] = field(default_factory=list)  # line, word, why
 
     def check_block(self, rows: Sequence[int], pairs: Sequence[Pair], ids: np.ndarray, offsets: np.ndarray,
                     pooled: np.ndarray, unk_id: Optional[int]) -> None:
@@ -59,14 +59,14 @@ class UnknownWords:
                                                            f"{why} (--strict)")
                 self.count += 1
                 if len(self.examples) < SHOWN:
-                    self.examples.append((row + 1, pair, word, why))
+                    self.examples.append((row + 1, word, why))
                 break  # a pair counts once
 
     def summary(self) -> Optional[str]:
         """One line for the user, or None when every word was read."""
         if not self.count:
             return None
-        shown = "; ".join(f"{self.source}:{line} {_short(word)!r} ({why})" for line, _, word, why in self.examples)
+        shown = "; ".join(f"{self.source}:{line} {_short(word)!r} ({why})" for line, word, why in self.examples)
         more = f" and {self.count - len(self.examples)} more" if self.count > len(self.examples) else ""
         return (f"note: {self.count} pair{'s' if self.count != 1 else ''} hold a word the model cannot read, so its "
                 f"vector says nothing of that word: {shown}{more} (--strict makes this an error; docs/commands.md)")

@@ -65,7 +65,7 @@ def table(report: dict) -> str:
     lines = [f"{task}{split} — {label(report)}",
              f"{'dataset':<24}{'size':>8}{metric:>12}"]
     for key, scores in report["datasets"].items():
-        name = Path(scores["file"]).name if scores.get("file") else key  # a user's file by its name
+        name = row_name(key, scores)
         size = scores.get("n_questions") or scores.get("n_problems") or scores.get("sizes", {}).get("test")
         extra = ""
         if task == "classification":
@@ -80,6 +80,11 @@ def table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def row_name(key: str, scores: dict) -> str:
+    """A dataset's name in the tables: a user's file by its file name, a benchmark by its key."""
+    return Path(scores["file"]).name if scores.get("file") else key
+
+
 def per_relation_table(report: dict) -> str:
     """Accuracy per relation (the questions' ``prefix``) of each dataset that labels them."""
     lines = []
@@ -87,7 +92,7 @@ def per_relation_table(report: dict) -> str:
         groups = scores.get("per_prefix") or {}
         if not groups:
             continue
-        name = Path(scores["file"]).name if scores.get("file") else key
+        name = row_name(key, scores)
         width = max(24, *(len(g) + 2 for g in groups))
         lines += [f"{name}: per relation", f"{'relation':<{width}}{'questions':>10}{'accuracy':>10}"]
         lines += [f"{g:<{width}}{r['n_questions']:>10}{r['accuracy']:>10.1f}" for g, r in groups.items()]

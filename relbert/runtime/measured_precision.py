@@ -3,7 +3,7 @@
 CPU flags do not tell which precision is faster: on an Intel Xeon with AVX-512 BF16 but no AMX bf16
 ran 0.71x of fp32, on an AMD EPYC with the same flags 1.6x, with AMX 3.3x. So the first time a model
 runs on a CPU, ``auto`` times each candidate precision the model is validated for (today fp32 and
-bf16) on the model's own prompts at its default batch size, takes the fastest and caches the
+bf16) on :data:`ROWS` of the model's own prompts, takes the fastest and caches the
 result in ``$RELBERT_HOME/precision.json`` (default ``~/.cache/relbert``), keyed by the CPU's model
 name, its flags, the cores this process may use, the torch version and the model. Later runs read
 the cache; an unreadable cache, or an entry that does not fit its key, is measured again.
