@@ -163,12 +163,12 @@ def gpu_only_seconds(model, pairs, batch_size):
     batches = []
     for start in range(0, len(order), batch_size):
         host = model.tokenizer.pad_rows(ids, offsets, order[start : start + batch_size], CUDA_WIDTH_MULTIPLE)
-        batches.append(model.pooled_encoder.tensors(host))
+        batches.append(model.runtime.tensors(host))
 
     def run():
         with torch.inference_mode():
             for tensors in batches:
-                model.pooled_encoder(*tensors, normalize=True, one_position=True)
+                model.runtime(*tensors, normalize=True, one_position=True)
 
     return best_of(run)
 

@@ -6,7 +6,7 @@ over relation vectors). Heavy modules (torch, transformers) are imported on firs
 """
 from __future__ import annotations
 
-__version__ = "0.2.0"
+from .version import __version__
 __all__ = ["RelBERT", "PairTokenizer", "TEMPLATES", "cos_sim", "semantic_search", "__version__"]
 
 from .templates import TEMPLATES

@@ -104,6 +104,11 @@ class CollectionError(UserError, ValueError):
     that do not match its pairs, or a query model of another width (one line for the CLI)."""
 
 
+class KindMismatchError(CollectionError, ClassifierError, UsageError):
+    """Vectors (or features) of another kind than the ones they meet: another model, template,
+    aggregation, offset weight or width (:meth:`relbert.embedding.kind.VectorKind.check`)."""
+
+
 class DatasetError(UserError, ValueError):
     """A dataset that cannot be evaluated as it is (say, one label only in a training split)."""
 

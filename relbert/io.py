@@ -1,4 +1,4 @@
-"""Reading pair files and writing outputs atomically.
+"""Reading pair files and JSON records (writing them whole is :mod:`relbert.atomic`).
 
 Pairs file format (``relbert-embed`` input): UTF-8 text, one pair per line, ``head<TAB>tail``.
 Words may contain spaces. There is no header and no comment syntax: every line is a pair,
@@ -10,15 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import socket
 import sys
-import tempfile
-import time
 from pathlib import Path
 from typing import BinaryIO, Iterator, List, Optional, Tuple, Union
 
-from .errors import InputError, UsageError
+from .errors import InputError
 
 Pair = Tuple[str, str]
 
@@ -127,15 +123,6 @@ def read_pairs(path: Union[str, Path]) -> List[Pair]:
     return list(iter_pairs(path))
 
 
-def write_json_atomic(path: Union[str, Path], data, indent: Optional[int] = None, ensure_ascii: bool = True) -> None:
-    """``data`` as JSON in UTF-8 (and a final newline), replacing ``path`` whole through
-    :func:`atomic_output`: the package's one way to write a JSON file that must never be seen half-written."""
-    import json
-
-    with atomic_output(path) as handle:
-        handle.write((json.dumps(data, indent=indent, ensure_ascii=ensure_ascii) + "\n").encode("utf-8"))
-
-
 #: (record kind, unknown keys) already warned about in this process.
 _WARNED_KEYS: set = set()
 
@@ -156,7 +143,7 @@ def warn_unknown_keys(record: dict, known, what: str) -> None:
 
 
 def _version() -> str:
-    from . import __version__
+    from .version import __version__
 
     return __version__
 
@@ -168,157 +155,3 @@ def _open_binary(source: str) -> Iterator[BinaryIO]:
     else:
         with open(source, "rb") as handle:
             yield handle
-
-
-def default_file_mode() -> int:
-    """The mode a plain ``open(path, "w")`` gives a new file: 0o666 less the user's umask."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def give_default_mode(path: Union[str, Path]) -> None:
-    """Give a file made by ``mkstemp`` (always 0600) the mode of any other new file of the user."""
-    os.chmod(path, default_file_mode())
-
-
-@contextlib.contextmanager
-def atomic_output(path: Union[str, Path], mode: str = "wb"):
-    """Open a temporary file beside ``path``; rename it over ``path`` only on success.
-
-    On any exception the temporary file is removed and an existing ``path`` is untouched.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else ".")
-    try:
-        with os.fdopen(fd, mode) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        give_default_mode(tmp)
-        replace_file(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def replace_file(source: Union[str, Path], target: Union[str, Path]) -> None:
-    """A finished file takes its final name: one atomic rename on one file system, so a reader
-    sees the old file or the new one, never half of either. The package's one file-replace site."""
-    os.replace(source, target)
-
-
-def replace_folder(source: Union[str, Path], target: Union[str, Path]) -> None:
-    """A finished folder takes its final name, replacing ``target`` whole (an existing one is
-    removed first: a folder cannot be renamed over a non-empty one). The package's one
-    folder-replace site; what is seen is the old folder, nothing (for an instant) or the new one."""
-    import shutil
-
-    if Path(target).exists():
-        shutil.rmtree(target)
-    os.replace(source, target)
-
-
-@contextlib.contextmanager
-def atomic_folder(target: Union[str, Path]):
-    """A temporary folder beside ``target`` to fill; it replaces ``target`` whole only on success
-    (:func:`replace_folder`), and is removed on any exception (``target`` untouched)."""
-    import shutil
-
-    target = Path(target)
-    tmp = target.with_name(target.name + ".tmp")
-    if tmp.exists():  # left by a run killed before it could clean up
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    try:
-        yield tmp
-        replace_folder(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-# --- one run per output -----------------------------------------------------------------------
-# A lock file beside what a long command writes (``.NAME.lock``): a second run writing the same
-# output refuses at once, naming the first, instead of failing later on the other's half-written
-# work files. A lock left by a killed run (its process is gone) is stale and taken over.
-def lock_path(target: Union[str, Path]) -> Path:
-    target = Path(target)
-    return target.with_name(f".{target.name}.lock")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    except OSError:
-        return False
-    return True
-
-
-def _holder(path: Path) -> Optional[dict]:
-    """The lock's record, or None when it is unreadable (a run killed while writing it: stale)."""
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) and isinstance(record.get("pid"), int) else None
-
-
-def _stale(record: Optional[dict]) -> bool:
-    if record is None:
-        return True
-    if record.get("host") != socket.gethostname():
-        return False  # another machine's process cannot be checked: trust its lock
-    return record["pid"] != os.getpid() and not _alive(record["pid"])
-
-
-class OutputLock:
-    """``with OutputLock(out):`` holds ``.OUT.lock`` for the block (released on any exit)."""
-
-    def __init__(self, target: Union[str, Path]):
-        self.target = Path(target)
-        self.path = lock_path(target)
-        self.held = False
-
-    def acquire(self) -> "OutputLock":
-        record = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-                  "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])[:300]}
-        for _ in range(3):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                holder = _holder(self.path)
-                if not _stale(holder):
-                    raise UsageError(
-                        f"{self.target}: another run is writing it (pid {holder['pid']} on {holder.get('host')}, "
-                        f"started {holder.get('started')}: {holder.get('command')}); wait for it to end or stop it "
-                        f"(its lock: {self.path})") from None
-                with contextlib.suppress(FileNotFoundError):  # a killed run's lock: taken over
-                    self.path.unlink()
-                continue
-            except OSError:
-                return self  # a folder that cannot hold the lock: the output's own write will say why
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(record, handle)
-            self.held = True
-            return self
-        raise UsageError(f"{self.target}: could not take the lock {self.path} (another run keeps taking it)")
-
-    def release(self) -> None:
-        if self.held:
-            holder = _holder(self.path)
-            if holder is None or holder.get("pid") == os.getpid():
-                with contextlib.suppress(FileNotFoundError):
-                    self.path.unlink()
-            self.held = False
-
-    def __enter__(self) -> "OutputLock":
-        return self.acquire()
-
-    def __exit__(self, *exc) -> None:
-        self.release()

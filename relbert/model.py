@@ -1,8 +1,9 @@
 """The :class:`RelBERT` class: a masked-LM encoder + prompt template + pooling -> relation vectors.
 
-Building one has one path: :mod:`relbert.models.loading` finds and loads the parts (encoder,
-tokenizer, settings), :meth:`RelBERT.from_parts` puts them together, and
-:meth:`RelBERT.from_pretrained` is the two in a row. Saving is :mod:`relbert.models.saving`; the
+Building one has one path: :func:`relbert.models.loading.resolve` resolves a name and its options
+once (``ModelSpec``, ``Settings``), :meth:`RelBERT.from_resolved` loads the parts
+(:mod:`relbert.models.parts`) and puts them together, and :meth:`RelBERT.from_pretrained` is the
+two in a row; :meth:`RelBERT.from_parts` takes an encoder and tokenizer already in memory. Saving is :mod:`relbert.models.saving`; the
 batches and the loop that runs them are :mod:`relbert.runtime.embed_loop`.
 """
 from __future__ import annotations
@@ -13,43 +14,21 @@ from typing import Callable, Dict, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
-from .models.loading import (DEFAULT_AGGREGATION, DEFAULT_TEMPLATE, ModelSpec, load_parts, read_relbert_config,
-                             resolve_model, resolve_settings, settle_precision, stored_offset_weight)
-from .offsets import WordSpans, check_offset_weight, combine
-from .runtime.embed_loop import embed_rows
+from .models.loading import (DEFAULT_AGGREGATION, DEFAULT_TEMPLATE, ModelSpec, model_key, read_relbert_config,
+                             relbert_config_block, resolve, stored_offset_weight)
+from .models.parts import load_parts
+from .models.settings import Settings, check_max_length, resolve_settings, settle_precision
+from .offsets import check_offset_weight, combine
+from .runtime.pair_vectors import relation_and_offset
 from .runtime.interface import build_encoder
 from .runtime.mask_shortcut import MaskShortcut
 from .templates import check_aggregation, resolve_template, template_name
-from .tokenization import PairTokenizer, _check_pair, check_pair_tokenizer
+from .tokenization.pair_tokenizer import PairTokenizer, _check_pair, check_pair_tokenizer
+from .tokenization.prompts import Prompts
+from .embedding.kind import VectorKind
 from .errors import OptionError
 
 Pair = Tuple[str, str]
-
-
-#: Model types whose position ids start after the padding index (RoBERTa's layout): that many
-#: fewer positions are usable than ``max_position_embeddings``.
-POSITIONS_AFTER_PADDING = ("roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "mpnet", "data2vec-text", "ernie_m")
-
-
-def max_positions(config) -> Optional[int]:
-    """The longest input the encoder's position embeddings hold (None where the config says nothing)."""
-    total = getattr(config, "max_position_embeddings", None)
-    if not isinstance(total, int) or total <= 0:
-        return None
-    if getattr(config, "model_type", None) in POSITIONS_AFTER_PADDING:
-        total -= int(getattr(config, "pad_token_id", None) or 0) + 1
-    return total
-
-
-def check_max_length(max_length, config) -> int:
-    """``max_length`` as an int from 4 to the encoder's positions, or a one-line OptionError (a longer
-    prompt would otherwise fail deep in the encoder)."""
-    value = int(max_length)
-    limit = max_positions(config)
-    if value < 4 or (limit is not None and value > limit):
-        bound = f"from 4 to {limit}, the encoder's positions" if limit is not None else "at least 4"
-        raise OptionError(f"max_length {value}: give a length {bound}")
-    return value
 
 
 class RelBERT:
@@ -90,13 +69,20 @@ class RelBERT:
             offset_weight: λ >= 0 of the relation + offset vector (:mod:`relbert.offsets`); None:
                 the model's stored value (0 for a model without one); 0: the relation vector alone.
         """
-        spec = resolve_model(name_or_path, template, aggregation)
-        settings = resolve_settings(spec, device, precision, runtime, compile)  # bad options fail before loading
+        spec, settings = resolve(name_or_path, template=template, aggregation=aggregation, device=device,
+                                 precision=precision, runtime=runtime, compile=compile)  # bad options fail here
+        return cls.from_resolved(spec, settings, max_length=max_length, runtime=runtime, compile=compile,
+                                 offset_weight=offset_weight)
+
+    @classmethod
+    def from_resolved(cls, spec: ModelSpec, settings: Settings, *, max_length: int = 64, runtime: Optional[str] = None,
+                      compile: bool = False, offset_weight: Optional[float] = None) -> "RelBERT":
+        """The model :func:`relbert.models.loading.resolve` found, loaded (the tokenizer the spec
+        already loaded is reused: a command that planned its input with it resolves nothing twice)."""
         encoder, tokenizer = load_parts(spec, settings.device)
-        return cls.from_parts(encoder, tokenizer, template=spec.template, aggregation=spec.aggregation,
-                              max_length=max_length, device=device, precision=precision, runtime=runtime,
-                              compile=compile, name=spec.name, source=spec,
-                              offset_weight=spec.offset_weight if offset_weight is None else offset_weight)
+        return cls._assemble(encoder, tokenizer, settings, template=spec.template, aggregation=spec.aggregation,
+                             max_length=max_length, runtime=runtime, compile=compile, name=spec.name, source=spec,
+                             offset_weight=spec.offset_weight if offset_weight is None else offset_weight)
 
     @classmethod
     def from_parts(cls, encoder: torch.nn.Module, tokenizer, *, template: Optional[str] = None,
@@ -109,15 +95,27 @@ class RelBERT:
         ``average_no_mask``, 0); other arguments as in :meth:`from_pretrained`. Below fp32 an fp32 copy
         is kept for :meth:`save_pretrained`, unless ``source`` (where it was loaded from) can reload it;
         ``source`` also gives the model's bf16 validation, its name in reports and whether it is trained."""
+        settings = resolve_settings(source, device, precision, runtime, compile, name=name)
+        return cls._assemble(encoder, tokenizer, settings, template=template, aggregation=aggregation,
+                             max_length=max_length, runtime=runtime, compile=compile, name=name,
+                             offset_weight=offset_weight, source=source)
+
+    @classmethod
+    def _assemble(cls, encoder, tokenizer, settings: Settings, *, template, aggregation, max_length, runtime, compile,
+                  name, offset_weight, source) -> "RelBERT":
+        """The one construction: the parts put together under resolved ``settings``."""
         import copy
 
         stored = read_relbert_config(encoder.config)
-        settings = resolve_settings(source, device, precision, runtime, compile, name=name)
         model = cls.__new__(cls)
         # a shipped delta keeps its relbert_config (and the default its display name) beside the encoder
         model.name_or_path, model.display_name = name, source.display_name if source is not None else name
         model.is_trained = source.is_trained if source is not None else stored["template"] is not None
         model._source = source
+        #: The model's one spelling in records (:func:`relbert.models.loading.model_key`; the resolved
+        #: name's, so the embedded default is recorded under its name, not its folder).
+        model.key = source.key if source is not None else model_key(name)
+        model.baseline = None  # a baseline's name in reports (relbert-eval --baseline vanilla)
         model.template = resolve_template(template or stored["template"] or DEFAULT_TEMPLATE)
         model.aggregation = check_aggregation(aggregation or stored["aggregation"] or DEFAULT_AGGREGATION)
         #: λ of the relation + offset vector (:mod:`relbert.offsets`); 0: the relation vector alone.
@@ -129,12 +127,11 @@ class RelBERT:
         encoder.to(settings.device).eval()
         settle_precision(settings, encoder, model.tokenizer, name, runtime, compile)  # auto on a CPU: measured
         model._fp32_encoder = copy.deepcopy(encoder) if settings.precision != "fp32" and source is None else None
-        model.device, model.precision, model.runtime, model.precision_reason = (
-            settings.device, settings.precision, settings.runtime, settings.reason)
+        model.device, model.precision, model.precision_reason = settings.device, settings.precision, settings.reason
         probe = model.tokenizer.encode([("paris", "france"), ("a washing machine", "laundry")])
-        #: What runs (:class:`relbert.runtime.interface.Runtime`): the torch or the ONNX Runtime
-        #: runtime, both giving pooled vectors; :attr:`encoder` is the Hugging Face module.
-        model.pooled_encoder, model.encoder = build_encoder(
+        #: What runs (:class:`relbert.runtime.interface.Runtime`; ``runtime.name`` says which): the
+        #: torch or the ONNX Runtime runtime, both giving pooled vectors; :attr:`encoder` is the HF module.
+        model.runtime, model.encoder = build_encoder(
             encoder, probe, aggregation=model.aggregation, precision=settings.precision, runtime=settings.runtime,
             device=settings.device, compile=compile)
         return model
@@ -142,23 +139,23 @@ class RelBERT:
     @property
     def onnx(self):
         """The ONNX Runtime encoder when ``runtime="onnx"``, else None."""
-        return self.pooled_encoder if self.runtime == "onnx" else None
+        return self.runtime if self.runtime.name == "onnx" else None
 
     @property
     def mask_shortcut(self) -> Optional[MaskShortcut]:
         """The last layer at the mask token only (same vectors, fewer FLOPs), or None: the full forward.
         Setting None switches it off (torch runtime; the ONNX graph is fixed)."""
-        return self.pooled_encoder.shortcut
+        return self.runtime.shortcut
 
     @mask_shortcut.setter
     def mask_shortcut(self, value: Optional[MaskShortcut]) -> None:
-        self.pooled_encoder.shortcut = value
+        self.runtime.shortcut = value
 
     @property
     def default_batch_size(self) -> Optional[int]:
         """Prompts per encoder call when ``embed`` is given none: 64 on torch on CPU, 32 on ONNX
         Runtime (the fastest measured; docs/performance.md), None on CUDA (a token budget fills them)."""
-        return self.pooled_encoder.default_batch_size(self.device)
+        return self.runtime.default_batch_size(self.device)
 
     @property
     def hidden_size(self) -> int:
@@ -170,19 +167,19 @@ class RelBERT:
         """Width of :meth:`embed`'s vectors: the encoder's, twice that with an offset weight."""
         return self.hidden_size * (2 if self.offset_weight > 0 else 1)
 
+    def kind(self) -> VectorKind:
+        """What makes these vectors (:class:`relbert.embedding.kind.VectorKind`): every record's."""
+        return VectorKind.of(self)
+
     def describe(self) -> Dict[str, Optional[str]]:
-        """Metadata for evaluation reports."""
-        return {"model": self.display_name, "baseline": None, "template": self.template, "aggregation": self.aggregation,
-                "offset_weight": self.offset_weight, "precision": self.precision, "runtime": self.runtime,
-                "precision_reason": self.precision_reason}
+        """Metadata for evaluation reports: the vectors' :meth:`kind`, under the model's display name,
+        with the runtime and why its precision."""
+        return {**self.kind().record(), "model": self.display_name, "baseline": self.baseline,
+                "runtime": self.runtime.name, "precision_reason": self.precision_reason}
 
     def relbert_config(self) -> Dict[str, object]:
-        """The official ``relbert_config`` block (``offset_weight`` beside it where λ > 0, which the
-        official package ignores: it embeds the relation part). λ = 0 writes exactly the official block."""
-        block: Dict[str, object] = {"aggregation_mode": self.aggregation, "template": self.template}
-        if self.offset_weight > 0:
-            block["offset_weight"] = self.offset_weight
-        return block
+        """The official ``relbert_config`` block (:func:`relbert.models.loading.relbert_config_block`)."""
+        return relbert_config_block(self.template, self.aggregation, self.offset_weight)
 
     def save_pretrained(self, save_directory: Union[str, Path], state_dict: Optional[Dict[str, torch.Tensor]] = None) -> None:
         """A standalone checkpoint the official package also loads (:func:`relbert.models.saving.save_model`):
@@ -210,53 +207,33 @@ class RelBERT:
         Raises:
             ValueError: a pair is not two non-empty strings, or a prompt exceeds ``max_length``.
         """
-        return self.embed_with(self.pooled_encoder, pairs, batch_size=batch_size, normalize=normalize,
-                               show_progress=show_progress)
-
-    def embed_with(self, pooled_encoder, pairs: Sequence[Pair], *, batch_size: Optional[int] = None,
-                   normalize: bool = True, show_progress: bool = False) -> np.ndarray:
-        """:meth:`embed` through another runtime of this model's encoder (training validates through
-        its frozen-layer cache this way: :class:`relbert.training.frozen.FrozenEmbedder`)."""
         if _is_one_pair(pairs):
-            return self.embed_with(pooled_encoder, [tuple(pairs)], batch_size=batch_size, normalize=normalize)[0]
+            return self.embed([tuple(pairs)], batch_size=batch_size, normalize=normalize)[0]
+        prompts, inverse = self.prompts(pairs)
+        return self.embed_prompts(prompts, batch_size=batch_size, normalize=normalize,
+                                  show_progress=show_progress)[inverse]
+
+    def prompts(self, pairs: Sequence[Pair]) -> Tuple[Prompts, np.ndarray]:
+        """``(prompts of the distinct pairs, each pair's row among them)``: every pair checked, each
+        distinct pair tokenized once (a prompt over ``max_length`` is an error)."""
         pairs = [_check_pair(p) for p in pairs]
         index: Dict[Pair, int] = {}
         inverse = np.fromiter((index.setdefault(p, len(index)) for p in pairs), dtype=np.int64, count=len(pairs))
-        distinct = list(index)
-        ids, offsets = self.tokenizer.encode_flat(distinct)  # each distinct pair tokenized once, validated
-        words = WordSpans.of_pairs(distinct, self.tokenizer) if self.offset_weight > 0 else None
-        return self.embed_token_ids(ids, offsets, batch_size=batch_size, normalize=normalize,
-                                    show_progress=show_progress, words=words, pooled_encoder=pooled_encoder)[inverse]
+        return Prompts.of_pairs(list(index), self.tokenizer), inverse
 
-    def embed_token_ids(self, ids: np.ndarray, offsets: np.ndarray, *, batch_size: Optional[int] = None,
-                        normalize: bool = True, show_progress: bool = False,
-                        on_rows: Optional[Callable[[int], None]] = None,
-                        words: Optional[WordSpans] = None, pooled_encoder=None) -> np.ndarray:
-        """Vectors of prompts tokenized by :meth:`PairTokenizer.encode_flat` (row i: prompt i);
-        ``on_rows(n)`` after each batch of n prompts. With an offset weight, ``words`` (each
-        prompt's head and tail among distinct words) gives the offset part. ``pooled_encoder``:
-        the runtime to run (default :attr:`pooled_encoder`)."""
+    def embed_prompts(self, prompts: Prompts, *, batch_size: Optional[int] = None, normalize: bool = True,
+                      show_progress: bool = False, on_rows: Optional[Callable[[int], None]] = None,
+                      runtime=None) -> np.ndarray:
+        """Vectors of prepared prompts (row i: prompt i): the one entry below :meth:`embed`.
+        ``on_rows(n)`` after each batch of n prompts; with an offset weight the prompts' words give
+        the offset part (asked of ``prompts`` only then). ``runtime``: another runtime of this
+        model's encoder (default :attr:`runtime`)."""
+        words = prompts.word_spans() if self.offset_weight > 0 else None
         if self.offset_weight > 0 and words is None:
-            raise OptionError("this model has an offset weight: pass words= (relbert.offsets.WordSpans) with the prompts")
-        relation, offset = _parts(self, ids, offsets, words if self.offset_weight > 0 else None, batch_size,
-                                  normalize, show_progress, on_rows, pooled_encoder)
+            raise OptionError("this model has an offset weight: its prompts need their words (Prompts.words)")
+        relation, offset = relation_and_offset(self, prompts.ids, prompts.offsets, words, batch_size, normalize,
+                                               show_progress, on_rows, runtime)
         return relation if offset is None else combine(relation, offset, self.offset_weight, normalize)
-
-    def embed_parts(self, pairs: Sequence[Pair], *, batch_size: Optional[int] = None,
-                    show_progress: bool = False) -> Tuple[np.ndarray, np.ndarray]:
-        """``(relation, offset)`` apart, each ``(len(pairs), hidden_size)``: unit relation vectors and
-        raw word offsets, whatever this model's λ; :func:`relbert.offsets.combine` gives any λ from them."""
-        pairs = [_check_pair(p) for p in pairs]
-        ids, offsets = self.tokenizer.encode_flat(pairs)
-        return _parts(self, ids, offsets, WordSpans.of_pairs(pairs, self.tokenizer), batch_size, True, show_progress)
-
-    def embed_words(self, words: WordSpans, *, batch_size: Optional[int] = None, pooled_encoder=None) -> np.ndarray:
-        """``(words.count, hidden_size)``: each word alone with the tokenizer's special tokens, the
-        mean of its own tokens' last hidden states, through the same runtime and loop as the prompts."""
-        def pad(ids, offsets, rows, width_multiple):
-            return self.tokenizer.pad_word_rows(ids, offsets, words.pooled, rows, width_multiple)
-
-        return words.means(_loop(self, words.ids, words.offsets, pad, batch_size, False, None, pooled_encoder))
 
     def encode(self, pairs, batch_size: Optional[int] = None, normalize_embeddings: bool = True,
                show_progress_bar: bool = False, convert_to_numpy: bool = True, convert_to_tensor: bool = False,
@@ -299,34 +276,3 @@ def encoded(vectors: np.ndarray, convert_to_numpy: bool = True, convert_to_tenso
 def _is_one_pair(x) -> bool:
     """``("paris", "france")`` (two strings), as opposed to a sequence of pairs."""
     return isinstance(x, (tuple, list)) and len(x) == 2 and all(isinstance(w, str) for w in x)
-
-
-def _parts(model: RelBERT, ids: np.ndarray, offsets: np.ndarray, words: Optional[WordSpans], batch_size: Optional[int],
-           normalize: bool, show_progress: bool = False, on_rows: Optional[Callable[[int], None]] = None,
-           pooled_encoder=None) -> Tuple[np.ndarray, Optional[np.ndarray]]:
-    """``(relation vectors of the prompts, word offsets w_tail - w_head or None without words)``:
-    the words (each distinct one once) and then the prompts through the one loop."""
-    from .progress import progress_bar
-
-    if batch_size is not None and batch_size < 1:
-        raise OptionError(f"batch_size must be positive, got {batch_size}")
-    offset = None
-    if words is not None:
-        vectors = model.embed_words(words, batch_size=batch_size, pooled_encoder=pooled_encoder)
-        offset = vectors[words.tail] - vectors[words.head]
-    with progress_bar(show_progress, total=len(offsets) - 1, unit="pair", desc="embedding") as bar:
-        def on_batch(count):
-            bar.update(count)
-            if on_rows is not None:
-                on_rows(count)
-
-        relation = _loop(model, ids, offsets, model.tokenizer.pad_rows, batch_size, normalize, on_batch, pooled_encoder)
-    return relation, offset
-
-
-def _loop(model: RelBERT, ids, offsets, pad, batch_size, normalize, on_batch, pooled_encoder) -> np.ndarray:
-    """The one embed loop (:func:`relbert.runtime.embed_loop.embed_rows`) with the model's runtime and batch size."""
-    return embed_rows(model.pooled_encoder if pooled_encoder is None else pooled_encoder, ids, offsets, pad,
-                      width=model.hidden_size, device=model.device,
-                      batch_size=model.default_batch_size if batch_size is None else batch_size,
-                      normalize=normalize, on_batch=on_batch)

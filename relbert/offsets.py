@@ -18,7 +18,7 @@ encoder's width, bit for bit.
 (the official package's) beside the weighted unit offset.
 
 This module holds the arithmetic and the bookkeeping of words; the encoder runs in the one
-embed loop (:meth:`relbert.RelBERT.embed_words`).
+embed loop (:func:`relbert.runtime.pair_vectors.word_vectors`).
 """
 from __future__ import annotations
 
@@ -115,7 +115,7 @@ class WordSpans:
     @classmethod
     def of_token_spans(cls, ids: np.ndarray, offsets: np.ndarray, pooled: np.ndarray) -> "WordSpans":
         """From two spans a pair (head, tail, head, tail, ...) of :meth:`encode_words` output, as the
-        streaming plan stores them; equal spans become one word (encoded once)."""
+        embed run's plan stores them; equal spans become one word (encoded once)."""
         index: Dict[bytes, int] = {}
         keep = []
         rows = np.empty(len(offsets) - 1, np.int64)

@@ -265,7 +265,7 @@ def output_format(output) -> str:
 
 def write(relation_map: RelationMap, output, title: str) -> None:
     """Write ``relation_map`` to ``output`` (``.html`` or ``.png``, by suffix), atomically."""
-    from .io import atomic_output
+    from .atomic import atomic_output
 
     output = Path(output)
     if output_format(output) == ".png":

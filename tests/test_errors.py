@@ -31,12 +31,12 @@ def test_a_missing_validation_set_is_an_error(tmp_path, tiny_model_path, eval_da
 
 
 def test_bad_input_and_output_folder_are_reported_before_the_model_loads(tmp_path, tiny_model_path, monkeypatch):
-    from relbert.models import loading
+    from relbert.models import parts
 
     def no_load(*args, **kwargs):
         raise AssertionError("the encoder was loaded before the input was checked")
 
-    monkeypatch.setattr(loading, "load_encoder", no_load)
+    monkeypatch.setattr(parts, "load_encoder", no_load)
     bad = tmp_path / "bad.tsv"
     bad.write_text("paris\tfrance\nonly-one-field\n", encoding="utf-8")
     result = CliRunner().invoke(embed, [str(bad), "-o", str(tmp_path / "o.npy"), "--model", tiny_model_path, "-q"])
@@ -48,10 +48,10 @@ def test_bad_input_and_output_folder_are_reported_before_the_model_loads(tmp_pat
 
 
 def test_a_missing_cpp_build_warns_once_with_the_fix(minilm_path, monkeypatch):
-    from relbert import _cpp_tokenizer
+    from relbert.tokenization import compiled
     from relbert.tokenization import PairTokenizer
 
-    monkeypatch.setattr(_cpp_tokenizer, "compiled_module", lambda: None)
+    monkeypatch.setattr(compiled, "compiled_module", lambda: None)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         tok = PairTokenizer.from_pretrained(minilm_path)

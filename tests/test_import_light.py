@@ -26,7 +26,7 @@ assert not torch.cuda.is_initialized()
 assert "relbert.kernels" not in sys.modules
 # the embed path needs none of these (each costs import time on a cold start)
 heavy = [m for m in ("onnxruntime", "onnx", "sklearn", "click", "peft", "gensim", "faiss", "relbert.evaluation",
-                     "relbert.training", "relbert.streaming", "relbert.cli", "relbert.search.exact") if m in sys.modules]
+                     "relbert.training", "relbert.embedding.run", "relbert.cli", "relbert.search.exact") if m in sys.modules]
 assert not heavy, heavy
 print("ok")
 """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from relbert.io import atomic_folder, atomic_output, replace_folder, write_json_atomic
+from relbert.atomic import atomic_folder, atomic_output, replace_folder, write_json_atomic
 
 
 def test_atomic_folder_replaces_the_old_folder_whole(tmp_path):

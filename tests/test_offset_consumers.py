@@ -45,7 +45,7 @@ def test_embed_streams_the_wider_vectors_and_records_the_weight(collection, weig
 
 
 def test_interrupted_run_resumes_to_the_same_file_and_refuses_another_weight(tmp_path, tiny_model_path, monkeypatch):
-    from relbert import streaming
+    from relbert.embedding import run as embed_run
 
     tsv = tmp_path / "many.tsv"
     words = [f"w{i}" for i in range(40)]
@@ -53,17 +53,17 @@ def test_interrupted_run_resumes_to_the_same_file_and_refuses_another_weight(tmp
     common = ["--model", tiny_model_path, "-q", "--rows-per-chunk", "30", "--offset-weight", str(WEIGHT)]
     full, out = tmp_path / "full.npy", tmp_path / "out.npy"
     assert CliRunner().invoke(embed, [str(tsv), "-o", str(full), *common]).exit_code == 0
-    original = streaming.EmbedRun._record_done
+    original = embed_run.EmbedRun._record_done
 
     def crash(self, index):
         original(self, index)
         if index == 1:
             raise RuntimeError("simulated crash")
 
-    monkeypatch.setattr(streaming.EmbedRun, "_record_done", crash)
+    monkeypatch.setattr(embed_run.EmbedRun, "_record_done", crash)
     with pytest.raises(RuntimeError, match="simulated crash"):
         CliRunner().invoke(embed, [str(tsv), "-o", str(out), *common], catch_exceptions=False)
-    monkeypatch.setattr(streaming.EmbedRun, "_record_done", original)
+    monkeypatch.setattr(embed_run.EmbedRun, "_record_done", original)
     other = CliRunner().invoke(embed, [str(tsv), "-o", str(out), *common[:-1], "0.9", "--resume"])
     assert other.exit_code == 2 and "changed" in other.output
     resumed = CliRunner().invoke(embed, [str(tsv), "-o", str(out), *common, "--resume"])

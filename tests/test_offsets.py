@@ -79,21 +79,23 @@ def test_zero_weight_is_todays_vector_bit_for_bit(minilm_path):
     ids, offsets = model.tokenizer.encode_flat(PAIRS)
     from relbert.runtime.embed_loop import embed_rows
 
-    relation = embed_rows(model.pooled_encoder, ids, offsets, model.tokenizer.pad_rows, width=model.hidden_size,
+    relation = embed_rows(model.runtime, ids, offsets, model.tokenizer.pad_rows, width=model.hidden_size,
                           device=model.device, batch_size=64, normalize=True)  # the relation loop alone
     np.testing.assert_array_equal(model.embed(PAIRS), relation)
     np.testing.assert_array_equal(combine(relation, relation, 0.0), relation)
 
 
 def test_each_distinct_word_is_encoded_once(weighted, monkeypatch):
+    from relbert.runtime import pair_vectors
+
     seen = []
-    real = weighted.embed_words
+    real = pair_vectors.word_vectors
 
-    def spy(words, **kwargs):
+    def spy(model, words, **kwargs):
         seen.append(words.count)
-        return real(words, **kwargs)
+        return real(model, words, **kwargs)
 
-    monkeypatch.setattr(weighted, "embed_words", spy)
+    monkeypatch.setattr(pair_vectors, "word_vectors", spy)
     weighted.embed(PAIRS * 3)
     assert seen == [len({w for p in PAIRS for w in p})]
 
@@ -105,8 +107,10 @@ def test_spans_from_token_ids_dedupe_words(weighted):
     spans = WordSpans.of_token_spans(ids, offsets, pooled)
     assert spans.count == len(set(words))
     direct = WordSpans.of_pairs(PAIRS, tok)
-    a = weighted.embed_words(spans)
-    b = weighted.embed_words(direct)
+    from relbert.runtime.pair_vectors import word_vectors
+
+    a = word_vectors(weighted, spans)
+    b = word_vectors(weighted, direct)
     np.testing.assert_allclose(a[spans.tail] - a[spans.head], b[direct.tail] - b[direct.head], atol=1e-6)
 
 

@@ -25,6 +25,8 @@ NOT_RUN = {
     "ctest ": "the C++ build and its ctest run (CI runs them)",
     "python -m pytest bench/ --benchmark-only": "every benchmark, minutes long (bench_gpu.py's own block runs here)",
 }
+#: Set to 1 to run the blocks that train relbert-mpnet (an epoch of a 110M encoder on the CPU).
+SLOW_DOCS = "RELBERT_SLOW_DOCS"
 #: Shortened here (the README says so): one epoch of training instead of the recipe's.
 SHORTER = [(re.compile(r"--epochs \d+"), "--epochs 1")]
 
@@ -100,6 +102,9 @@ def test_readme_block_runs_as_printed(line, block, tmp_path, fixture_data):
         return
     if "relbert-mpnet" in script and not is_fetched("relbert-mpnet"):
         pytest.skip("needs the relbert-mpnet base (relbert-download relbert-mpnet; CI does not fetch it)")
+    if "relbert-mpnet" in script and "relbert-train" in script and not os.environ.get(SLOW_DOCS):
+        pytest.skip(f"trains the 110M relbert-mpnet for an epoch (16-37 min on 2 CPU cores, past this test's 15 min): "
+                    f"{SLOW_DOCS}=1 runs it")
     shutil.copytree(REPO / "examples", tmp_path / "examples")
     (tmp_path / "bench").symlink_to(REPO / "bench")
     # without pytest-xdist's worker variables (pytest-benchmark would disable itself in a child pytest)

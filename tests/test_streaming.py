@@ -79,10 +79,10 @@ def test_resume_refuses_changed_input_or_model(tiny_model_path, tmp_path, minilm
     make_pairs(tmp_path / "pairs.tsv", 5000, seed=2)
     out = tmp_path / "out.npy"
     args = [str(tmp_path / "pairs.tsv"), "-o", str(out), "--model", tiny_model_path, "--rows-per-chunk", "1000", "-q"]
-    from relbert import streaming
+    from relbert.embedding import run as embed_run
 
     calls = {"n": 0}
-    original = streaming.EmbedRun._record_done
+    original = embed_run.EmbedRun._record_done
 
     def interrupt(self, index):
         original(self, index)
@@ -90,12 +90,12 @@ def test_resume_refuses_changed_input_or_model(tiny_model_path, tmp_path, minilm
         if calls["n"] == 2:
             raise RuntimeError("simulated crash")
 
-    streaming.EmbedRun._record_done = interrupt
+    embed_run.EmbedRun._record_done = interrupt
     try:
         with pytest.raises(RuntimeError, match="simulated crash"):
             CliRunner().invoke(embed, args, catch_exceptions=False)
     finally:
-        streaming.EmbedRun._record_done = original
+        embed_run.EmbedRun._record_done = original
     assert not out.exists()
     changed_model = CliRunner().invoke(embed, args[:3] + ["--model", minilm_path, "--rows-per-chunk", "1000", "-q", "--resume"])
     assert changed_model.exit_code == 2 and "model or its options changed" in changed_model.output

@@ -44,7 +44,7 @@ def unpadded(batch):
 @pytest.fixture(params=["python", "cpp"])
 def backend(request):
     if request.param == "cpp":
-        from relbert._cpp_tokenizer import compiled_module
+        from relbert.tokenization.compiled import compiled_module
 
         if compiled_module() is None:
             pytest.skip("relbert._C is not built")
@@ -122,13 +122,13 @@ def test_unknown_template_and_aggregation(minilm_path):
 
 def test_cpp_word_tokenizers_match_hf_on_words(tokenizer_path):
     """The C++ WordPiece / byte-level BPE alone, word by word, against the HF tokenizer."""
-    from relbert._cpp_tokenizer import compiled_module
+    from relbert.tokenization.compiled import compiled_module
 
     if compiled_module() is None:
         pytest.skip("relbert._C is not built")
     from transformers import AutoTokenizer
 
-    from relbert._cpp_tokenizer import word_tokenizer
+    from relbert.tokenization.compiled import word_tokenizer
 
     hf = AutoTokenizer.from_pretrained(tokenizer_path)
     core, reason = word_tokenizer(hf)
@@ -144,7 +144,7 @@ def test_cpp_word_tokenizers_match_hf_on_words(tokenizer_path):
 
 
 def test_gpt2_pattern_split_matches_hf():
-    from relbert._cpp_tokenizer import compiled_module
+    from relbert.tokenization.compiled import compiled_module
 
     _C = compiled_module()
     if _C is None:

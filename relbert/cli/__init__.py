@@ -4,8 +4,8 @@
   :mod:`relbert.cli.evaluate_command` (``relbert-eval``), :mod:`relbert.cli.search_command` (``relbert-search``),
   :mod:`relbert.cli.index_command` (``relbert-index``), :mod:`relbert.cli.download_command` (``relbert-download``),
   :mod:`relbert.cli.plot_command` (``relbert-plot``), :mod:`relbert.cli.classify_command` (``relbert-classify``);
-- :mod:`relbert.cli.common`: the one error path (:func:`~relbert.cli.common.user_errors`), model
-  loading, output checks, shared options.
+- :mod:`relbert.cli.common`: the command class (:class:`~relbert.cli.common.Command`: the one error
+  path, every command's), model loading, output checks; :mod:`relbert.cli.options`: shared options.
 
 Parsing and reporting only; the work lives in the library. The commands are importable from
 here (``from relbert.cli import embed``). ``python -m relbert.cli`` is ``relbert-embed``;

@@ -6,12 +6,13 @@ from pathlib import Path
 import click
 
 from ..errors import UsageError
-from .common import check_output, load_model, model_options, user_errors
+from .common import Group, check_output, load_model
+from .options import model_options
 from .evaluate_command import batch_size_option, quiet_option
 from .types import SEED
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group)
 def classify():
     """Label word pairs with relations you have examples of: an MLP on the relation vectors."""
 
@@ -30,14 +31,13 @@ def classify():
 @batch_size_option
 @quiet_option
 @model_options
-@user_errors
 def fit_cmd(labelled, output, validation_file, folds, seed, batch_size, quiet, model, template, aggregation,
             max_length, device, precision, runtime, offset_weight):
     """Fit a classifier on LABELLED.tsv (head<TAB>tail<TAB>label per line): prints cross-validated
     macro F1 and a per-label table, then saves the classifier fitted on every pair into -o."""
     from ..data.lexical import read_labeled_pairs
     from ..evaluation.classification import choose_classifier, features
-    from ..evaluation.classifier import SavedClassifier, cross_validate, model_record
+    from ..evaluation.classifier import SavedClassifier, cross_validate
     from ..errors import InputError
 
     out = Path(output)
@@ -76,7 +76,7 @@ def fit_cmd(labelled, output, validation_file, folds, seed, batch_size, quiet, m
     click.echo(f"{'label':<{width}}{'pairs':>8}{'F1':>8}")
     for label in labels:
         click.echo(f"{label:<{width}}{scores['counts'][label]:>8}{scores['f1_per_label'][label]:>8.1f}")
-    saved = SavedClassifier.from_sklearn(clf, model_record(relbert, model))
+    saved = SavedClassifier.from_sklearn(clf, relbert.kind().record())
     saved.save(out, {"config": {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()},
                      "cross_validation": scores, "trained_on": str(labelled), "pairs": len(data.pairs),
                      "seed": seed})
@@ -92,7 +92,6 @@ def fit_cmd(labelled, output, validation_file, folds, seed, batch_size, quiet, m
 @batch_size_option
 @quiet_option
 @model_options
-@user_errors
 def predict_cmd(folder, pairs, output, batch_size, quiet, model, template, aggregation, max_length, device, precision,
                 runtime, offset_weight):
     """Label each pair of PAIRS (head<TAB>tail per line) with CLASSIFIER's most probable label.
@@ -102,7 +101,8 @@ def predict_cmd(folder, pairs, output, batch_size, quiet, model, template, aggre
     from ..data.lexical import LabeledPairs
     from ..evaluation.classification import features
     from ..evaluation.classifier import SavedClassifier, check_same_model
-    from ..io import atomic_output, read_pairs
+    from ..atomic import atomic_output
+    from ..io import read_pairs
 
     saved, _ = SavedClassifier.load(folder)
     check_output(output)
@@ -114,7 +114,7 @@ def predict_cmd(folder, pairs, output, batch_size, quiet, model, template, aggre
     relbert = load_model(name, template or made["template"], aggregation or made["aggregation"],
                          max_length, device, precision, runtime=runtime,
                          offset_weight=made["offset_weight"] if offset_weight is None else offset_weight)
-    check_same_model(saved, relbert, name, folder)
+    check_same_model(saved, relbert, folder)
     x = features(relbert, LabeledPairs(rows, [""] * len(rows)), batch_size, not quiet)
     labels, probs = saved.predict(x)
     with atomic_output(Path(output), "w") as handle:

@@ -1,43 +1,55 @@
-"""What every command shares: one error line, model loading, output checks, shared options.
+"""What every command shares: the command class (one error line), model loading, output checks.
 
 A command is parsing and reporting only; the work lives in the library. A user's mistake is a
-:class:`relbert.errors.UserError`, printed by :func:`user_errors` as one line (``error: ...``)
-with its exit status; anything else is a bug and keeps its traceback.
+:class:`relbert.errors.UserError`, printed by :class:`Command` as one line (``error: ...``) with
+its exit status; anything else is a bug and keeps its traceback. Shared options: :mod:`.options`.
 """
 from __future__ import annotations
 
-import functools
 import sys
 from pathlib import Path
 
 import click
 
 from ..errors import UsageError
-from ..runtime.precision import PRECISIONS
-from ..runtime.interface import RUNTIMES
-from ..templates import AGGREGATIONS
-from .types import OFFSET_WEIGHT
 
 
-def user_errors(command):
-    """The one place a :class:`~relbert.errors.UserError` becomes one line and its exit status
-    (2; 1 for a failed download). Other exceptions pass through with their traceback."""
-    from ..errors import UserError
+#: Every command's help options.
+CONTEXT = {"help_option_names": ["-h", "--help"]}
 
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
+
+class Command(click.Command):
+    """Every relbert command: ``-h``/``--help``, and the one place a :class:`~relbert.errors.UserError`
+    becomes one line (``error: ...``) and its exit status (2; 1 for a failed download; 130 for
+    Ctrl-C). Other exceptions pass through with their traceback."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("context_settings", dict(CONTEXT))
+        super().__init__(*args, **kwargs)
+
+    def invoke(self, ctx: click.Context):
+        from ..errors import UserError
+
         try:
-            return command(*args, **kwargs)
+            return super().invoke(ctx)
         except UserError as err:
             click.echo(f"error: {str(err).splitlines()[0]}", err=True)
             sys.exit(err.exit_code)
 
-    return wrapper
+
+class Group(click.Group):
+    """A command with subcommands (``relbert-eval analogy``): each is a :class:`Command`."""
+
+    command_class = Command
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("context_settings", dict(CONTEXT))
+        super().__init__(*args, **kwargs)
 
 
 def load_model(model, template, aggregation, max_length, device, precision="auto", compile=False, runtime=None,
                offset_weight=None):
-    """Load a RelBERT model (a failure to load is a UserError: :func:`user_errors` prints its line)."""
+    """Load a RelBERT model (a failure to load is a UserError: :class:`Command` prints its line)."""
     from ..model import RelBERT
 
     return RelBERT.from_pretrained(model, template=template, aggregation=aggregation, max_length=max_length,
@@ -64,40 +76,3 @@ def check_output(output) -> Path:
     except OSError as err:
         raise UsageError(f"{output}: cannot write in the output folder {folder} ({err.strerror})")
     return out
-
-
-def model_options(func, precision_default: str = "auto"):
-    """Options shared by every command that loads a model (``--precision`` defaults to auto for
-    embedding and search; evaluation passes fp32, so that reports are the fp32 model's)."""
-    precision_help = ("Inference precision: auto (of the precisions the model is validated in, fp32 and bf16, the one "
-                      "measured fastest on this CPU, cached; on a GPU bf16 where native), fp32, bf16, fp16 (GPU), int8 "
-                      "(CPU, dynamic quantization).")
-    options = [
-        click.option("--model", "-m", default=None, metavar="NAME_OR_PATH",
-                     help="Hugging Face model name or folder (default: the embedded default model)."),
-        click.option("--template", "-t", default=None,
-                     help="Template name a-e or a custom string with <subj>, <obj>, <mask> (default: the model's own, else a)."),
-        click.option("--aggregation", "-a", type=click.Choice(AGGREGATIONS), default=None,
-                     help="Pooling (default: the model's own, else average_no_mask)."),
-        click.option("--max-length", type=click.IntRange(min=4), default=64, show_default=True,
-                     help="Longest prompt in tokens; longer prompts are an error, never truncated."),
-        click.option("--device", default=None, help="torch device (default: cuda if available, else cpu)."),
-        click.option("--precision", type=click.Choice(("auto",) + PRECISIONS), default=precision_default,
-                     show_default=True, help=precision_help),
-        click.option("--runtime", "runtime", type=click.Choice(RUNTIMES), default=None,
-                     help="What runs the encoder: torch, or onnx (ONNX Runtime, CPU, fp32/int8; the model is exported "
-                          "at load). Default: onnx for --precision int8 on CPU, else torch."),
-        click.option("--offset-weight", type=OFFSET_WEIGHT, default=None, metavar="LAMBDA",
-                     help="Weight of the word offset beside the relation vector (vectors twice as wide; cosine = "
-                          "(cos_relation + LAMBDA cos_offset) / (1 + LAMBDA)); 0 = relation only. Default: the "
-                          "model's own (the named models ship one chosen on validation)."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
-
-
-#: --data-dir, as every command that reads the benchmark data takes it.
-data_dir_option = click.option(
-    "--data-dir", default=None, type=click.Path(file_okay=False),
-    help="Data folder (default: $RELBERT_DATA, else $RELBERT_HOME/data from relbert-download data, else ../shared/data).")

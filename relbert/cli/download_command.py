@@ -5,16 +5,15 @@ import click
 
 from ..errors import DownloadError
 from ..models.named import NAMED_MODELS
-from .common import user_errors
+from .common import Command
 
 #: What relbert-download fetches: a named model's base, or "data" (the evaluation benchmarks).
 DOWNLOADS = (*sorted(NAMED_MODELS), "data")
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(cls=Command)
 @click.argument("name", type=click.Choice(DOWNLOADS))
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines (errors are still printed).")
-@user_errors
 def download(name, quiet):
     """Fetch NAME once into the cache ($RELBERT_HOME, default ~/.cache/relbert).
 
@@ -30,12 +29,12 @@ def download(name, quiet):
     try:
         if name == "data":
             from ..data.fetch import NOT_FETCHED, fetch_data
-            from ..models.named import relbert_home
+            from ..home import relbert_home
 
             fetch_data(relbert_home(), report=report)
             for note in NOT_FETCHED.values():
                 report(f"not fetched: {note}")
             return
         fetch_base(name, report=report)
-    except OSError as err:  # a DownloadError (exit status 1) is a UserError: user_errors says it
+    except OSError as err:  # a DownloadError (exit status 1) is a UserError: the command class says it
         raise DownloadError(f"{err.filename or 'cache'}: {err.strerror or err}") from None

@@ -7,12 +7,13 @@ from pathlib import Path
 import click
 
 from ..errors import Interrupted, UsageError, UserError
-from ..formats import FORMATS, format_for
-from ..io import OutputLock
-from .common import check_output, load_model, model_options, user_errors
+from ..embedding.formats import FORMATS, format_for
+from ..lock import OutputLock
+from .common import Command, check_output
+from .options import model_options
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(cls=Command)
 @click.argument("pairs", metavar="PAIRS", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False, writable=True),
               help="Output file, row i = line i of PAIRS: float32 (N, D), D the model's width (twice it with an "
@@ -38,7 +39,6 @@ from .common import check_output, load_model, model_options, user_errors
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--verbose", "-v", is_flag=True,
               help="Say which precision, runtime and threads run, and why (auto: the rates measured on this CPU).")
-@user_errors
 def embed(pairs, output, model, template, aggregation, max_length, device, precision, runtime, offset_weight, batch_size,
           no_normalize, fmt, resume, chunk_size, cache_size, compile_, strict, quiet, verbose):
     """Embed the word pairs of PAIRS (head<TAB>tail per line; - for stdin) into OUTPUT.
@@ -65,8 +65,8 @@ def embed(pairs, output, model, template, aggregation, max_length, device, preci
         precheck_pairs(pairs)
 
     from ..runtime import distributed
-    from ..models.loading import load_pair_tokenizer
-    from ..streaming import EmbedRun, Shard, StreamOptions
+    from ..models.loading import resolve
+    from ..embedding.run import EmbedRun, Shard, StreamOptions
 
     rank, world = distributed.init()
     spooled = None
@@ -94,27 +94,32 @@ def embed(pairs, output, model, template, aggregation, max_length, device, preci
                 os.unlink(spooled)
             raise
     try:
-        # the input is planned (validated, deduplicated, tokenized) with the tokenizer alone,
-        # so a malformed file is reported before the model loads
-        run.plan(load_pair_tokenizer(model, template, aggregation, max_length))
+        if device is None and distributed.local_device() is not None:
+            device = str(distributed.local_device())
+        # the model and its options are resolved once; the input is planned (validated, deduplicated,
+        # tokenized) with its tokenizer alone, so a malformed file is reported before the weights load
+        spec, settings = resolve(model, template=template, aggregation=aggregation, device=device,
+                                 precision=precision, runtime=runtime, compile=compile_)
+        run.plan(spec.pair_tokenizer(max_length))
         if run.resume and rank == 0 and not quiet:
             saved = run.saved_rows()
             click.echo(f"resuming at row {saved + 1:,} of {run.rows:,} ({saved:,} saved; chunks of "
                        f"{run.chunk_rows:,} rows, as the interrupted run)", err=True)
-        if device is None and distributed.local_device() is not None:
-            device = str(distributed.local_device())
-        relbert = load_model(model, template, aggregation, max_length, device, precision, compile_, runtime, offset_weight)
+        from ..model import RelBERT
+
+        relbert = RelBERT.from_resolved(spec, settings, max_length=max_length, runtime=runtime, compile=compile_,
+                                        offset_weight=offset_weight)
         if verbose and rank == 0:
             import torch
 
             click.echo(f"model {relbert.display_name}: precision {relbert.precision} ({relbert.precision_reason}); "
-                       f"runtime {relbert.runtime} on {relbert.device}, {torch.get_num_threads()} threads", err=True)
+                       f"runtime {relbert.runtime.name} on {relbert.device}, {torch.get_num_threads()} threads", err=True)
         rows = run.embed(relbert)
         if rank == 0:
-            from ..search import provenance
+            from ..embedding import provenance
 
-            provenance.write(out, model, relbert, not no_normalize, rows)
-    except UserError:  # a malformed line, an unknown model, a changed input on --resume: user_errors says it
+            provenance.write(out, relbert.kind(), not no_normalize, rows)
+    except UserError:  # a malformed line, an unknown model, a changed input on --resume: the command class says it
         run.abandon()  # nothing half-written stays
         raise
     except OSError as err:

@@ -7,9 +7,10 @@ import click
 
 from ..errors import UsageError, UserError
 from ..training.config import SELECTIONS, VALIDATION_SETS  # no torch
-from ..data.paths import data_folder
+from ..data.paths import load_datasets
 from ..training.validation import build_validators, validation_names
-from .common import check_output, data_dir_option, load_model, model_options, user_errors
+from .common import Group, check_output, load_model
+from .options import data_dir_option, model_options
 from .types import NON_NEGATIVE, SEED
 
 
@@ -33,29 +34,8 @@ def _embedder(model, template, aggregation, max_length, device, baseline, precis
         from ..evaluation.baselines import WordDiffBaseline
 
         return WordDiffBaseline(relbert)
-    described = relbert.describe()  # vanilla: the untrained encoder with the template
-    relbert.describe = lambda: {**described, "baseline": "vanilla"}
+    relbert.baseline = "vanilla"  # the untrained encoder with the template
     return relbert
-
-
-def _load_datasets(datasets, data_dir, available, resolve):
-    """Resolve dataset names/paths (default: every one ``available`` lists under the data folder);
-    a missing or malformed dataset is one error line, exit 2."""
-    from ..errors import InputError
-
-    root = data_folder(data_dir)
-    if not datasets:
-        if root is None:
-            raise UsageError("no --dataset given and no data folder found (run relbert-download data, pass "
-                             "--data-dir or set RELBERT_DATA)")
-        datasets = available(root)
-        if not datasets:
-            raise UsageError(f"no datasets of this task found in the data folder {root} (run relbert-download "
-                             "data, or pass --data-dir)")
-    try:
-        return [resolve(d, root) for d in datasets]
-    except (InputError, FileNotFoundError) as err:
-        raise UsageError(str(err))
 
 
 def _finish(report, output, quiet):
@@ -89,7 +69,7 @@ def with_eval_options(func):
     return model_options(func, precision_default="fp32")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group)
 def evaluate():
     """Evaluate relation embeddings: analogy questions, relation classification, relation mapping, comparisons."""
 
@@ -105,7 +85,6 @@ def evaluate():
               help="A table of accuracy per relation (the questions' prefix) after the totals (default: on for "
                    "your own file, off for the benchmarks).")
 @with_eval_options
-@user_errors
 def evaluate_analogy_cmd(datasets, split, reverse_pair, bidirectional, per_relation, model, template, aggregation,
                          max_length, device, precision, runtime, offset_weight, baseline, data_dir, batch_size, output,
                          quiet):
@@ -117,7 +96,7 @@ def evaluate_analogy_cmd(datasets, split, reverse_pair, bidirectional, per_relat
         raise UsageError("choose --reverse-pair or --bidirectional, not both")
     if output:
         check_output(output)
-    loaded = _load_datasets(datasets, data_dir, available_analogy, lambda d, root: resolve_analogy(d, split, root))
+    loaded = load_datasets(datasets, data_dir, available_analogy, lambda d, root: resolve_analogy(d, split, root))
     embedder = _embedder(model, template, aggregation, max_length, device, baseline, precision, runtime,
                          offset_weight)
     own = {d.name for d in loaded if _is_file(d.path, datasets)}  # a user's files: no split, their own names
@@ -153,7 +132,6 @@ def _is_file(path, given) -> bool:
               help="Dataset under DATA/lexical_relation (BLESS, CogALexV, EVALution, K&H+N, ROOT09) or a folder; repeatable (default: all).")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="random_state of the MLP classifier.")
 @with_eval_options
-@user_errors
 def evaluate_classification_cmd(datasets, seed, model, template, aggregation, max_length, device, precision, runtime, offset_weight, baseline,
                                 data_dir, batch_size, output, quiet):
     """Lexical relation classification: an MLP on concat(emb(h, t), emb(t, h))."""
@@ -162,7 +140,7 @@ def evaluate_classification_cmd(datasets, seed, model, template, aggregation, ma
 
     if output:
         check_output(output)
-    loaded = _load_datasets(datasets, data_dir, available_lexical, resolve_lexical)
+    loaded = load_datasets(datasets, data_dir, available_lexical, resolve_lexical)
     embedder = _embedder(model, template, aggregation, max_length, device, baseline, precision, runtime,
                          offset_weight)
     report = {"task": "classification", **embedder.describe(), "split": "test", "datasets": {}}
@@ -185,7 +163,6 @@ def evaluate_classification_cmd(datasets, seed, model, template, aggregation, ma
 @click.option("--dataset", "-d", "dataset", default="relation_mapping", show_default=True, metavar="NAME_OR_FILE",
               help="Dataset folder name under DATA (holding data.jsonl) or a JSONL file.")
 @with_eval_options
-@user_errors
 def evaluate_mapping_cmd(dataset, model, template, aggregation, max_length, device, precision, runtime, offset_weight, baseline,
                          data_dir, batch_size, output, quiet):
     """Relation mapping problem (Turney 2008): the exact best bijection of every problem."""
@@ -194,7 +171,7 @@ def evaluate_mapping_cmd(dataset, model, template, aggregation, max_length, devi
 
     if output:
         check_output(output)
-    (problems,) = _load_datasets([dataset], data_dir, None, resolve_mapping)
+    (problems,) = load_datasets([dataset], data_dir, None, resolve_mapping)
     embedder = _embedder(model, template, aggregation, max_length, device, baseline, precision, runtime,
                          offset_weight)
     report = {"task": "mapping", **embedder.describe(), "split": None, "datasets": {}}
@@ -210,7 +187,6 @@ def evaluate_mapping_cmd(dataset, model, template, aggregation, max_length, devi
               help="The score reported as 'selection' (with its standard error): balanced (each set counts once; "
                    "mean is its earlier name) or weighted by each set's number of questions.")
 @with_eval_options
-@user_errors
 def evaluate_validation_cmd(validation, selection, model, template, aggregation, max_length, device, precision,
                             runtime, offset_weight, baseline, data_dir, batch_size, output, quiet):
     """The validation score relbert-train selects epochs by, for any model (e.g. an averaged checkpoint)."""
@@ -259,24 +235,18 @@ ALL_VALIDATION_SETS = ("semeval", "u2", "u4", "google", "bats", "conceptnet", "t
 @batch_size_option
 @quiet_option
 @model_options
-@user_errors
 def choose_offset_cmd(validation, grid, save_to, max_drop, report, data_dir, batch_size, quiet, model, template, aggregation,
                       max_length, device, precision, runtime, offset_weight):
     """Choose a model's offset weight on validation: score a grid of weights (one encoder pass),
     print the table, and save the model with the best mean over the sets into -o FOLDER."""
-    from ..evaluation.offset_choice import best_offset_weight, grid_table, keep_unless_clear, public, score_offset_grid
-    from ..offsets import OFFSET_GRID
+    from ..evaluation.offset_choice import (best_offset_weight, grid_table, keep_unless_clear, parse_grid, public,
+                                            score_offset_grid)
+    from ..model import RelBERT
+    from ..models.loading import resolve
 
     if offset_weight is not None:
         raise UsageError("choose-offset chooses the offset weight itself: drop --offset-weight (--grid sets the candidates)")
-    try:
-        weights = OFFSET_GRID if grid is None else tuple(float(x) for x in grid.split(",") if x.strip())
-    except ValueError:
-        raise UsageError(f"--grid: expected comma-separated numbers, got {grid!r}")
-    if not weights or any(not w >= 0 for w in weights):
-        raise UsageError("--grid: give one or more weights >= 0")
-    if 0.0 not in weights:
-        raise UsageError("--grid must include 0 (the relation vector alone: the reference of --max-drop)")
+    weights = parse_grid(grid)
     if report:
         check_output(report)
     if save_to and Path(save_to).exists() and not Path(save_to).is_dir():
@@ -285,12 +255,12 @@ def choose_offset_cmd(validation, grid, save_to, max_drop, report, data_dir, bat
     if not names:
         raise UsageError("--validation names no set")
     validators = build_validators(names, data_dir, batch_size)
-    relbert = load_model(model, template, aggregation, max_length, device, precision, runtime=runtime, offset_weight=0)
+    spec, settings = resolve(model, template=template, aggregation=aggregation, device=device, precision=precision,
+                             runtime=runtime)
+    relbert = RelBERT.from_resolved(spec, settings, max_length=max_length, runtime=runtime, offset_weight=0)
     rows = score_offset_grid(relbert, {name: v.dataset for name, v in validators.items()}, weights,
                              batch_size=batch_size, show_progress=not quiet)
-    from ..models.loading import resolve_model
-
-    present = resolve_model(model, template, aggregation).offset_weight
+    present = spec.offset_weight  # the model's own weight (it was loaded at 0 to score the grid)
     best = best_offset_weight(rows, max_drop, prefer=present)
     chosen, kept = keep_unless_clear(rows, best, present)
     click.echo(grid_table(rows, chosen))
@@ -300,7 +270,7 @@ def choose_offset_cmd(validation, grid, save_to, max_drop, report, data_dir, bat
         click.echo(f"kept the model's own {chosen:g}: {kept['best']:g} gains {kept['gain']:+.2f} points, within one "
                    f"standard error ({kept['se']:.2f}) of the paired difference")
     if report:
-        from ..io import write_json_atomic
+        from ..atomic import write_json_atomic
 
         write_json_atomic(Path(report), {"task": "choose-offset", **relbert.describe(), "offset_weight": chosen,
                                          "best": best, "kept": kept, "grid": public(rows)}, indent=1)
@@ -313,22 +283,8 @@ def choose_offset_cmd(validation, grid, save_to, max_drop, report, data_dir, bat
 
 @evaluate.command("compare")
 @click.argument("reports", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-@user_errors
 def compare_cmd(reports):
     """Print JSON reports side by side as a markdown table."""
-    import json
+    from ..evaluation.report import compare, read_reports
 
-    from ..evaluation.report import compare
-
-    loaded = []
-    for path in reports:
-        try:
-            report = json.loads(open(path, encoding="utf-8").read())
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise UsageError(f"{path}: {err}")
-        if not isinstance(report, dict) or "datasets" not in report or "task" not in report:
-            raise UsageError(f"{path}: not a relbert-eval report (no 'task'/'datasets')")
-        loaded.append(report)
-    if len({r["task"] for r in loaded}) > 1:
-        raise UsageError("reports mix tasks (" + ", ".join(sorted({r["task"] for r in loaded})) + "): compare one task at a time")
-    click.echo(compare(loaded))
+    click.echo(compare(read_reports(reports)))

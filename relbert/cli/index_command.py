@@ -5,10 +5,10 @@ import click
 
 from ..errors import Interrupted, UsageError
 from ..search.index import KINDS
-from .common import check_output, user_errors
+from .common import Command, check_output
 
 
-@click.command("relbert-index", context_settings={"help_option_names": ["-h", "--help"]})
+@click.command("relbert-index", cls=Command)
 @click.argument("vectors", type=click.Path(exists=True, dir_okay=False))
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="The index file to write.")
 @click.option("--kind", type=click.Choice(KINDS), default="ivfpq", show_default=True,
@@ -24,7 +24,6 @@ from .common import check_output, user_errors
 @click.option("--rows-per-read", "chunk_size", type=click.IntRange(min=1), default=65536, show_default=True,
               help="Rows read and added at a time (memory: the index plus one chunk).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-@user_errors
 def index(vectors, output, kind, nlist, m, nbits, hnsw_m, train_size, chunk_size, quiet):
     """Build an approximate index (FAISS) of an embedded collection for relbert-search --index.
 
@@ -52,7 +51,7 @@ def index(vectors, output, kind, nlist, m, nbits, hnsw_m, train_size, chunk_size
         with progress_bar(not quiet, total=len(matrix), unit="row", desc="indexing") as bar:
             built, record = ann.build_index(matrix, kind, params, train_size, chunk_size, source=vectors,
                                             on_rows=bar.update)
-        from ..search import provenance
+        from ..embedding import provenance
 
         record.provenance = provenance.read(vectors)  # relbert-search embeds queries with that model
         ann.save_index(built, record, out)

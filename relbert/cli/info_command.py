@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import user_errors
+from .common import Command
 
 #: CPU flags that matter to the speed of fp32, bf16 and int8 matrix products.
 RELEVANT_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "amx_tile",
@@ -57,8 +57,7 @@ def report() -> list:
     return lines
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@user_errors
+@click.command(cls=Command)
 def info():
     """Print the CPU, its flags, the cores and threads, the runtime versions and the precisions
     `auto` measured on this machine: what to paste into a bug report."""

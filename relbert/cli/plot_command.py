@@ -7,7 +7,7 @@ import click
 
 from ..errors import UsageError
 from ..plot import METHODS
-from .common import check_output, user_errors
+from .common import Command, check_output
 from .types import SEED
 
 
@@ -33,7 +33,7 @@ def read_labels(path: str, pairs) -> list:
     return labels
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(cls=Command)
 @click.argument("vectors", type=click.Path(exists=True, dir_okay=False))
 @click.option("--pairs", "-p", "pairs_file", type=click.Path(exists=True, dir_okay=False),
               help="The pairs file VECTORS was embedded from (not needed for --format npz output).")
@@ -47,14 +47,13 @@ def read_labels(path: str, pairs) -> list:
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the projection.")
 @click.option("--title", default=None, help="Title (default: the collection's file name and model).")
 @click.option("--quiet", "-q", is_flag=True, help="No summary line on stderr.")
-@user_errors
 def plot(vectors, pairs_file, output, labels_file, method, seed, title, quiet):
     """Draw a 2-D map of the relation vectors in VECTORS (a relbert-embed output): pairs that
     stand in similar relations land close together."""
     import time
 
     from .. import plot as relation_plot
-    from ..search import provenance
+    from ..embedding import provenance
     from ..io import read_pairs
     from ..search.exact import load_vectors
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 import click
 
 from ..errors import UsageError
-from .common import load_model, model_options, user_errors
+from .common import Command, load_model
+from .options import model_options
 
 
 def _query_pair(text):
@@ -15,7 +16,7 @@ def _query_pair(text):
     return fields[0], fields[1]
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(cls=Command)
 @click.argument("vectors", type=click.Path(exists=True, dir_okay=False))
 @click.option("--pairs", "-p", "pairs_file", type=click.Path(exists=True, dir_okay=False, allow_dash=False),
               help="The pairs file VECTORS was embedded from (not needed for --format npz output).")
@@ -33,7 +34,6 @@ def _query_pair(text):
               help="Embed queries with --model even where it differs from the model that embedded VECTORS.")
 @click.option("--quiet", "-q", is_flag=True, help="No timing line on stderr.")
 @model_options
-@user_errors
 def search(vectors, pairs_file, queries, k, index_file, refine, nprobe, exact, include_query, any_model, quiet, model,
            template, aggregation, max_length, device, precision, runtime, offset_weight):
     """The K pairs of an embedded collection most similar to each query (TSV: query, rank, score, head, tail).
@@ -55,7 +55,8 @@ def search(vectors, pairs_file, queries, k, index_file, refine, nprobe, exact, i
                                    nprobe=nprobe)
     except ImportError as err:  # FAISS, for --index
         raise UsageError(str(err))
-    from ..search import provenance
+    from ..embedding import provenance
+    from ..models.loading import model_key
 
     made = provenance.read(vectors) or (index.ann_record.provenance if index.ann_record is not None else None)
     if made is not None:  # the model (and the way) that embedded the collection embeds the queries
@@ -64,9 +65,10 @@ def search(vectors, pairs_file, queries, k, index_file, refine, nprobe, exact, i
             template = template or made["template"]
             aggregation = aggregation or made["aggregation"]
             precision = made["precision"] if precision == "auto" else precision
-        elif provenance.model_key(model) != made["model"] and not any_model:
-            raise UsageError(f"{vectors} was embedded with {made['model']}, not {model}: its neighbours would be wrong "
-                             "(drop --model to use the collection's, or pass --any-model)")
+        elif not any_model:
+            provenance.kind_of(made).check(provenance.kind_of({"model": model_key(model)}), ("model",), lambda *_: (
+                f"{vectors} was embedded with {made['model']}, not {model}: its neighbours would be wrong (drop "
+                "--model to use the collection's, or pass --any-model)"))
         if offset_weight is None:  # the collection's vectors: the same weight (0 for one made before weights)
             offset_weight = made.get("offset_weight", 0.0)
     relbert = None

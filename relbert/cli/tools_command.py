@@ -6,7 +6,7 @@
   (:mod:`relbert.data.distill_pairs`).
 
 They report mistakes as every command does: one ``error:`` line and a non-zero exit
-(:func:`relbert.cli.common.user_errors`).
+(:class:`relbert.cli.common.Command`).
 """
 from __future__ import annotations
 
@@ -16,11 +16,12 @@ from pathlib import Path
 import click
 
 from ..errors import UsageError
-from .common import data_dir_option, user_errors
+from .common import Group
+from .options import data_dir_option
 from .types import SEED
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group)
 def tools():
     """Maintainer tools: checkpoint averaging, shipped deltas, distillation pairs."""
 
@@ -29,7 +30,6 @@ def tools():
 @click.argument("folders", nargs=-1, required=True, type=click.Path())
 @click.option("-o", "--output", required=True, type=click.Path(), help="New folder for the averaged checkpoint.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
-@user_errors
 def average_checkpoints(folders, output, quiet):
     """Average the weights of two or more save_pretrained checkpoints (e.g. OUTPUT/epochs/N)."""
     from ..training.averaging import average_checkpoints as average
@@ -47,7 +47,6 @@ def average_checkpoints(folders, output, quiet):
 @click.option("--rank", type=int, default=None, help="Store changed layer matrices as rank-R factors.")
 @click.option("--info", default="{}", help="JSON object stored in default.json (command, seed, scores).")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
-@user_errors
 def make_delta(checkpoint, base, base_name, out, rank, info, quiet):
     """Write a fine-tuned checkpoint (relbert-train's OUTPUT/model) as a shipped delta."""
     from ..models.delta import export_delta
@@ -74,12 +73,11 @@ def make_delta(checkpoint, base, base_name, out, rank, info, quiet):
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the recombinations.")
 @data_dir_option
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
-@user_errors
 def distill_pairs(output, recombined, seed, data_dir, quiet):
     """Word pairs to distil a teacher into a student, with no evaluation item among them (prints a report)."""
     from ..data.distill_pairs import build
     from ..data.paths import data_root
-    from ..io import atomic_output
+    from ..atomic import atomic_output
     from .common import check_output
 
     out = check_output(output)

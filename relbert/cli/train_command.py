@@ -10,12 +10,12 @@ from ..offsets import OFFSET_GRID  # numpy only
 from ..templates import AGGREGATIONS
 from ..training.config import (DISTILL_LOSSES, LOSSES, LR_SCHEDULES, MEMORY_BUDGET_GB, RECIPES,  # no torch
                                OFFSET_GRADIENTS, SELECTIONS, TRAIN_PRECISIONS, VALIDATION_SETS)
-from ..training.validation import validation_names
-from .common import data_dir_option, user_errors
+from .common import Command
+from .options import data_dir_option
 from .types import OFFSET_WEIGHT, SEED, POSITIVE, Finite
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(cls=Command)
 @click.option("--output", "-o", required=True, type=click.Path(file_okay=False),
               help="Output folder: model/ (best epoch), state/ (for --resume), train.log.")
 @click.option("--data", default="semeval", show_default=True, metavar="semeval|FILE.jsonl",
@@ -118,41 +118,25 @@ from .types import OFFSET_WEIGHT, SEED, POSITIVE, Finite
               help="Also save the state for --resume every N optimisation steps within an epoch (0: after each epoch only).")
 @click.option("--device", default=None, help="torch device (default: cuda if available, else cpu).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-@user_errors
-def train(output, recipe, data, model, template, aggregation, max_length, loss, temperature, num_positive, num_negative, margin,
-          batch, classification_loss, epochs, lr, warmup, gradient_accumulation, share_encodings, seed, seeds, chunk_size,
-          memory_budget, freeze_layers, freeze_embeddings, precision, lora_rank, lora_alpha, validation, selection,
-          lr_schedule, patience, min_epochs, keep_epochs, distill_from, distill_pairs, distill_loss, distill_batch,
-          contrastive_weight, train_offset_weight, offset_gradient, offset_grid, data_dir, resume, overwrite,
-          checkpoint_every, device, quiet):
+def train(output, seeds, offset_grid, data_dir, resume, overwrite, checkpoint_every, device, quiet, **options):
     """Fine-tune a RelBERT model with contrastive losses (launch under torchrun for several processes).
 
-    The options become a TrainConfig (relbert.training.config_from_recipe) and the run is
+    The options become a TrainConfig (TrainConfig.from_options) and the run is
     relbert.training.fit: the same call from Python (docs/python.md, Training from Python)."""
     from transformers.utils import logging as hf_logging
 
     from ..templates import resolve_template
     from ..training.api import fit
-    from ..training.config import config_from_recipe
+    from ..training.config import TrainConfig
     from ..training.run import interrupted_line
     from ..training.seeds import parse_seeds
 
     hf_logging.disable_progress_bar()
-    if template is not None:
-        resolve_template(template)
+    if options["template"] is not None:
+        resolve_template(options["template"])
     seed_list = parse_seeds(seeds) if seeds is not None else None
     offset_weights = _offset_grid(offset_grid)
-    config = config_from_recipe(
-        recipe, data=data, model=model, validation=None if validation is None else validation_names(validation),
-        template=template, aggregation=aggregation, num_negative=num_negative, lr=lr, lr_schedule=lr_schedule,
-        epochs=epochs, patience=patience, freeze_layers=freeze_layers, precision=precision, max_length=max_length,
-        loss=loss, temperature=temperature, num_positive=num_positive, margin=margin, batch=batch,
-        classification_loss=classification_loss, warmup=warmup, gradient_accumulation=gradient_accumulation,
-        share_encodings=share_encodings, seed=seed, chunk_size=chunk_size, memory_budget_gb=memory_budget,
-        freeze_embeddings=freeze_embeddings, lora_rank=lora_rank, lora_alpha=lora_alpha, selection=selection,
-        min_epochs=min_epochs, keep_epochs=keep_epochs, distill_from=distill_from, distill_pairs=distill_pairs,
-        distill_loss=distill_loss, distill_batch=distill_batch, contrastive_weight=contrastive_weight,
-        offset_weight=train_offset_weight, offset_gradient=offset_gradient)
+    config = TrainConfig.from_options(options)
     say = (lambda line: None) if quiet else (lambda line: click.echo(line, err=True))
     try:
         result = fit(config, output, data_dir=data_dir, seeds=seed_list, offset_grid=offset_weights, device=device,

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional
 
+from ..atomic import replace_file
 from ..errors import DownloadError
 
 _ANALOGY_LM = "https://raw.githubusercontent.com/asahi417/analogy-language-model/{commit}/data/{name}/{split}.jsonl"
@@ -215,7 +216,7 @@ def _fetch_into(root: Path, names: List[str], sources: Dict[str, List[DataFile]]
         for item in missing:  # every file verified: move them into place
             target = root / item.target
             target.parent.mkdir(parents=True, exist_ok=True)
-            (staging / item.target).replace(target)
+            replace_file(staging / item.target, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     report(f"data: {len(missing)} files fetched and verified into {root}")

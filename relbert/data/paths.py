@@ -23,7 +23,7 @@ def data_root(explicit: Optional[str] = None) -> Path:
     candidates = []
     if os.environ.get(ENV_VAR):
         candidates.append(os.environ[ENV_VAR])
-    from ..models.named import relbert_home
+    from ..home import relbert_home
 
     candidates.append(relbert_home() / "data")
     candidates += [Path.cwd().parent / "shared" / "data", Path(__file__).resolve().parents[3] / "shared" / "data"]
@@ -64,3 +64,23 @@ def data_folder(data_dir):
         if data_dir:
             raise UsageError(str(err))
         return None
+
+
+def load_datasets(datasets, data_dir, available, resolve):
+    """Resolve dataset names/paths (default: every one ``available`` lists under the data folder);
+    a missing or malformed dataset is one error line, exit 2."""
+    from ..errors import InputError, UsageError
+
+    root = data_folder(data_dir)
+    if not datasets:
+        if root is None:
+            raise UsageError("no --dataset given and no data folder found (run relbert-download data, pass "
+                             "--data-dir or set RELBERT_DATA)")
+        datasets = available(root)
+        if not datasets:
+            raise UsageError(f"no datasets of this task found in the data folder {root} (run relbert-download "
+                             "data, or pass --data-dir)")
+    try:
+        return [resolve(d, root) for d in datasets]
+    except (InputError, FileNotFoundError) as err:
+        raise UsageError(str(err))

@@ -25,17 +25,21 @@ class WordDiffBaseline:
 
     def word_vectors(self, words: List[str], batch_size: int = 128) -> np.ndarray:
         """Mean of each word's token vectors (special tokens excluded), through the model's one
-        embed loop (:meth:`relbert.RelBERT.embed_words`)."""
+        embed loop (:func:`relbert.runtime.pair_vectors.word_vectors`)."""
         from ..offsets import WordSpans
 
         ids, offsets, pooled = self.model.tokenizer.encode_words(words)
         spans = WordSpans(ids, offsets, pooled, np.zeros(0, np.int64), np.zeros(0, np.int64))
-        return self.model.embed_words(spans, batch_size=batch_size)
+        from ..runtime.pair_vectors import word_vectors
+
+        return word_vectors(self.model, spans, batch_size=batch_size)
 
     def embed(self, pairs: Sequence[Pair], *, batch_size: int = 128, normalize: bool = True, show_progress: bool = False) -> np.ndarray:
         from ..offsets import WordSpans, unit_rows
 
         spans = WordSpans.of_pairs(list(pairs), self.model.tokenizer)  # each distinct word once
-        vectors = self.model.embed_words(spans, batch_size=batch_size)
+        from ..runtime.pair_vectors import word_vectors
+
+        vectors = word_vectors(self.model, spans, batch_size=batch_size)
         diff = vectors[spans.tail] - vectors[spans.head]
         return unit_rows(diff) if normalize else diff

@@ -129,7 +129,7 @@ class SavedClassifier:
     def save(self, folder: Union[str, Path], extra: Optional[dict] = None) -> None:
         from safetensors.numpy import save_file
 
-        from ..io import write_json_atomic
+        from ..atomic import write_json_atomic
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
@@ -171,18 +171,11 @@ class SavedClassifier:
         return saved, record
 
 
-def model_record(model, name: Optional[str]) -> dict:
-    """What made the features (compared at predict time: another model's vectors mean nothing here)."""
-    from ..search.provenance import model_key
+def check_same_model(saved: SavedClassifier, model, folder) -> None:
+    """Refuse, in one line, features from another model than the classifier's (its record is the
+    model's :meth:`~relbert.RelBERT.kind`, written at fit time)."""
+    from ..embedding.kind import SAME_FEATURES, VectorKind
 
-    return {"model": model_key(name), "template": model.template, "aggregation": model.aggregation,
-            "offset_weight": model.offset_weight, "dimension": model.dimension, "max_length": model.max_length}
-
-
-def check_same_model(saved: SavedClassifier, model, name: Optional[str], folder) -> None:
-    """Refuse, in one line, features from another model than the classifier's."""
-    ours = model_record(model, name)
-    for key in ("model", "template", "aggregation", "offset_weight", "dimension"):
-        if saved.model.get(key) != ours[key]:
-            raise ClassifierError(f"{folder} was fitted on vectors of {key} {saved.model.get(key)!r}, not "
-                                  f"{ours[key]!r}: drop --model (and its options) to use the classifier's own")
+    model.kind().check(VectorKind.from_record(saved.model), SAME_FEATURES, lambda key, mine, theirs: (
+        f"{folder} was fitted on vectors of {key} {theirs!r}, not {mine!r}: drop --model (and its options) to use "
+        "the classifier's own"))

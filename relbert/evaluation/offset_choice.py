@@ -2,7 +2,7 @@
 
 The relation + offset vector at weight λ is :func:`relbert.offsets.combine` of two parts that do
 not depend on λ, so the parts of every validation pair are computed once
-(:meth:`relbert.RelBERT.embed_parts`) and each λ of the grid is scored by the project's own
+(:func:`relbert.runtime.pair_vectors.parts`) and each λ of the grid is scored by the project's own
 analogy evaluator on the combined vectors: the same accuracy ``relbert-eval analogy
 --offset-weight λ`` reports.
 
@@ -49,7 +49,9 @@ def score_offset_grid(model, datasets: Dict[str, object], grid: Sequence[float] 
     from .analogy import evaluate_analogy, question_outcomes
 
     pairs = list(dict.fromkeys(p for d in datasets.values() for p in _pairs_of(d)))
-    relation, offset = model.embed_parts(pairs, batch_size=batch_size, show_progress=show_progress)
+    from ..runtime.pair_vectors import parts
+
+    relation, offset = parts(model, pairs, batch_size=batch_size, show_progress=show_progress)
     index = {p: i for i, p in enumerate(pairs)}
     sizes = {name: len(d.questions) for name, d in datasets.items()}
     rows = []
@@ -72,8 +74,8 @@ CORRECT = "_correct"
 def paired_difference(a: dict, b: dict) -> Tuple[float, float]:
     """``(mean of a - mean of b, its standard error)`` in points, paired per question, on the signal
     this choice uses: the mean over the sets, each counting once (the standard error is the
-    training selection's, :func:`relbert.training.config.paired_se`)."""
-    from ..training.config import paired_se
+    training selection's, :func:`relbert.evaluation.significance.paired_se`)."""
+    from .significance import paired_se
 
     return a["mean"] - b["mean"], paired_se(a[CORRECT], b[CORRECT], "balanced")
 
@@ -128,7 +130,7 @@ def choose_for_saved_model(folder, datasets: Dict[str, object], grid: Sequence[f
     import json
     from pathlib import Path
 
-    from ..io import write_json_atomic
+    from ..atomic import write_json_atomic
     from ..models.loading import stored_offset_weight
     from ..model import RelBERT
 
@@ -160,3 +162,20 @@ def keep_unless_clear(rows: List[dict], best: float, present: float) -> Tuple[fl
     if gain > se:
         return best, None
     return present, {"best": best, "gain": gain, "se": se}
+
+
+def parse_grid(text: Optional[str]) -> Tuple[float, ...]:
+    """``--grid`` as weights (None: :data:`relbert.offsets.OFFSET_GRID`); one-line UsageError for
+    text that is not comma-separated numbers >= 0 with 0 among them (the reference of --max-drop)."""
+    from ..errors import UsageError
+    from ..offsets import OFFSET_GRID
+
+    try:
+        weights = OFFSET_GRID if text is None else tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise UsageError(f"--grid: expected comma-separated numbers, got {text!r}") from None
+    if not weights or any(not w >= 0 for w in weights):
+        raise UsageError("--grid: give one or more weights >= 0")
+    if 0.0 not in weights:
+        raise UsageError("--grid must include 0 (the relation vector alone: the reference of --max-drop)")
+    return weights

@@ -100,7 +100,7 @@ def per_relation_table(report: dict) -> str:
 
 
 def write_report(report: dict, path: Union[str, Path]) -> None:
-    from ..io import write_json_atomic
+    from ..atomic import write_json_atomic
 
     write_json_atomic(path, report, indent=2, ensure_ascii=False)
 
@@ -126,3 +126,25 @@ def compare(reports: List[dict]) -> str:
             cells.append("–" if value is None else f"{value:.1f}")
         rows.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join([header, rule] + rows)
+
+
+def read_reports(paths) -> list:
+    """``relbert-eval`` JSON reports of one task, read for :func:`compare`; a file that is not one,
+    or reports of several tasks, is a one-line UsageError."""
+    import json
+
+    from ..errors import UsageError
+
+    loaded = []
+    for path in paths:
+        try:
+            report = json.loads(open(path, encoding="utf-8").read())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise UsageError(f"{path}: {err}")
+        if not isinstance(report, dict) or "datasets" not in report or "task" not in report:
+            raise UsageError(f"{path}: not a relbert-eval report (no 'task'/'datasets')")
+        loaded.append(report)
+    if len({r["task"] for r in loaded}) > 1:
+        raise UsageError("reports mix tasks (" + ", ".join(sorted({r["task"] for r in loaded})) + "): compare one "
+                         "task at a time")
+    return loaded

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from ..io import atomic_output
+from ..atomic import atomic_output
 
 CARD = "README.md"
 
@@ -38,7 +38,7 @@ def facts_of_folder(folder) -> dict:
 def card_text(facts: dict, training: Optional[dict] = None) -> str:
     """The card of a model (:func:`facts_of`), with ``training`` (a run's ``training_config.json``)
     where it was trained here."""
-    from .. import __version__
+    from ..version import __version__
     from ..templates import template_name
 
     name = template_name(facts["template"]) if facts.get("template") else None

@@ -14,7 +14,7 @@ from typing import Optional
 
 import torch
 
-from ..io import write_json_atomic
+from ..atomic import write_json_atomic
 from .shipping import DEFAULT_DIR, DOWN, META, ROWS, UP, VALUES, WEIGHTS
 
 
@@ -40,13 +40,13 @@ def export_delta(checkpoint: str, info: dict, out_dir: Path = DEFAULT_DIR, base_
     """
     from safetensors.torch import save_file
 
-    from ..model import RelBERT
-    from .loading import default_model_path
+    from .loading import default_model_path, relbert_config_block, resolve_model
+    from .parts import load_fp32_encoder
 
     base = _base_state(Path(base_folder or default_model_path()))
-    trained = RelBERT.from_pretrained(checkpoint, device="cpu")
+    trained = resolve_model(checkpoint)  # the checkpoint's encoder in fp32 and its relbert_config
     changed = {}
-    for name, value in trained.encoder.state_dict().items():
+    for name, value in load_fp32_encoder(trained).state_dict().items():
         reference = base.get(name)
         if reference is None:
             reference = next((v for k, v in base.items() if k.split(".", 1)[-1] == name), None)
@@ -67,6 +67,7 @@ def export_delta(checkpoint: str, info: dict, out_dir: Path = DEFAULT_DIR, base_
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     save_file(changed, str(out_dir / WEIGHTS))
-    meta = {"base": base_name, "relbert_config": trained.relbert_config(), **({"rank": rank} if rank else {}), **info}
+    block = relbert_config_block(trained.template, trained.aggregation, trained.offset_weight)
+    meta = {"base": base_name, "relbert_config": block, **({"rank": rank} if rank else {}), **info}
     write_json_atomic(out_dir / META, meta, indent=2, ensure_ascii=False)
     return out_dir

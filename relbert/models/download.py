@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable, List, Optional
 
 from ..errors import DownloadError
-from ..io import replace_folder
+from ..atomic import replace_folder
 from .named import MARKER, NAMED_MODELS, NamedModel, relbert_home
 
 TMP_PREFIX = ".tmp-"

@@ -1,22 +1,24 @@
-"""Finding and loading a model's parts: names and folders (the embedded default, named models, hub
-names), the shipped deltas' metadata, the pickled-weights check, the settings (device, precision,
-runtime) and the CUDA warm-up. :meth:`relbert.RelBERT.from_pretrained` is :func:`resolve_model`,
-:func:`resolve_settings` and :func:`load_parts`, then :meth:`relbert.RelBERT.from_parts`.
+"""Finding a model: names and folders (the embedded default, named models, hub names), the shipped
+deltas' metadata and the stored template, aggregation and offset weight, resolved once.
+
+:func:`resolve` is the one resolution of a name and its options: ``(ModelSpec, Settings)``, shared by
+the tokenizer (:meth:`ModelSpec.pair_tokenizer`, for planning input before the weights load) and
+the model (:meth:`relbert.RelBERT.from_resolved`). :meth:`relbert.RelBERT.from_pretrained` is the
+two in a row. The parts load in :mod:`.parts`; the settings are :mod:`.settings`.
 """
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
-import torch
 
-from ..errors import ModelFolderError, ModelNotFoundError, OptionError, UnsafeCheckpointError
+from ..errors import ModelFolderError, ModelNotFoundError
 from ..templates import check_aggregation, resolve_template
-from ..tokenization import PairTokenizer, _hf_tokenizer
-from .folder import AGAIN, check_model_folder
+from ..tokenization.pair_tokenizer import PairTokenizer
+from .folder import check_model_folder
+from .parts import first_line, load_tokenizer
 
 Pair = Tuple[str, str]
 
@@ -29,6 +31,14 @@ DEFAULT_AGGREGATION = "average_no_mask"
 #: The embedded default's name: the packaged MiniLM with the fine-tuned delta shipped in this
 #: package (``RelBERT.from_pretrained()`` and ``--model relbert-minilm`` load the same model).
 DEFAULT_NAME = "relbert-minilm"
+
+
+def model_key(name: Optional[str]) -> str:
+    """One spelling per model in records: the embedded default's names are one, a folder is its
+    absolute path, anything else (a named model, a hub name) as given."""
+    if name is None or name == DEFAULT_NAME:
+        return DEFAULT_NAME
+    return os.path.abspath(name) if os.path.isdir(name) else name
 
 
 def default_model_path() -> str:
@@ -78,21 +88,18 @@ def stored_offset_weight(config) -> float:
     return check_offset_weight((raw or {}).get("offset_weight") or 0.0) if isinstance(raw or {}, dict) else 0.0
 
 
+def relbert_config_block(template: str, aggregation: str, offset_weight: float) -> Dict[str, object]:
+    """The official ``relbert_config`` block (``offset_weight`` beside it where λ > 0, which the
+    official package ignores: it embeds the relation part). λ = 0 writes exactly the official block."""
+    block: Dict[str, object] = {"aggregation_mode": aggregation, "template": template}
+    if offset_weight > 0:
+        block["offset_weight"] = offset_weight
+    return block
+
+
 def _looks_like_path(name: str) -> bool:
     """A name that can only mean a local folder (hub ids are ``name`` or ``org/name``)."""
     return name.startswith((".", "/", "~")) or name.count("/") > 1 or os.path.exists(name)
-
-
-def attention_implementation(config) -> str:
-    """``"sdpa"`` where the architecture supports it (faster, and what the mask shortcut
-    re-implements), else ``"eager"`` (MPNet, for one): every encoder loads without the user asking."""
-    from transformers.models.auto.modeling_auto import MODEL_MAPPING
-
-    try:
-        model_class = MODEL_MAPPING[type(config)]
-    except KeyError:
-        return "sdpa"
-    return "sdpa" if getattr(model_class, "_supports_sdpa", False) else "eager"
 
 
 def resolve_model_folder(name_or_path: str) -> str:
@@ -176,93 +183,6 @@ def locate_model(name: Optional[str]) -> Tuple[str, Optional[Path], Optional[dic
     return resolve_model_folder(name), None, None
 
 
-def _pickled_weights(folder: str) -> List[str]:
-    """The pickled weights files a folder would be loaded from (none when safetensors exist)."""
-    base = Path(folder)
-    if any((base / n).is_file() for n in ("model.safetensors", "model.safetensors.index.json")):
-        return []
-    index = base / "pytorch_model.bin.index.json"
-    if index.is_file():
-        import json
-
-        shards = json.loads(index.read_text(encoding="utf-8")).get("weight_map", {}).values()
-        return [str(base / s) for s in sorted(set(shards))]
-    return [str(base / "pytorch_model.bin")] if (base / "pytorch_model.bin").is_file() else []
-
-
-def check_pickled_weights(folder: str) -> None:
-    """Refuse pickled weights that need more than tensors and plain containers.
-
-    Each ``pytorch_model.bin`` (or shard) is opened with torch's restricted unpickler
-    (``weights_only=True``, memory-mapped): no object it names is imported or called, so a
-    file built to run code is refused before transformers reads it.
-
-    Raises:
-        UnsafeCheckpointError: naming the file and what it asked for.
-    """
-    import pickle
-
-    for file in _pickled_weights(folder):
-        try:
-            torch.load(file, map_location="meta", weights_only=True, mmap=True)
-        except pickle.UnpicklingError as err:
-            reason = str(err).split("\n")
-            detail = next((ln.strip() for ln in reason if "GLOBAL" in ln or "Unsupported" in ln), reason[0].strip())
-            raise UnsafeCheckpointError(
-                f"{file}: refused: the pickle needs more than tensors and plain containers ({detail}); "
-                "nothing in it was run") from None
-        except RuntimeError as err:
-            raise ModelNotFoundError(f"{file}: not a readable torch weights file: {str(err).splitlines()[0]}") from None
-
-
-def load_encoder(path: str, config):
-    """The Hugging Face encoder at ``path`` (folder or hub name), quietly.
-
-    Weights: safetensors when present; else ``pytorch_model.bin`` (or its shards) through
-    torch's restricted unpickler only (:func:`check_pickled_weights` first, then transformers
-    with ``weights_only=True``). Attention: :func:`attention_implementation`.
-    """
-    from transformers import AutoModel
-
-    local = os.path.isdir(path)
-    if local:
-        check_pickled_weights(path)
-    try:
-        with quiet_transformers():  # "Loading weights" per tensor: noise for a relation model
-            return AutoModel.from_pretrained(path, config=config, weights_only=True,
-                                             attn_implementation=attention_implementation(config))
-    except UnsafeCheckpointError:
-        raise
-    except (OSError, ValueError) as err:
-        raise (ModelFolderError if local else ModelNotFoundError)(
-            f"cannot load weights of {path!r}: {first_line(err)}") from None
-    except (TypeError, KeyError, AttributeError, RuntimeError) as err:
-        if not local:
-            raise
-        # config.json values of the wrong type or size, weights that do not fit them
-        raise ModelFolderError(f"model folder {path}: config.json and the weights do not make a model "
-                               f"({type(err).__name__}: {first_line(err)}); {AGAIN}") from None
-
-
-def first_line(err: BaseException) -> str:
-    """The first non-empty line of an exception's message (library messages run to many lines)."""
-    return next((line.strip() for line in str(err).splitlines() if line.strip()), type(err).__name__)
-
-
-@contextmanager
-def quiet_transformers():
-    """transformers' progress bars off inside the block (restored after, if they were on)."""
-    from transformers.utils import logging as hf_logging
-
-    bars_were_on = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if bars_were_on:
-            hf_logging.enable_progress_bar()
-
-
 @dataclass
 class ModelSpec:
     """Where a model loads from and how it reads pairs (no weights loaded): see :func:`resolve_model`."""
@@ -277,6 +197,19 @@ class ModelSpec:
     is_trained: bool
     display_name: str
     offset_weight: float = 0.0  # the stored λ of the relation + offset vector (relbert.offsets)
+    key: str = DEFAULT_NAME  # the model's one spelling in records (model_key of the name given)
+    _tokenizer: object = field(default=None, repr=False)  # the Hugging Face tokenizer, once loaded
+
+    def hf_tokenizer(self):
+        """The model's Hugging Face tokenizer, loaded once (planning and the model share it)."""
+        if self._tokenizer is None:
+            self._tokenizer = load_tokenizer(self.path)
+        return self._tokenizer
+
+    def pair_tokenizer(self, max_length: int = 64) -> PairTokenizer:
+        """The :class:`PairTokenizer` the model will use, without loading the encoder (fast: for
+        validating input before the model loads)."""
+        return PairTokenizer(self.hf_tokenizer(), self.template, self.aggregation, max_length)
 
 
 def resolve_model(name_or_path=None, template: Optional[str] = None, aggregation: Optional[str] = None) -> ModelSpec:
@@ -310,161 +243,16 @@ def resolve_model(name_or_path=None, template: Optional[str] = None, aggregation
                      config=config, template=resolve_template(template or stored["template"] or DEFAULT_TEMPLATE),
                      aggregation=check_aggregation(aggregation or stored["aggregation"] or DEFAULT_AGGREGATION),
                      is_trained=stored["template"] is not None, display_name=display,
-                     offset_weight=stored_offset_weight(shipped or config))
+                     offset_weight=stored_offset_weight(shipped or config), key=model_key(given))
 
 
-def load_pair_tokenizer(name_or_path=None, template: Optional[str] = None, aggregation: Optional[str] = None,
-                        max_length: int = 64) -> PairTokenizer:
-    """The :class:`PairTokenizer` that :meth:`RelBERT.from_pretrained` with the same arguments
-    uses, without loading the encoder (fast: for validating input before the model loads)."""
+def resolve(name_or_path=None, *, template: Optional[str] = None, aggregation: Optional[str] = None,
+            device: Optional[str] = None, precision: str = "auto", runtime: Optional[str] = None,
+            compile: bool = False):
+    """The one resolution of a model and its options, before any weights load: ``(ModelSpec,
+    Settings)`` (:func:`resolve_model`, :func:`relbert.models.settings.resolve_settings`). Bad names
+    and options fail here, in one line."""
+    from .settings import resolve_settings
+
     spec = resolve_model(name_or_path, template, aggregation)
-    return PairTokenizer(load_tokenizer(spec.path), spec.template, spec.aggregation, max_length)
-
-
-def load_tokenizer(path: str):
-    """The Hugging Face tokenizer of ``path``; a local folder's broken tokenizer files are one line."""
-    from ..errors import ModelLoadError
-
-    try:
-        return _hf_tokenizer(path)
-    except ModelLoadError:
-        raise
-    except Exception as err:  # noqa: BLE001 - tokenizers raises its own exception types
-        if not os.path.isdir(path):
-            raise
-        raise ModelFolderError(f"model folder {path}: the tokenizer's files do not load ({first_line(err)}); "
-                               f"{AGAIN}") from None
-
-
-def resolve_device(device: Optional[str]) -> torch.device:
-    """``device`` as a torch device (default: CUDA when available, else CPU); an unknown name is
-    an :class:`OptionError` (one line)."""
-    try:
-        return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    except RuntimeError as err:
-        raise OptionError(f"unknown device {device!r}: {err}") from None
-
-
-def check_device(resolved: torch.device, device: Optional[str]) -> None:
-    """A CUDA device that this torch cannot use is an :class:`OptionError` (one line), not
-    torch's assertion at the first tensor moved there."""
-    if resolved.type == "cuda":
-        if not torch.backends.cuda.is_built():
-            raise OptionError(f"device {device!r}: this torch ({torch.__version__}) was built without CUDA; "
-                              "install a CUDA build of torch, or use --device cpu")
-        if not torch.cuda.is_available():
-            raise OptionError(f"device {device!r}: no CUDA GPU is visible to torch; use --device cpu")
-        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
-            raise OptionError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s) visible")
-
-
-def start_cuda(device: torch.device):
-    """On CUDA, a started thread that creates the device's context (seconds on a cold start),
-    so that it overlaps the tokenizer and weight loading; None elsewhere. A failure there is
-    left to the first real use of the device, which reports it."""
-    if device.type != "cuda":
-        return None
-    import threading
-
-    def create():
-        try:
-            torch.empty(1, device=device)
-        except Exception:  # noqa: BLE001 - reported by the first real use
-            pass
-
-    thread = threading.Thread(target=create, name="relbert-cuda-init", daemon=True)
-    thread.start()
-    return thread
-
-
-@dataclass
-class Settings:
-    """How a model runs, resolved and checked: see :func:`resolve_settings`."""
-
-    device: torch.device
-    precision: str
-    reason: str  # why this precision (``auto`` resolved)
-    runtime: str
-    #: Precisions ``auto`` is to time on the loaded model (CPU; :mod:`relbert.runtime.measured_precision`)
-    #: before it settles; empty where nothing is left to measure.
-    measure: Tuple[str, ...] = ()
-
-
-def resolve_settings(spec: Optional[ModelSpec], device: Optional[str], precision: str, runtime: Optional[str],
-                     compile: bool, name: Optional[str] = None) -> Settings:
-    """Device, precision (``auto`` resolved, a named model's refusals applied) and runtime, each
-    checked (one-line :class:`OptionError`) before any weights load. ``spec`` (where the model
-    comes from, if known) says whether the model passed the bf16 rule and which named model it is."""
-    from ..runtime.interface import resolve_runtime
-    from ..runtime.precision import PRECISIONS, choose_precision
-    from .named import NAMED_MODELS
-
-    from ..runtime.measured_precision import CPU_CANDIDATES
-
-    resolved = resolve_device(device)
-    if resolved.type == "cpu":
-        from ..runtime.measured_precision import match_threads
-
-        match_threads()
-    from_env = precision == "auto" and os.environ.get("RELBERT_PRECISION", "").strip()
-    if from_env:
-        precision = from_env
-    validated = bool(spec is not None and (spec.shipped or {}).get("bf16_validated"))
-    requested = precision
-    precision, reason = choose_precision(precision, resolved.type, model_validated=validated, runtime=runtime)
-    if from_env:
-        reason = "from RELBERT_PRECISION"
-    if precision not in PRECISIONS:
-        where = "RELBERT_PRECISION" if from_env else "precision"
-        raise OptionError(f"unknown {where} {precision!r}: choose one of auto, {', '.join(PRECISIONS)}")
-    named = NAMED_MODELS.get(str(spec.name if spec is not None else name))
-    refused = dict(named.refused_precisions) if named is not None else {}
-    if precision in refused:
-        raise OptionError(f"{named.name}: {refused[precision]}")
-    measure: Tuple[str, ...] = ()
-    if requested == "auto" and resolved.type == "cpu" and validated and runtime in (None, "torch") and not compile:
-        # flags do not tell which is faster on a CPU: the loaded model is timed (or the cache read)
-        measure = tuple(p for p in CPU_CANDIDATES if p not in refused)
-        if len(measure) > 1:
-            precision, reason = "fp32", "auto: not measured yet"
-        else:
-            measure = ()
-    runtime = resolve_runtime(runtime, precision, resolved, compile)
-    check_device(resolved, device)  # after the option checks: those are about what was asked
-    return Settings(resolved, precision, reason, runtime, measure)
-
-
-def settle_precision(settings: Settings, encoder, tokenizer, name: str, runtime: Optional[str], compile: bool) -> None:
-    """Where ``auto`` left candidates to time (a CPU): the one measured fastest for ``encoder`` on this
-    machine (the cache after the first run; :mod:`relbert.runtime.measured_precision`) goes into
-    ``settings``, with its reason and runtime."""
-    if not settings.measure:
-        return
-    from ..runtime.interface import resolve_runtime
-    from ..runtime.measured_precision import choose_on_cpu
-
-    choice = choose_on_cpu(encoder, tokenizer, name, candidates=settings.measure)
-    settings.precision, settings.reason = choice.precision, choice.reason()
-    settings.runtime = resolve_runtime(runtime, settings.precision, settings.device, compile)
-    settings.measure = ()
-
-
-def load_fp32_encoder(spec: ModelSpec):
-    """``spec``'s encoder in fp32, with its shipped delta applied (the fine-tuned tensors in the package)."""
-    from .shipping import apply_delta
-
-    encoder = load_encoder(spec.path, spec.config)
-    if spec.shipped:
-        apply_delta(encoder, spec.delta_dir)
-    return encoder
-
-
-def load_parts(spec: ModelSpec, device: torch.device):
-    """``(encoder, Hugging Face tokenizer)`` of ``spec``; on CUDA the device's context is created
-    meanwhile (seconds on a cold start)."""
-    cuda_ready = start_cuda(device)
-    tokenizer = load_tokenizer(spec.path)
-    encoder = load_fp32_encoder(spec)
-    if cuda_ready is not None:
-        cuda_ready.join()
-    return encoder, tokenizer
+    return spec, resolve_settings(spec, device, precision, runtime, compile)

@@ -11,12 +11,12 @@ exists, which the downloader writes last (after the atomic rename).
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 
 from ..errors import BaseNotFetchedError
+from ..home import relbert_home
 
 MARKER = "relbert-download.json"
 
@@ -68,11 +68,6 @@ RELBERT_MPNET = NamedModel(
 )
 
 NAMED_MODELS: Dict[str, NamedModel] = {m.name: m for m in (RELBERT_MPNET,)}
-
-
-def relbert_home() -> Path:
-    """The cache folder: ``$RELBERT_HOME``, else ``~/.cache/relbert``."""
-    return Path(os.environ.get("RELBERT_HOME") or Path.home() / ".cache" / "relbert").expanduser()
 
 
 def is_fetched(name: str) -> bool:

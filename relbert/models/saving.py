@@ -12,8 +12,8 @@ from typing import Dict, Optional, Union
 
 import torch
 
-from ..io import give_default_mode
-from .loading import load_fp32_encoder, quiet_transformers
+from ..atomic import give_default_mode
+from .parts import load_fp32_encoder, quiet_transformers
 
 
 def save_model(model, save_directory: Union[str, Path], state_dict: Optional[Dict[str, torch.Tensor]] = None) -> None:

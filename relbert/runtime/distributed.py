@@ -39,3 +39,13 @@ def barrier() -> None:
     dist = active()
     if dist is not None:
         dist.barrier()
+
+
+def rank0_decides(flag: bool) -> bool:
+    """Rank 0's ``flag`` on every rank (each rank takes the same decision); ``flag`` itself alone."""
+    dist = active()
+    if dist is None:
+        return flag
+    value = torch.tensor([1.0 if flag else 0.0])
+    dist.broadcast(value, 0)
+    return bool(value.item())

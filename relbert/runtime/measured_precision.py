@@ -40,7 +40,7 @@ PAIRS = [("paris", "france"), ("dog", "bark"), ("wheel", "car"), ("hot", "cold")
 
 def cache_file() -> Path:
     """``$RELBERT_HOME/precision.json`` (default ``~/.cache/relbert``)."""
-    from ..models.named import relbert_home
+    from ..home import relbert_home
 
     return relbert_home() / "precision.json"
 
@@ -143,7 +143,7 @@ def lookup(path: Path, key: str, candidates: Sequence[str]) -> Optional[Choice]:
 
 def store(path: Path, key: str, choice: Choice) -> None:
     """Add ``choice`` under ``key`` (atomic; a cache that cannot be written is only not kept)."""
-    from ..io import write_json_atomic
+    from ..atomic import write_json_atomic
 
     entries = read_cache(path)
     entries[key] = {"precision": choice.precision, "rates": choice.rates, "date": choice.date}

@@ -132,6 +132,8 @@ class OnnxEncoder:
         workers: batches run at once, one ONNX Runtime thread each; default torch's thread count.
     """
 
+    name = "onnx"  # which runtime this is (RelBERT.runtime.name)
+
     def __init__(self, encoder: nn.Module, sample: Dict[str, np.ndarray], precision: str = "fp32",
                  shortcut: Optional[MaskShortcut] = None, workers: Optional[int] = None):
         _import_onnxruntime()

@@ -87,6 +87,8 @@ class TorchEncoder(nn.Module):
         device: where inputs go (default: the encoder's).
     """
 
+    name = "torch"  # which runtime this is (RelBERT.runtime.name)
+
     workers = 1  # batches at once (torch uses all threads within one batch)
 
     @staticmethod

@@ -66,11 +66,11 @@ class RelationIndex:
 
             if refine < 1:
                 raise OptionError(f"refine must be positive, got {refine}")
-            from . import provenance
+            from ..embedding import provenance
 
             opened.ann, opened.ann_record = ann.load_index(index)
             # vectors of another offset weight or width do not mix (the clearer line, before the checksum's)
-            provenance.check_same_kind(provenance.read(vectors), opened.ann_record.provenance, vectors, index)
+            provenance.check_same_space(provenance.read(vectors), opened.ann_record.provenance, vectors, index)
             ann.check_collection(opened.ann_record, opened.vectors, index, vectors)
             ann.set_search_params(opened.ann, opened.ann_record, nprobe, ef_search)
             opened.refine = refine
@@ -193,11 +193,12 @@ class RelationIndex:
             raise CollectionError(f"{self.source} holds {self.dimension}-dimensional vectors but the model "
                              f"{getattr(model, 'display_name', '')} gives {model.dimension}: pass --model, the model "
                              "that embedded the collection (and its --offset-weight)")
-        stored = (made or {}).get("offset_weight", 0.0)
-        if made is not None and abs(float(stored) - model.offset_weight) > 1e-12:
-            raise CollectionError(f"{self.source} was embedded with offset weight {stored:g}, the queries would be "
-                                  f"embedded with {model.offset_weight:g}: drop --offset-weight to use the "
-                                  "collection's")
+        from ..embedding.kind import VectorKind
+
+        if made is not None:
+            VectorKind.from_record(made).check(model.kind(), ("offset_weight",), lambda _, stored, given: (
+                f"{self.source} was embedded with offset weight {stored:g}, the queries would be embedded with "
+                f"{given:g}: drop --offset-weight to use the collection's"))
 
     def query(self, pairs: Sequence[Pair], k: int = 10, model=None, include_query: bool = False
               ) -> List[List[Tuple[Pair, float, int]]]:

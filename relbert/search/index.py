@@ -59,7 +59,7 @@ class IndexRecord:
     params: Dict[str, int] = field(default_factory=dict)
     search: Dict[str, int] = field(default_factory=dict)  # default search-time settings (nprobe, efSearch)
     format: int = FORMAT
-    provenance: Optional[dict] = None  # the collection's (relbert.search.provenance): the model that embedded it
+    provenance: Optional[dict] = None  # the collection's (relbert.embedding.provenance): the model that embedded it
 
 
 def sample_rows(rows: int, count: int) -> np.ndarray:
@@ -230,7 +230,7 @@ def build_index(vectors: np.ndarray, kind: str = "ivfpq", params: Optional[Dict[
 def save_index(index, record: IndexRecord, path: Union[str, Path]) -> None:
     """Write the record and the index to ``path`` as one file, atomically (a temporary file renamed)."""
     faiss = import_faiss()
-    from ..io import atomic_output
+    from ..atomic import atomic_output
 
     path = Path(path)
     meta = json.dumps(asdict(record)).encode()

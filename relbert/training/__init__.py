@@ -22,7 +22,7 @@ _LAZY = {
     "add_lora": "lora", "merged_lora_state": "lora",
     "RelationPools": "sampling", "build_pools": "sampling", "nce_items": "sampling", "shared_prompts": "sampling",
     "triplet_items": "sampling",
-    "link_folder": "state", "load_state": "state", "save_state": "state",
+    "link_folder": "state", "load_state": "state", "save_state": "state", "RunParts": "state",
     "train_seeds": "seeds", "parse_seeds": "seeds",
     "fit": "api", "config_from_recipe": "config", "Validator": "validation", "build_validators": "validation",
 }

@@ -13,7 +13,7 @@ weight chosen at the end).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 from ..errors import UsageError
 from ..offsets import MAX_OFFSET_WEIGHT, OFFSET_GRID
@@ -51,7 +51,7 @@ def fit(config: TrainConfig, output: Union[str, Path], *, data_dir: Optional[str
     """
     from ..data.relsim import read_relsim_file
     from ..data.semeval import load_semeval
-    from .run import check_run_folder
+    from .run import check_run_folder, record_offset_choice
     from .trainer import Trainer
     from ..data.paths import data_folder
     from .validation import build_validators
@@ -101,7 +101,7 @@ def fit(config: TrainConfig, output: Union[str, Path], *, data_dir: Optional[str
     result["offset_weight"] = None
     if rank == 0:
         say(result["summary"])
-        result["offset_weight"] = choose_offset(output / "model", validators, grid, device, say)
+        result["offset_weight"] = record_offset_choice(output / "model", validators, grid, device, say)
     return result
 
 
@@ -129,34 +129,3 @@ def best_line(progress: dict, validated: bool) -> str:
         return (f"no epoch beat the starting model on validation ({progress['best_score']:.2f}): the starting model "
                 "is kept")
     return f"best epoch {progress['best_epoch']} (validation {progress['best_score']:.2f})"
-
-
-def choose_offset(model_dir: Path, validators: Dict, weights: Sequence[float], device: Optional[str],
-                  say: Callable[[str], None]) -> Optional[float]:
-    """The saved model's offset weight, chosen on the run's validation sets (relbert-eval
-    choose-offset's rule, no change on noise) and recorded in its config.json, training_config.json
-    and card; None where there is nothing to choose on."""
-    import json
-
-    from ..evaluation.offset_choice import choose_for_saved_model
-    from ..io import write_json_atomic
-    from ..models.card import refresh_card
-
-    if not validators or tuple(weights) == (0.0,) or not model_dir.is_dir():
-        return None
-    record = choose_for_saved_model(model_dir, {name: v.dataset for name, v in validators.items()}, weights,
-                                    device=device)
-    rows = {r["offset_weight"]: r for r in record["grid"]}
-    chosen, kept = record["offset_weight"], record.get("kept")
-    if kept:  # a gain within the noise changes nothing
-        say(f"offset weight {chosen:g} kept (the model's own): {kept['best']:g} scores {kept['gain']:+.2f} points on "
-            f"validation, within one standard error ({kept['se']:.2f}) of the paired difference")
-    else:
-        say(f"offset weight {chosen:g} chosen on validation (mean {rows[chosen]['mean']:.2f} against "
-            f"{rows[0.0]['mean']:.2f} for the relation vector alone); written into {model_dir}/config.json")
-    path = model_dir / "training_config.json"
-    config = json.loads(path.read_text()) if path.is_file() else {}
-    config["offset_choice"] = record
-    write_json_atomic(path, config, indent=2)
-    refresh_card(model_dir)  # the card's offset weight and width follow the choice
-    return chosen

@@ -20,7 +20,7 @@ from typing import Dict, List, Sequence, Union
 import torch
 
 from ..errors import UsageError
-from ..io import atomic_folder
+from ..atomic import atomic_folder
 
 PathLike = Union[str, Path]
 

@@ -117,20 +117,6 @@ def selection_se(scores: Dict[str, float], sizes: Dict[str, int], selection: str
     return 100.0 * math.sqrt(variance)
 
 
-def paired_se(a: Dict[str, object], b: Dict[str, object], selection: str) -> float:
-    """Standard error (points) of the difference of two models' :func:`selection_score` on the same
-    questions, paired per question (``a``, ``b``: each set's per-question outcomes): a gain smaller
-    than this is no evidence that one is better."""
-    names = list(a)
-    total = sum(len(a[n]) for n in names)
-    variance = 0.0
-    for n in names:
-        d = a[n].astype(float) - b[n].astype(float)
-        weight = len(d) / total if selection == "weighted" else 1.0 / len(names)
-        variance += weight ** 2 * (float(d.var(ddof=1)) / len(d) if len(d) > 1 else 0.0)
-    return 100.0 * math.sqrt(variance)
-
-
 def should_stop(history: List[float], best_index: int, patience: int, min_epochs: int) -> bool:
     """Early stopping on the per-epoch selection scores: after ``patience`` epochs without a
     gain over the best, once ``min_epochs`` have run or validation fell twice in a row."""
@@ -196,6 +182,18 @@ class TrainConfig:
         """A run's options as ``relbert-train`` makes them: ``recipe``'s values, the starting model's
         own pooling, then ``options`` (:func:`config_from_recipe`)."""
         return config_from_recipe(recipe, **options)
+
+    @classmethod
+    def from_options(cls, options: dict) -> "TrainConfig":
+        """The config of ``relbert-train``'s parsed options (its option names; the run's own
+        options, such as ``output`` or ``resume``, are not read): :meth:`from_recipe` of them."""
+        from .validation import validation_names
+
+        given = {k: v for k, v in options.items() if k in OPTION_FIELDS}
+        renamed = {OPTION_FIELDS[k]: v for k, v in given.items()}
+        if renamed.get("validation") is not None:
+            renamed["validation"] = validation_names(renamed["validation"])
+        return config_from_recipe(**renamed)
 
     def check(self) -> "TrainConfig":
         if self.loss not in LOSSES:
@@ -264,6 +262,16 @@ def trained_pooling(model: Optional[str]) -> Tuple[Optional[str], Optional[str]]
         return None, None
     spec = resolve_model(model)
     return (spec.template, spec.aggregation) if spec.is_trained else (None, None)
+
+
+#: relbert-train's options that make the config, and the field (or argument) each sets.
+OPTION_FIELDS = {name: name for name in (
+    "recipe", "data", "model", "validation", "template", "aggregation", "num_negative", "lr", "lr_schedule", "epochs",
+    "patience", "freeze_layers", "precision", "max_length", "loss", "temperature", "num_positive", "margin", "batch",
+    "classification_loss", "warmup", "gradient_accumulation", "share_encodings", "seed", "chunk_size",
+    "freeze_embeddings", "lora_rank", "lora_alpha", "selection", "min_epochs", "keep_epochs", "distill_from",
+    "distill_pairs", "distill_loss", "distill_batch", "contrastive_weight", "offset_gradient")}
+OPTION_FIELDS.update(memory_budget="memory_budget_gb", train_offset_weight="offset_weight")
 
 
 def config_from_recipe(recipe: str = "fast", *, data: str = "semeval", model: Optional[str] = None,

@@ -35,7 +35,7 @@ def teacher_vectors(teacher: str, pairs_path: Path, output: Path, device: Option
     """The teacher's unit vectors of every line of ``pairs_path`` (row i = line i), computed once
     into ``output`` (resumable) and memory-mapped."""
     from ..model import RelBERT
-    from ..streaming import EmbedRun, StreamOptions
+    from ..embedding.run import EmbedRun, StreamOptions
 
     meta_path = output.with_name(output.name + ".json")
     meta = {"teacher": teacher, "pairs": str(pairs_path)}

@@ -137,7 +137,7 @@ class FrozenEmbedder:
     """``embed(pairs)`` of a model being trained with frozen lower layers, through the cache: the
     validation sets' prompts (and, with an offset weight, their words) run through the frozen
     layers once per run, and each epoch's validation costs the upper layers only. It is
-    :meth:`relbert.RelBERT.embed_with` (the one embed loop) over a runtime that takes the lower
+    :meth:`relbert.RelBERT.embed_prompts` (the one embed loop) over a runtime that takes the lower
     layers' output from the cache: the same vectors as ``RelBERT.embed`` of the saved model (in
     eval mode; up to the autocast precision)."""
 
@@ -162,5 +162,6 @@ class FrozenEmbedder:
 
     def embed(self, pairs, batch_size: Optional[int] = None, normalize: bool = True, show_progress: bool = False):
         with self.frozen.autocast():
-            return self.relbert.embed_with(self, pairs, batch_size=batch_size or 64, normalize=normalize,
-                                           show_progress=show_progress)
+            prompts, inverse = self.relbert.prompts(pairs)
+            return self.relbert.embed_prompts(prompts, batch_size=batch_size or 64, normalize=normalize,
+                                              show_progress=show_progress, runtime=self)[inverse]

@@ -36,7 +36,7 @@ def parse_seeds(text: str) -> List[int]:
 
 
 def _write_json(path: Path, data) -> None:
-    from ..io import write_json_atomic
+    from ..atomic import write_json_atomic
 
     write_json_atomic(path, data, indent=1)
 

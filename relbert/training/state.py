@@ -5,10 +5,30 @@ from __future__ import annotations
 import json
 import os
 import random
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict
+from typing import Any, Dict, Optional
 
-from ..io import atomic_folder
+from ..atomic import atomic_folder
+
+
+@dataclass
+class RunParts:
+    """What a training run's state holds (saved after each epoch, restored by ``--resume``): the
+    model being trained (its encoder's weights), the heads trained beside it (a classifier, a
+    distillation map; None without), the optimiser, its schedule and the run's random stream."""
+    relbert: Any
+    heads: Optional[Any]
+    optimizer: Any
+    scheduler: Any
+    rng: random.Random
+
+    def save(self, folder: Path, progress: dict) -> None:
+        save_state(folder, self.relbert.encoder, self.heads, self.optimizer, self.scheduler, self.rng, progress)
+
+    def load(self, folder: Path) -> dict:
+        """The saved progress record; the parts take the saved state in place."""
+        return load_state(folder, self.relbert.encoder, self.heads, self.optimizer, self.scheduler, self.rng)
 
 
 def save_state(folder: Path, model, classifier, optimizer, scheduler, rng: random.Random, progress: dict) -> None:

@@ -35,7 +35,7 @@ from .lora import add_lora
 from .objective import Objective
 from .run import TrainingRun, run_logger
 from .sampling import build_pools
-from .state import rng_from_json, rng_to_json
+from .state import RunParts, rng_from_json, rng_to_json
 
 Pair = Tuple[str, str]
 
@@ -254,7 +254,7 @@ class Trainer:
         Returns:
             The progress record: per-epoch loss and validation scores, best epoch and score.
         """
-        return TrainingRun(self).run(resume, on_epoch_end, checkpoint_every, on_checkpoint)
-
-    def heads_or_none(self):
-        return self.heads if len(self.heads) else None
+        parts = RunParts(self.relbert, self.heads if len(self.heads) else None, self.optimizer, self.scheduler, self.rng)
+        run = TrainingRun(self.output_dir, self.config, parts, self.validators, train_epoch=self.train_epoch,
+                          validate=self.validate, log=self.log, rank=self.rank, report=self.report)
+        return run.run(resume, on_epoch_end, checkpoint_every, on_checkpoint)

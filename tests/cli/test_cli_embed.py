@@ -271,12 +271,12 @@ def test_a_bad_pairs_file_is_reported_before_torch_is_imported(tmp_path):
 
 
 def test_ctrl_c_says_how_far_it_got_and_how_to_continue(tmp_path, tiny_model_path, monkeypatch):
-    from relbert import streaming
+    from relbert.embedding import run as embed_run
 
     pairs = tmp_path / "p.tsv"
     pairs.write_text("".join(f"w{i}\tv{i}\n" for i in range(20)))
     out = tmp_path / "x.npy"
-    real = streaming.EmbedRun._embed_chunk
+    real = embed_run.EmbedRun._embed_chunk
     calls = []
 
     def interrupted(self, model, options, fd, offset, c, *rest):
@@ -285,14 +285,14 @@ def test_ctrl_c_says_how_far_it_got_and_how_to_continue(tmp_path, tiny_model_pat
             raise KeyboardInterrupt
         return real(self, model, options, fd, offset, c, *rest)
 
-    monkeypatch.setattr(streaming.EmbedRun, "_embed_chunk", interrupted)
+    monkeypatch.setattr(embed_run.EmbedRun, "_embed_chunk", interrupted)
     args = [str(pairs), "-o", str(out), "--model", tiny_model_path, "--rows-per-chunk", "8", "-q"]
     result = CliRunner().invoke(embed, args)
     lines = [ln for ln in result.output.splitlines() if ln.strip()]
     assert result.exit_code == 130 and lines == [
         "error: interrupted after 8 of 20 pairs: rerun the same command with --resume to continue"]
     assert not out.exists()
-    monkeypatch.setattr(streaming.EmbedRun, "_embed_chunk", real)
+    monkeypatch.setattr(embed_run.EmbedRun, "_embed_chunk", real)
     resumed = CliRunner().invoke(embed, args + ["--resume"])
     assert resumed.exit_code == 0, resumed.output
     assert out.exists()
@@ -301,14 +301,14 @@ def test_ctrl_c_says_how_far_it_got_and_how_to_continue(tmp_path, tiny_model_pat
 def test_a_run_smaller_than_one_chunk_still_saves_its_progress(tmp_path, tiny_model_path, monkeypatch):
     """4,400 pairs with the default --rows-per-chunk (16,384): chunks of a quarter of the run, so
     an interruption keeps what was done; progress moves per batch, not per chunk."""
-    from relbert import streaming
+    from relbert.embedding import run as embed_run
 
-    assert streaming.effective_chunk(4400, 16384) == 1100 and streaming.effective_chunk(500, 16384) == 1024
-    assert streaming.effective_chunk(10 ** 6, 16384) == 16384 and streaming.effective_chunk(20, 8) == 8
+    assert embed_run.effective_chunk(4400, 16384) == 1100 and embed_run.effective_chunk(500, 16384) == 1024
+    assert embed_run.effective_chunk(10 ** 6, 16384) == 16384 and embed_run.effective_chunk(20, 8) == 8
     pairs = tmp_path / "p.tsv"
     pairs.write_text("".join(f"w{i}\tv{i % 97}\n" for i in range(4400)), encoding="utf-8")
     out = tmp_path / "x.npy"
-    real, calls = streaming.EmbedRun._embed_chunk, []
+    real, calls = embed_run.EmbedRun._embed_chunk, []
     batches = []
 
     def interrupted(self, model, options, fd, offset, c, rows, hidden, size, on_rows=None):
@@ -318,7 +318,7 @@ def test_a_run_smaller_than_one_chunk_still_saves_its_progress(tmp_path, tiny_mo
         return real(self, model, options, fd, offset, c, rows, hidden, size,
                     lambda n: (batches.append(n), on_rows(n) if on_rows else None))
 
-    monkeypatch.setattr(streaming.EmbedRun, "_embed_chunk", interrupted)
+    monkeypatch.setattr(embed_run.EmbedRun, "_embed_chunk", interrupted)
     result = CliRunner().invoke(embed, [str(pairs), "-o", str(out), "--model", tiny_model_path, "-q"])
     assert result.exit_code == 130
     assert result.output.strip() == ("error: interrupted after 2,200 of 4,400 pairs: rerun the same command with "
@@ -327,36 +327,36 @@ def test_a_run_smaller_than_one_chunk_still_saves_its_progress(tmp_path, tiny_mo
 
 
 def test_ctrl_c_before_the_first_chunk_leaves_nothing_and_names_a_chunk_size(tmp_path, tiny_model_path, monkeypatch):
-    from relbert import streaming
+    from relbert.embedding import run as embed_run
 
     pairs = tmp_path / "p.tsv"
     pairs.write_text("".join(f"w{i}\tv{i}\n" for i in range(300)))
     out = tmp_path / "x.npy"
-    real = streaming.EmbedRun._embed_chunk
+    real = embed_run.EmbedRun._embed_chunk
 
     def interrupted(self, model, options, fd, offset, c, rows, hidden, size, on_rows=None):
         on_rows(64)  # one batch embedded, then Ctrl-C inside the first chunk
         on_rows(64)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(streaming.EmbedRun, "_embed_chunk", interrupted)
+    monkeypatch.setattr(embed_run.EmbedRun, "_embed_chunk", interrupted)
     result = CliRunner().invoke(embed, [str(pairs), "-o", str(out), "--model", tiny_model_path, "-q"])
     assert result.exit_code == 130
     line = result.output.strip()
     assert "before the first chunk (1,024 rows) was saved, no files left" in line
     assert "--rows-per-chunk 128 would have saved the 128 rows embedded" in line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.tsv"]  # no hidden partial files
-    monkeypatch.setattr(streaming.EmbedRun, "_embed_chunk", real)
+    monkeypatch.setattr(embed_run.EmbedRun, "_embed_chunk", real)
 
 
 def test_resume_takes_the_chunk_size_of_the_interrupted_run_and_says_where(tmp_path, tiny_model_path, monkeypatch):
-    from relbert import streaming
+    from relbert.embedding import run as embed_run
 
     pairs = tmp_path / "p.tsv"
     pairs.write_text("".join(f"w{i}\tv{i}\n" for i in range(40)))
     out, full = tmp_path / "x.npy", tmp_path / "full.npy"
     assert CliRunner().invoke(embed, [str(pairs), "-o", str(full), "--model", tiny_model_path, "-q"]).exit_code == 0
-    real, calls = streaming.EmbedRun._embed_chunk, []
+    real, calls = embed_run.EmbedRun._embed_chunk, []
 
     def interrupted(self, *args, **kwargs):
         calls.append(1)
@@ -364,10 +364,10 @@ def test_resume_takes_the_chunk_size_of_the_interrupted_run_and_says_where(tmp_p
             raise KeyboardInterrupt
         return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(streaming.EmbedRun, "_embed_chunk", interrupted)
+    monkeypatch.setattr(embed_run.EmbedRun, "_embed_chunk", interrupted)
     args = [str(pairs), "-o", str(out), "--model", tiny_model_path]
     assert CliRunner().invoke(embed, args + ["--rows-per-chunk", "10", "-q"]).exit_code == 130
-    monkeypatch.setattr(streaming.EmbedRun, "_embed_chunk", real)
+    monkeypatch.setattr(embed_run.EmbedRun, "_embed_chunk", real)
     resumed = CliRunner().invoke(embed, args + ["--resume"])  # without the first run's --rows-per-chunk
     assert resumed.exit_code == 0, resumed.output
     assert "resuming at row 21 of 40 (20 saved; chunks of 10 rows, as the interrupted run)" in resumed.output

@@ -91,7 +91,8 @@ def test_the_earlier_spellings_are_gone(name, new, tmp_path):
 
 def test_every_choice_list_is_its_modules():
     """Every click.Choice of every command is the list its module defines (imported, not retyped)."""
-    from relbert import formats, plot, templates
+    from relbert import plot, templates
+    from relbert.embedding import formats
     from relbert.models import named as named_models
     from relbert.runtime import interface as runtime, precision
     from relbert.search import index as ann

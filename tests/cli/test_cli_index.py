@@ -72,7 +72,7 @@ def test_a_small_collection_gets_a_flat_index_said_in_one_line(tmp_path, rows):
 def test_the_index_carries_the_collections_provenance_and_search_uses_it(tiny_collection, tmp_path):
     """relbert-index records which model embedded the collection; relbert-search --index embeds an
     unseen query with that model even where the collection's own record is gone."""
-    from relbert.search import provenance
+    from relbert.embedding import provenance
     from relbert.cli import index, search
 
     tsv, out = tiny_collection

@@ -269,7 +269,7 @@ def test_the_format_follows_the_extension(material, tmp_path):
 
 # --- concurrent runs and Ctrl-C -------------------------------------------------------------
 def test_a_second_run_on_the_same_output_is_refused_and_a_stale_lock_taken_over(material, tmp_path):
-    from relbert.io import lock_path
+    from relbert.lock import lock_path
 
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
@@ -290,7 +290,7 @@ def test_a_second_run_on_the_same_output_is_refused_and_a_stale_lock_taken_over(
 
 
 def test_ctrl_c_in_embedding_exits_130(material, tmp_path, monkeypatch):
-    from relbert.streaming import EmbedRun
+    from relbert.embedding.run import EmbedRun
 
     def stop(self, model):
         raise KeyboardInterrupt
@@ -325,14 +325,14 @@ def test_readable_words_give_no_note(tmp_path, default_model):
 def test_nan_vectors_never_reach_the_file(material, tmp_path, monkeypatch):
     from relbert import RelBERT
 
-    real = RelBERT.embed_token_ids
+    real = RelBERT.embed_prompts
 
     def poisoned(self, *args, **kwargs):
         out = real(self, *args, **kwargs)
         out[2] = np.nan
         return out
 
-    monkeypatch.setattr(RelBERT, "embed_token_ids", poisoned)
+    monkeypatch.setattr(RelBERT, "embed_prompts", poisoned)
     line = one_error_line(run(embed, ["pairs.tsv", "-o", tmp_path / "o.npy", "--model", "model"]))
     assert "non-finite" in line and "pairs.tsv:" in line
     assert not (tmp_path / "o.npy").exists()

@@ -48,7 +48,7 @@ def test_a_clear_gain_changes_the_weight():
 
 
 def test_the_training_selections_paired_se_by_hand():
-    from relbert.training.config import paired_se
+    from relbert.evaluation.significance import paired_se
 
     a = {"s1": np.asarray([1, 1, 0, 1], bool), "s2": np.asarray([1, 0], bool)}
     b = {"s1": np.asarray([1, 0, 0, 1], bool), "s2": np.asarray([0, 0], bool)}

@@ -10,9 +10,9 @@ def one_error_line(result):
 
 
 def no_model_load(monkeypatch):
-    from relbert.models import loading
+    from relbert.models import parts
 
     def refuse(*args, **kwargs):
         raise AssertionError("the encoder was loaded")
 
-    monkeypatch.setattr(loading, "load_encoder", refuse)
+    monkeypatch.setattr(parts, "load_encoder", refuse)

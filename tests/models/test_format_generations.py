@@ -1,5 +1,6 @@
-"""What 0.1 and 0.2 of this package wrote still loads: a model folder, an embedded collection with
-its provenance, a training run folder (resumed, and extended by an epoch) and a classifier folder,
+"""What 0.1, 0.2 and main before the structure change (d935dce) wrote still loads: a model folder, an
+embedded collection with its provenance (and, from main on, its index), a training run folder (resumed,
+and extended by an epoch) and a classifier folder,
 each made by that release's own code (tests/fixtures/make_generations.py). A record key this
 version does not know warns once and is ignored."""
 from __future__ import annotations
@@ -31,7 +32,23 @@ def generation(request) -> Path:
 
 
 def test_both_generations_are_there():
-    assert {"0.1", "0.2"} <= set(GENERATIONS)
+    assert {"0.1", "0.2", "main-d935dce"} <= set(GENERATIONS)
+
+
+def test_an_index_the_release_built_still_searches(generation):
+    """The index and its record of the collection (relbert-index) read by this version: the same
+    neighbours as the exact search."""
+    from relbert.cli import search
+
+    if not (generation / "collection.flat").is_file():
+        pytest.skip(f"{generation.name} predates relbert-index in the fixtures")
+    pytest.importorskip("faiss")
+    args = [str(generation / "collection.npy"), "-p", str(generation / "pairs.tsv"), "-Q", "paris\tfrance", "-k", "5"]
+    exact = CliRunner().invoke(search, args)
+    indexed = CliRunner().invoke(search, args + ["--index", str(generation / "collection.flat")])
+    assert exact.exit_code == 0 and indexed.exit_code == 0, indexed.output
+    hits = [[line.split("\t")[3:] for line in r.output.splitlines() if line.count("\t") == 4] for r in (exact, indexed)]
+    assert len(hits[0]) == 5 and hits[0] == hits[1]
 
 
 def test_model_folder_loads_with_its_settings_and_vectors(generation):
@@ -49,7 +66,7 @@ def test_model_folder_loads_with_its_settings_and_vectors(generation):
 
 def test_collection_is_searched_with_its_provenance(generation):
     from relbert.cli import search
-    from relbert.search import provenance
+    from relbert.embedding import provenance
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", NewerFormatWarning)
@@ -103,7 +120,7 @@ def add_key(file: Path, **extra):
 def test_newer_keys_warn_once_and_are_ignored(tmp_path, monkeypatch):
     from relbert import io
     from relbert.evaluation.classifier import SavedClassifier
-    from relbert.search import provenance
+    from relbert.embedding import provenance
 
     monkeypatch.setattr(io, "_WARNED_KEYS", set())
     place = PLACE / "newer"

@@ -29,12 +29,12 @@ def random_pairs(n, seed):
 
 
 def simple_loop(model, ids, offsets, batch_size, normalize=True):
-    """The plain reference: length-sorted batches, one at a time, through ``pooled_encoder.run``."""
+    """The plain reference: length-sorted batches, one at a time, through ``runtime.run``."""
     order = np.argsort(np.diff(offsets), kind="stable")
     out = np.empty((len(offsets) - 1, model.hidden_size), np.float32)
     for start in range(0, len(order), batch_size):
         rows = order[start : start + batch_size]
-        out[rows] = model.pooled_encoder.run(model.tokenizer.pad_rows(ids, offsets, rows), normalize=normalize)
+        out[rows] = model.runtime.run(model.tokenizer.pad_rows(ids, offsets, rows), normalize=normalize)
     return out
 
 
@@ -43,7 +43,7 @@ def overlapped(model, ids, offsets, ranges, normalize=True, **kw):
     out = np.full((len(offsets) - 1, model.hidden_size), np.nan, np.float32)
 
     def forward(a, b, c, one):
-        return model.pooled_encoder(a, b, c, normalize=normalize, one_position=one)
+        return model.runtime(a, b, c, normalize=normalize, one_position=one)
 
     loop = EmbedLoop(lambda rows: model.tokenizer.pad_rows(ids, offsets, rows), forward, torch.device("cpu"),
                      overlap=True, **kw)
@@ -75,8 +75,10 @@ def test_overlapped_loop_equals_the_simple_loop(tiny, seed):
     ranges = plan_batches(np.sort(np.diff(offsets)), batch_size)
     got = overlapped(tiny, ids, offsets, ranges, depth=rng.randint(1, 4), gather_rows=rng.randint(1, 100))
     np.testing.assert_array_equal(got, expected)
-    # and RelBERT.embed_token_ids (the loop embed uses) gives the same rows
-    np.testing.assert_array_equal(tiny.embed_token_ids(ids, offsets, batch_size=batch_size), expected)
+    # and RelBERT.embed_prompts (the loop embed uses) gives the same rows
+    from relbert.tokenization import Prompts
+
+    np.testing.assert_array_equal(tiny.embed_prompts(Prompts(ids, offsets), batch_size=batch_size), expected)
     raw = overlapped(tiny, ids, offsets, ranges, normalize=False)
     np.testing.assert_array_equal(raw, simple_loop(tiny, ids, offsets, batch_size, normalize=False))
 
@@ -88,7 +90,7 @@ def test_two_mask_rows_take_the_full_forward(tiny):
 
     def forward(a, b, c, one):
         seen.append(one)
-        return tiny.pooled_encoder(a, b, c, one_position=one)
+        return tiny.runtime(a, b, c, one_position=one)
 
     EmbedLoop(lambda rows: tiny.tokenizer.pad_rows(ids, offsets, rows), forward, "cpu", overlap=True).run(
         [np.array([0]), np.array([0, 1])], np.empty((2, tiny.hidden_size), np.float32))
@@ -109,7 +111,7 @@ def test_token_budget_and_padded_widths_give_the_same_vectors(tiny):
         assert batch["input_ids"].shape[1] % 8 == 0 or batch["input_ids"].shape[1] == tiny.max_length
         return batch
 
-    EmbedLoop(prepare, lambda a, b, c, one: tiny.pooled_encoder(a, b, c, normalize=True, one_position=one),
+    EmbedLoop(prepare, lambda a, b, c, one: tiny.runtime(a, b, c, normalize=True, one_position=one),
               "cpu", overlap=True).run(batch_rows(order, ranges), out)
     np.testing.assert_allclose(out, expected, atol=2e-6)
 
@@ -120,7 +122,7 @@ def test_an_error_in_the_helper_is_raised_in_the_caller(tiny):
             raise ValueError("bad batch 3")
         return tiny.tokenizer.encode([("paris", "france")] * len(rows))
 
-    loop = EmbedLoop(prepare, lambda a, b, c, one: tiny.pooled_encoder(a, b, c, one_position=one), "cpu",
+    loop = EmbedLoop(prepare, lambda a, b, c, one: tiny.runtime(a, b, c, one_position=one), "cpu",
                      overlap=True)
     with pytest.raises(ValueError, match="bad batch 3"):
         loop.run([np.array([i]) for i in range(10)], np.empty((10, tiny.hidden_size), np.float32))
@@ -138,7 +140,7 @@ def test_interrupt_stops_the_helper(tiny):
         if len(forward.calls) == 2:
             raise KeyboardInterrupt
         forward.calls.append(1)
-        return tiny.pooled_encoder(a, b, c, one_position=one)
+        return tiny.runtime(a, b, c, one_position=one)
 
     forward.calls = []
     loop = EmbedLoop(prepare, forward, "cpu", depth=2, overlap=True)
@@ -158,7 +160,7 @@ def test_the_queue_is_bounded(tiny):
 
     def forward(a, b, c, one):
         release.wait(timeout=30)  # the encoder is slow: the helper runs ahead until the queue is full
-        return tiny.pooled_encoder(a, b, c, one_position=one)
+        return tiny.runtime(a, b, c, one_position=one)
 
     loop = EmbedLoop(prepare, forward, "cpu", depth=3, overlap=True)
     out = np.empty((50, tiny.hidden_size), np.float32)

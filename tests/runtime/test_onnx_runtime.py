@@ -41,7 +41,7 @@ def unit(vector):
 @pytest.mark.parametrize("aggregation", ["mask", "average", "average_no_mask"])
 def test_fp32_graph_equals_hand_pooled_reference(encoders, name, aggregation):
     model = RelBERT.from_pretrained(encoders[name], template="d", aggregation=aggregation, device="cpu", runtime="onnx")
-    assert model.runtime == "onnx" and model.onnx is not None and model.onnx.precision == "fp32"
+    assert model.runtime.name == "onnx" and model.onnx is not None and model.onnx.precision == "fp32"
     for batch_size in (1, 3, len(PAIRS)):  # other batch sizes and padded lengths than the traced sample
         vectors = model.embed(PAIRS, batch_size=batch_size)
         for pair, row in zip(PAIRS, vectors):
@@ -62,7 +62,7 @@ def test_fp32_graph_on_minilm_with_the_mask_shortcut(encoders):
 
 def test_int8_is_the_default_int8_backend_and_close_to_fp32(default_model):
     model = RelBERT.from_pretrained(device="cpu", precision="int8")
-    assert model.runtime == "onnx" and model.onnx.precision == "int8"
+    assert model.runtime.name == "onnx" and model.onnx.precision == "int8"
     assert model.describe()["runtime"] == "onnx"
     full = default_model.embed(PAIRS)
     reduced = model.embed(PAIRS)

@@ -50,9 +50,9 @@ def test_a_batch_with_a_two_mask_row_runs_the_full_forward_for_every_row(tiny):
     full = TorchEncoder(tiny.encoder, None, mode="full")
     short = TorchEncoder(tiny.encoder, tiny.mask_shortcut, mode="shortcut")
     mixed = tiny.tokenizer.encode(MIXED)
-    np.testing.assert_array_equal(tiny.pooled_encoder.run(mixed), full.run(mixed))
+    np.testing.assert_array_equal(tiny.runtime.run(mixed), full.run(mixed))
     single = tiny.tokenizer.encode([p for p in MIXED if "[MASK]" not in p[0] + p[1]])
-    np.testing.assert_array_equal(tiny.pooled_encoder.run(single), short.run(single))
+    np.testing.assert_array_equal(tiny.runtime.run(single), short.run(single))
     np.testing.assert_allclose(short.run(single), full.run(single), rtol=1e-4, atol=1e-4)  # the same vectors
 
 
@@ -63,7 +63,7 @@ def test_both_runtimes_route_the_same_batches_the_same_way(tiny_model_path, tiny
         np.testing.assert_allclose(onnx.embed(pairs, batch_size=len(pairs)), tiny.embed(pairs, batch_size=len(pairs)),
                                    atol=2e-5)
     mixed = tiny.tokenizer.encode(MIXED)
-    np.testing.assert_array_equal(onnx.pooled_encoder.run(mixed), onnx.pooled_encoder._run(onnx.pooled_encoder.full, mixed))
+    np.testing.assert_array_equal(onnx.runtime.run(mixed), onnx.runtime._run(onnx.runtime.full, mixed))
 
 
 def test_every_runtime_provides_the_interface(tiny_model_path, tiny):
@@ -71,7 +71,7 @@ def test_every_runtime_provides_the_interface(tiny_model_path, tiny):
     batch = tiny.tokenizer.encode(MIXED)
     tensors = tuple(torch.from_numpy(np.ascontiguousarray(batch[k])) for k in ("input_ids", "attention_mask", "pool_mask"))
     for model, workers, batch_size in ((tiny, 1, 64), (onnx, torch.get_num_threads(), 32)):
-        runtime = model.pooled_encoder
+        runtime = model.runtime
         assert runtime.workers == workers and runtime.default_batch_size(model.device) == batch_size
         assert model.default_batch_size == batch_size
         with torch.inference_mode():  # called, torch keeps gradients (the trainer calls it too)

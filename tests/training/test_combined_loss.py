@@ -53,7 +53,9 @@ def test_the_combined_loss_is_infonce_on_the_combined_vector_by_hand(model, weig
     from relbert.offsets import combine
 
     got = encoding_for(model, weight).backward(PAIRS, loss_fn(), seed=0)
-    relation, offset = model.embed_parts(PAIRS)
+    from relbert.runtime.pair_vectors import parts
+
+    relation, offset = parts(model, PAIRS)
     combined = combine(relation, offset, weight)
     assert np.allclose(np.linalg.norm(combined, axis=1), 1, atol=1e-5)
     np.testing.assert_allclose(combined[-1, relation.shape[1]:], 0)  # one word twice: no offset part

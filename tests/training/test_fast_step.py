@@ -125,7 +125,7 @@ def test_frozen_layers_compute_the_full_forward_and_train_only_the_upper_layers(
     trainer.encoder.eval()
     with torch.no_grad():
         cached = trainer.encoding.embed(pairs, seed=0)
-        full = trainer.relbert.pooled_encoder.__class__(trainer.encoder, None, mode="full")(
+        full = trainer.relbert.runtime.__class__(trainer.encoder, None, mode="full")(
             *trainer.encoding.pooled.tensors(trainer.relbert.tokenizer.pad(trainer.encoding.ids_of(pairs))))
     torch.testing.assert_close(cached, full, atol=1e-5, rtol=1e-4)
     before = {k: v.clone() for k, v in trainer.encoder.state_dict().items()}

@@ -1,13 +1,15 @@
-"""What made a collection: ``relbert-embed`` writes, beside its output, the model, precision,
-template, aggregation, offset weight, dimension and package version (``OUT.npy.provenance.json``), and ``relbert-search``
+"""What made a collection: ``relbert-embed`` writes, beside its output, the vectors' kind
+(:class:`relbert.embedding.kind.VectorKind`: model, precision, template, aggregation, offset
+weight, dimension, max length), the rows and the package version (``OUT.npy.provenance.json``), and ``relbert-search``
 takes that model by default and refuses, in one line, a ``--model`` that differs (a collection
 searched with another model's queries returns plausible but wrong neighbours)."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Optional, Union
+
+from .kind import SAME_SPACE, VectorKind
 
 SUFFIX = ".provenance.json"
 #: The keys a provenance record holds (0.1 and 0.2 wrote the same set); others warn once.
@@ -21,24 +23,12 @@ def path_for(output: Union[str, Path]) -> Path:
     return output.with_name(output.name + SUFFIX)
 
 
-def model_key(name: Optional[str]) -> str:
-    """One spelling per model: the embedded default's names are one, a folder is its absolute path."""
-    from ..models.loading import DEFAULT_NAME
-
-    if name is None or name == DEFAULT_NAME:
-        return DEFAULT_NAME
-    return os.path.abspath(name) if os.path.isdir(name) else name
-
-
-def write(output: Union[str, Path], model_name: Optional[str], model, normalize: bool, rows: int) -> None:
+def write(output: Union[str, Path], kind: VectorKind, normalize: bool, rows: int) -> None:
     """Write the provenance of ``output`` (atomically), after the output itself is complete."""
-    from .. import __version__
-    from ..io import write_json_atomic
+    from ..atomic import write_json_atomic
+    from ..version import __version__
 
-    record = {"model": model_key(model_name), "precision": model.precision, "template": model.template,
-              "aggregation": model.aggregation, "max_length": model.max_length, "normalize": normalize,
-              "offset_weight": model.offset_weight, "rows": rows, "dimension": model.dimension,
-              "relbert_version": __version__}
+    record = {**kind.record(), "normalize": normalize, "rows": rows, "relbert_version": __version__}
     write_json_atomic(path_for(output), record, indent=1, ensure_ascii=False)
 
 
@@ -64,15 +54,16 @@ def read(vectors: Union[str, Path]) -> Optional[dict]:
     return record
 
 
-def check_same_kind(first: Optional[dict], second: Optional[dict], first_name, second_name) -> None:
+def kind_of(record: Optional[dict]) -> Optional[VectorKind]:
+    """The :class:`VectorKind` a provenance record holds (None without a record)."""
+    return VectorKind.from_record(record)
+
+
+def check_same_space(first: Optional[dict], second: Optional[dict], first_name, second_name) -> None:
     """Refuse, in one line, two records of vectors of different kinds (offset weight or dimension):
     their cosines do not compare. A missing record (an older collection) is not checked."""
-    from ..errors import CollectionError
-
-    if first is None or second is None:
-        return
-    for key, default in (("offset_weight", 0.0), ("dimension", None)):
-        a, b = first.get(key, default), second.get(key, default)
-        if a is not None and b is not None and a != b:
-            raise CollectionError(f"{first_name} holds vectors of {key} {a:g} but {second_name} was made from "
-                                  f"vectors of {key} {b:g}: they do not mix (rebuild one with the other's)")
+    ours = kind_of(first)
+    if ours is not None:
+        ours.check(kind_of(second), SAME_SPACE, lambda key, a, b: (
+            f"{first_name} holds vectors of {key} {a:g} but {second_name} was made from vectors of {key} {b:g}: "
+            "they do not mix (rebuild one with the other's)"))

@@ -13,7 +13,7 @@ from typing import Iterable, Tuple
 
 import numpy as np
 
-from .io import atomic_output
+from ..atomic import atomic_output
 
 FORMATS = ("npy", "npz", "word2vec")
 #: The format each output name's extension means (word2vec's text format: .txt or .vec).
@@ -24,7 +24,7 @@ def format_for(output: str, fmt=None) -> str:
     """The format of ``output``: ``fmt`` where given, else the one its extension names; a
     contradiction, or a name that says nothing without ``fmt``, is a one-line UsageError (a
     ``.npz`` holding ``.npy`` bytes fails only when someone loads it)."""
-    from .errors import UsageError
+    from ..errors import UsageError
 
     suffix = Path(output).suffix.lower()
     named = EXTENSIONS.get(suffix)

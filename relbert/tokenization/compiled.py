@@ -18,7 +18,7 @@ AGGREGATION_CODES = {"mask": 0, "average": 1, "average_no_mask": 2}
 def compiled_module():
     """``relbert._C``, or None where the extension was not built (set RELBERT_REQUIRE_EXT=1 to make that an error)."""
     try:
-        from . import _C
+        from .. import _C
     except ImportError as err:
         if os.environ.get("RELBERT_REQUIRE_EXT") == "1":
             raise ImportError(f"relbert._C is required (RELBERT_REQUIRE_EXT=1) but cannot be imported: {err}") from err
