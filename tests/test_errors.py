@@ -7,7 +7,7 @@ import warnings
 import pytest
 from click.testing import CliRunner
 
-from helpers.cli_checks import no_model_load, one_error_line  # noqa: F401
+from helpers.cli_checks import one_error_line
 from relbert.cli import embed, evaluate, train
 
 

@@ -14,7 +14,7 @@ from relbert.evaluation import evaluate_analogy, evaluate_classification
 from relbert.evaluation.baselines import WordDiffBaseline
 from relbert.errors import InputError
 
-from helpers.analogy_files import WORDS, known_answer_questions, write_jsonl  # noqa: F401
+from helpers.analogy_files import known_answer_questions, write_jsonl
 
 
 def test_known_answers_score_100(minilm, tmp_path):
