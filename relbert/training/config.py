@@ -185,12 +185,12 @@ class TrainConfig:
 
     @classmethod
     def from_options(cls, options: dict) -> "TrainConfig":
-        """The config of ``relbert-train``'s parsed options (its option names; the run's own
-        options, such as ``output`` or ``resume``, are not read): :meth:`from_recipe` of them."""
+        """The config of ``relbert-train``'s parsed config options (by option name, the run's own,
+        such as ``output`` or ``resume``, taken out): :meth:`from_recipe` of them. An option that
+        sets no field is a one-line OptionError, never dropped."""
         from .validation import validation_names
 
-        given = {k: v for k, v in options.items() if k in OPTION_FIELDS}
-        renamed = {OPTION_FIELDS[k]: v for k, v in given.items()}
+        renamed = {OPTION_RENAMES.get(k, k): v for k, v in options.items()}
         if renamed.get("validation") is not None:
             renamed["validation"] = validation_names(renamed["validation"])
         return config_from_recipe(**renamed)
@@ -264,14 +264,9 @@ def trained_pooling(model: Optional[str]) -> Tuple[Optional[str], Optional[str]]
     return (spec.template, spec.aggregation) if spec.is_trained else (None, None)
 
 
-#: relbert-train's options that make the config, and the field (or argument) each sets.
-OPTION_FIELDS = {name: name for name in (
-    "recipe", "data", "model", "validation", "template", "aggregation", "num_negative", "lr", "lr_schedule", "epochs",
-    "patience", "freeze_layers", "precision", "max_length", "loss", "temperature", "num_positive", "margin", "batch",
-    "classification_loss", "warmup", "gradient_accumulation", "share_encodings", "seed", "chunk_size",
-    "freeze_embeddings", "lora_rank", "lora_alpha", "selection", "min_epochs", "keep_epochs", "distill_from",
-    "distill_pairs", "distill_loss", "distill_batch", "contrastive_weight", "offset_gradient")}
-OPTION_FIELDS.update(memory_budget="memory_budget_gb", train_offset_weight="offset_weight")
+#: relbert-train's options named otherwise than the config field they set (every other option is
+#: its field's, or :func:`config_from_recipe`'s argument's, name).
+OPTION_RENAMES = {"memory_budget": "memory_budget_gb", "train_offset_weight": "offset_weight"}
 
 
 def config_from_recipe(recipe: str = "fast", *, data: str = "semeval", model: Optional[str] = None,

@@ -44,3 +44,19 @@ def test_from_recipe_refuses_what_is_no_option(tiny_model_path):
 
     with pytest.raises(OptionError, match="learning_rate"):
         TrainConfig.from_recipe("fast", data=str(DATA), model=tiny_model_path, learning_rate=1e-3)
+
+
+def test_from_options_sets_the_renamed_fields_and_refuses_what_is_no_option(tiny_model_path):
+    """relbert-train's --memory-budget and --train-offset-weight set fields of other names; an
+    option that sets no field is refused, never dropped."""
+    import pytest
+
+    from relbert.errors import OptionError
+    from relbert.training import TrainConfig
+
+    given = {"data": str(DATA), "model": tiny_model_path, "memory_budget": 3.5, "train_offset_weight": 0.25,
+             "validation": "own", "epochs": 2}
+    config = TrainConfig.from_options(given)
+    assert (config.memory_budget_gb, config.offset_weight, config.validation, config.epochs) == (3.5, 0.25, ["own"], 2)
+    with pytest.raises(OptionError, match="checkpoint_every"):
+        TrainConfig.from_options({**given, "checkpoint_every": 5})
