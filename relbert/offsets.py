@@ -126,10 +126,16 @@ class WordSpans:
                 j = index[key] = len(keep)
                 keep.append(k)
             rows[k] = j
-        keep = np.asarray(keep, np.int64)
-        lengths = offsets[keep + 1] - offsets[keep]
-        new_offsets = np.zeros(len(keep) + 1, np.int64)
-        np.cumsum(lengths, out=new_offsets[1:])
-        take = np.concatenate([np.arange(offsets[k], offsets[k + 1]) for k in keep]) if len(keep) else \
-            np.zeros(0, np.int64)
+        new_offsets, take = gather_spans(np.asarray(offsets, np.int64), np.asarray(keep, np.int64))
         return cls(ids[take], new_offsets, pooled[take], rows[0::2], rows[1::2])
+
+
+def gather_spans(bounds: np.ndarray, rows: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Spans ``rows`` of a packed array (span k is ``bounds[k]:bounds[k + 1]``), packed together:
+    ``(offsets, take)``, their offsets in the new array and the indices that take them from the old."""
+    lengths = bounds[rows + 1] - bounds[rows]
+    offsets = np.zeros(len(rows) + 1, np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    # element j of span k: from bounds[rows[k]] + j to offsets[k] + j
+    take = np.repeat(bounds[rows] - offsets[:-1], lengths) + np.arange(offsets[-1], dtype=np.int64)
+    return offsets, take

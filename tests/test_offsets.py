@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from relbert import RelBERT
-from relbert.offsets import WordSpans, combine, combined_cosines
+from relbert.offsets import WordSpans, combine, combined_cosines, gather_spans
 
 from helpers.pooling_reference import hand_pooled
 
@@ -112,6 +112,19 @@ def test_spans_from_token_ids_dedupe_words(weighted):
     a = word_vectors(weighted, spans)
     b = word_vectors(weighted, direct)
     np.testing.assert_allclose(a[spans.tail] - a[spans.head], b[direct.tail] - b[direct.head], atol=1e-6)
+
+
+@pytest.mark.parametrize("rows", [[], [0], [2, 0, 2], [1, 3, 4]])
+def test_gathered_spans_are_the_slices_concatenated(rows):
+    """Spans picked from a packed array (empty ones included, repeats allowed): the same values and
+    offsets as slicing each span and concatenating them."""
+    packed = np.arange(100, 112, dtype=np.int32)
+    bounds = np.array([0, 3, 3, 7, 8, 12], np.int64)  # span 1 is empty
+    rows = np.asarray(rows, np.int64)
+    offsets, take = gather_spans(bounds, rows)
+    pieces = [packed[bounds[k]:bounds[k + 1]] for k in rows]
+    np.testing.assert_array_equal(packed[take], np.concatenate(pieces) if pieces else np.zeros(0, np.int32))
+    np.testing.assert_array_equal(offsets, np.cumsum([0] + [len(p) for p in pieces]))
 
 
 def test_save_and_load_keep_the_weight(weighted, tmp_path):

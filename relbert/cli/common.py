@@ -37,14 +37,11 @@ class Command(click.Command):
             sys.exit(err.exit_code)
 
 
-class Group(click.Group):
-    """A command with subcommands (``relbert-eval analogy``): each is a :class:`Command`."""
+class Group(Command, click.Group):
+    """A command with subcommands (``relbert-eval analogy``): each is a :class:`Command`, and the
+    group itself takes the same help options and error path."""
 
     command_class = Command
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("context_settings", dict(CONTEXT))
-        super().__init__(*args, **kwargs)
 
 
 def load_model(model, template, aggregation, max_length, device, precision="auto", compile=False, runtime=None,

@@ -56,6 +56,7 @@ def search(vectors, pairs_file, queries, k, index_file, refine, nprobe, exact, i
     except ImportError as err:  # FAISS, for --index
         raise UsageError(str(err))
     from ..embedding import provenance
+    from ..embedding.kind import VectorKind
     from ..models.loading import model_key
 
     made = provenance.read(vectors) or (index.ann_record.provenance if index.ann_record is not None else None)
@@ -66,7 +67,7 @@ def search(vectors, pairs_file, queries, k, index_file, refine, nprobe, exact, i
             aggregation = aggregation or made["aggregation"]
             precision = made["precision"] if precision == "auto" else precision
         elif not any_model:
-            provenance.kind_of(made).check(provenance.kind_of({"model": model_key(model)}), ("model",), lambda *_: (
+            VectorKind.from_record(made).check(VectorKind.from_record({"model": model_key(model)}), ("model",), lambda *_: (
                 f"{vectors} was embedded with {made['model']}, not {model}: its neighbours would be wrong (drop "
                 "--model to use the collection's, or pass --any-model)"))
         if offset_weight is None:  # the collection's vectors: the same weight (0 for one made before weights)

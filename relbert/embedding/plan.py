@@ -162,31 +162,26 @@ class PlanReader:
     def prompts(self, start: int, stop: int):
         """``(first, prompts)``: the rows of ``start:stop`` that are first occurrences (relative to
         ``start``) and their :class:`~relbert.tokenization.Prompts` (words read on demand)."""
+        from ..offsets import gather_spans
         from ..tokenization.prompts import Prompts
 
         files = self.files
         first = np.flatnonzero(self.sources(start, stop) == np.arange(start, stop))
         spans = np.fromfile(files.offsets, dtype=np.int64, count=stop - start + 1, offset=8 * start)
         ids = np.fromfile(files.ids, dtype=np.int32, count=int(spans[-1] - spans[0]), offset=4 * int(spans[0]))
-        local = spans - spans[0]
-        starts = np.zeros(len(first) + 1, np.int64)
-        np.cumsum(local[first + 1] - local[first], out=starts[1:])
-        gathered = np.concatenate([ids[local[k]:local[k + 1]] for k in first]) if len(first) else \
-            np.zeros(0, np.int32)
-        return first, Prompts(gathered, starts, lambda: self.words(first, start, stop))
+        offsets, take = gather_spans(spans - spans[0], first)
+        return first, Prompts(ids[take], offsets, lambda: self.words(first, start, stop))
 
     def words(self, first: np.ndarray, start: int, stop: int):
         """The head and tail of rows ``start + first``, each distinct word once (:class:`~relbert.offsets.WordSpans`)."""
-        from ..offsets import WordSpans
+        from ..offsets import WordSpans, gather_spans
 
         files = self.files
         spans = np.fromfile(files.word_offsets, dtype=np.int64, count=2 * (stop - start) + 1, offset=16 * start)
         count, at = int(spans[-1] - spans[0]), int(spans[0])
         ids = np.fromfile(files.words, dtype=np.int32, count=count, offset=4 * at)
         pooled = np.fromfile(files.word_pooled, dtype=np.uint8, count=count, offset=at)
-        local = spans - spans[0]
         both = np.stack([2 * first, 2 * first + 1], axis=1).ravel()  # head, tail of each row
-        offsets = np.zeros(len(both) + 1, np.int64)
-        np.cumsum(local[both + 1] - local[both], out=offsets[1:])
-        take = np.concatenate([np.arange(local[k], local[k + 1]) for k in both])
+        offsets, take = gather_spans(spans - spans[0], both)
         return WordSpans.of_token_spans(ids[take], offsets, pooled[take])
+

@@ -6,15 +6,16 @@ searched with another model's queries returns plausible but wrong neighbours).""
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from pathlib import Path
 from typing import Optional, Union
 
 from .kind import SAME_SPACE, VectorKind
 
 SUFFIX = ".provenance.json"
-#: The keys a provenance record holds (0.1 and 0.2 wrote the same set); others warn once.
-KEYS = ("model", "precision", "template", "aggregation", "max_length", "normalize", "offset_weight", "rows",
-        "dimension", "relbert_version")
+#: The keys a provenance record holds: the vectors' kind, then the collection's own (0.1 and 0.2
+#: wrote the same set); others warn once.
+KEYS = (*(f.name for f in fields(VectorKind)), "normalize", "rows", "relbert_version")
 
 
 def path_for(output: Union[str, Path]) -> Path:
@@ -54,16 +55,11 @@ def read(vectors: Union[str, Path]) -> Optional[dict]:
     return record
 
 
-def kind_of(record: Optional[dict]) -> Optional[VectorKind]:
-    """The :class:`VectorKind` a provenance record holds (None without a record)."""
-    return VectorKind.from_record(record)
-
-
 def check_same_space(first: Optional[dict], second: Optional[dict], first_name, second_name) -> None:
     """Refuse, in one line, two records of vectors of different kinds (offset weight or dimension):
     their cosines do not compare. A missing record (an older collection) is not checked."""
-    ours = kind_of(first)
+    ours = VectorKind.from_record(first)
     if ours is not None:
-        ours.check(kind_of(second), SAME_SPACE, lambda key, a, b: (
+        ours.check(VectorKind.from_record(second), SAME_SPACE, lambda key, a, b: (
             f"{first_name} holds vectors of {key} {a:g} but {second_name} was made from vectors of {key} {b:g}: "
             "they do not mix (rebuild one with the other's)"))

@@ -25,6 +25,7 @@ from .state import STREAM_VERSION, RunState, model_fingerprint
 from .unknown_words import UnknownWords
 from .writer import RowReader, copy_duplicates, create_npy, npy_data_offset, pwrite_all
 
+
 @dataclass(frozen=True)
 class StreamOptions:
     """What decides the output's bits (with the model): see ``relbert-embed --help``."""
@@ -171,7 +172,7 @@ class EmbedRun:
                     missing = set(range(state.chunks())) - state.done()
                     if missing:
                         raise RuntimeError(f"chunks {sorted(missing)[:5]} were not embedded")
-                    copy_duplicates(fd, offset, files.plan, rows, width, chunk)
+                    copy_duplicates(fd, offset, PlanReader(files).sources, rows, width, chunk)
                     os.fsync(fd)
             finally:
                 os.close(fd)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -34,13 +35,15 @@ def pwrite_all(fd: int, data: bytes, position: int) -> None:
         view, position = view[written:], position + written
 
 
-def copy_duplicates(fd: int, offset: int, plan_path: Path, rows: int, hidden: int, block: int) -> None:
-    """Each duplicate row gets its first occurrence's bytes (positioned reads and writes)."""
+def copy_duplicates(fd: int, offset: int, sources: Callable[[int, int], np.ndarray], rows: int, hidden: int,
+                    block: int) -> None:
+    """Each duplicate row gets its first occurrence's bytes (positioned reads and writes);
+    ``sources(start, stop)``: each row's source row (the plan's, :meth:`PlanReader.sources`)."""
     width = 4 * hidden
     for start in range(0, rows, block):
-        sources = np.fromfile(plan_path, dtype=np.int64, count=min(block, rows - start), offset=8 * start)
-        for k in np.flatnonzero(sources != np.arange(start, start + len(sources))):
-            row = os.pread(fd, width, offset + width * int(sources[k]))
+        source = sources(start, min(rows, start + block))
+        for k in np.flatnonzero(source != np.arange(start, start + len(source))):
+            row = os.pread(fd, width, offset + width * int(source[k]))
             pwrite_all(fd, row, offset + width * (start + int(k)))
 
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 
-
 from ..errors import ModelFolderError, ModelNotFoundError
 from ..templates import check_aggregation, resolve_template
 from ..tokenization.pair_tokenizer import PairTokenizer
